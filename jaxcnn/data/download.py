@@ -1,0 +1,130 @@
+"""Finding dataset files on disk, downloading them, and verifying them by sha256.
+
+A file is identified by the sha256 of its *payload*: the decompressed bytes for a
+gzip-compressed idx file, the file's own bytes otherwise. Pinning the payload
+lets a re-compressed copy of the same data pass (Debian's dataset-fashion-mnist
+re-gzips the official files: other .gz bytes, identical idx bytes).
+
+Downloads go to a temporary file in the destination folder, are verified, made
+durable (fsync) and only then renamed into place with ``os.replace``, so a file
+with the final name is always complete and verified.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import gzip
+import hashlib
+import http.client
+import os
+import tempfile
+import urllib.request
+import zlib
+from pathlib import Path
+
+from tqdm import tqdm
+
+CACHE_DIR = Path("~/.cache/jaxcnn")
+DEBIAN_DIR = Path("/usr/share/datasets")
+_CHUNK = 1 << 20
+
+
+@dataclasses.dataclass(frozen=True)
+class RemoteFile:
+    """One file of a dataset as published.
+
+    Attributes:
+      name: file name, as on the server and on disk.
+      sha256: sha256 of the payload (see the module docstring).
+      gunzip: True when the payload is the gzip-decompressed file.
+    """
+
+    name: str
+    sha256: str
+    gunzip: bool
+
+
+def search_dirs(dirname: str, root: str | os.PathLike | None) -> list[Path]:
+    """Folders searched for a dataset's files, first match wins.
+
+    ``root/dirname``, ``$JAXCNN_DATA/dirname``, ``~/.cache/jaxcnn/dirname`` and
+    Debian's ``/usr/share/datasets/dirname``. The first is where downloads go.
+    """
+    bases = [root, os.environ.get("JAXCNN_DATA"), CACHE_DIR.expanduser(), DEBIAN_DIR]
+    return [Path(base) / dirname for base in bases if base]
+
+
+def read_verified(path: Path, file: RemoteFile, sha256: str | None = None) -> bytes:
+    """The payload of ``path`` after checking its sha256 (``sha256`` overrides the pinned one).
+
+    Raises:
+      ValueError: the payload's sha256 differs, or the gzip stream is corrupt or truncated.
+    """
+    expected = sha256 or file.sha256
+    try:
+        payload = gzip.decompress(path.read_bytes()) if file.gunzip else path.read_bytes()
+    except (EOFError, gzip.BadGzipFile, zlib.error) as err:
+        raise ValueError(f"{path} is not a complete gzip file ({err}); "
+                         "delete it so it can be downloaded again") from err
+    actual = hashlib.sha256(payload).hexdigest()
+    if actual != expected:
+        raise ValueError(f"{path} has the wrong sha256: expected {expected}, got {actual}; "
+                         "delete it so it can be downloaded again")
+    return payload
+
+
+def fetch(file: RemoteFile, dirs: list[Path], base_url: str,
+          sha256: str | None = None) -> tuple[Path, bytes]:
+    """Find ``file`` in ``dirs`` or download it into ``dirs[0]``; return (path, verified payload).
+
+    Raises:
+      FileNotFoundError: not on disk and the download failed; says where to put it.
+      ValueError: a copy on disk or the download does not match its sha256.
+    """
+    for folder in dirs:
+        path = folder / file.name
+        if path.is_file():
+            return path, read_verified(path, file, sha256)
+    url = base_url.rstrip("/") + "/" + file.name
+    dest = dirs[0] / file.name
+    try:
+        payload = _download(url, dest, file, sha256)
+    except (OSError, http.client.HTTPException) as err:
+        places = "\n  ".join(str(d) for d in dirs)
+        raise FileNotFoundError(
+            f"{file.name} is not on disk and could not be downloaded from {url} ({err}).\n"
+            f"Put the official {file.name} into one of:\n  {places}\n"
+            "or point JAXCNN_DATA_MIRROR (or mirror=) at a server that has it.") from err
+    return dest, payload
+
+
+def _download(url: str, dest: Path, file: RemoteFile, sha256: str | None) -> bytes:
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
+    tmp = Path(tmp_name)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            _copy_url(url, out, file.name)
+            out.flush()
+            os.fsync(out.fileno())
+        payload = read_verified(tmp, file, sha256)
+        os.replace(tmp, dest)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return payload
+
+
+def _copy_url(url: str, out, label: str) -> None:
+    with urllib.request.urlopen(url, timeout=60) as response:
+        length = response.headers.get("Content-Length")
+        total = int(length) if length else None
+        written = 0
+        with tqdm(total=total, unit="B", unit_scale=True, desc=label, disable=None) as bar:
+            while chunk := response.read(_CHUNK):
+                out.write(chunk)
+                written += len(chunk)
+                bar.update(len(chunk))
+    if total is not None and written != total:
+        raise ValueError(f"download of {url} stopped after {written} of {total} bytes; "
+                         "try again")
