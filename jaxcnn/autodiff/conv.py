@@ -151,7 +151,8 @@ def _pads(padding, input_hw, kernel_hw, strides) -> Pads:
         return tuple(map(tuple, pads))
     if _is_non_negative_int(padding):
         return ((padding, padding), (padding, padding))
-    if _is_pair(padding) and all(_is_pair(p) and all(map(_is_non_negative_int, p)) for p in padding):
+    if _is_pair(padding) and all(_is_pair(p) and all(map(_is_non_negative_int, p))
+                                 for p in padding):
         return tuple(map(tuple, padding))
     raise ValueError(
         "conv2d padding must be an int >= 0, ((top, bottom), (left, right)) of such ints, "

@@ -48,7 +48,8 @@ paddings = st.one_of(
     seed=st.integers(0, 2**16),
 )
 # Stride 2 with (H + pads - k) odd: the last input row is never reached by a window.
-@example(kernel=3, stride=2, padding=((0, 0), (1, 0)), extra_h=1, extra_w=0, c_in=2, c_out=3, seed=0)
+@example(kernel=3, stride=2, padding=((0, 0), (1, 0)), extra_h=1, extra_w=0, c_in=2, c_out=3,
+         seed=0)
 # Padding beyond k - 1: the input-gradient convolution pads negatively (crops).
 @example(kernel=1, stride=2, padding=3, extra_h=2, extra_w=3, c_in=1, c_out=2, seed=1)
 def test_conv2d_and_its_vjp_equal_lax(kernel, stride, padding, extra_h, extra_w, c_in, c_out, seed):
@@ -134,14 +135,14 @@ def test_small_cnn_trains_step_for_step_like_lax_conv():
 @pytest.mark.parametrize(
     "x_shape, w_shape, stride, padding, message",
     [
-        ((5, 5, 3), (3, 3, 3, 4), 1, 0, r"x of shape \(N, H, W, C_in\) \(NHWC\); got shape \(5, 5, 3\)"),
+        ((5, 5, 3), (3, 3, 3, 4), 1, 0, r"x of shape \(N, H, W, C_in\) \(NHWC\); got shape \(5,"),
         ((1, 5, 5, 3), (3, 3, 4), 1, 0, r"w of shape \(kH, kW, C_in, C_out\) \(HWIO\); got"),
         ((1, 5, 5, 3), (3, 3, 2, 4), 1, 0, "x has 3 channels .* w expects 2 input channels"),
         ((1, 5, 5, 3), (3, 3, 3, 4), 0, 0, "stride must be an int >= 1 or a pair of them; got 0"),
         ((1, 5, 5, 3), (3, 3, 3, 4), 1, -1, "padding must be an int >= 0"),
         ((1, 5, 5, 3), (3, 3, 3, 4), 1, (1, 2), r"\(\(top, bottom\), \(left, right\)\)"),
         ((1, 5, 5, 3), (3, 3, 3, 4), 1, "FULL", "'SAME' or 'VALID'; got 'FULL'"),
-        ((1, 2, 5, 3), (3, 3, 3, 4), 1, 0, "padded input height 2 \\+ 0 \\+ 0 is smaller than the kernel"),
+        ((1, 2, 5, 3), (3, 3, 3, 4), 1, 0, r"padded input height 2 \+ 0 \+ 0 is smaller than"),
     ],
 )
 def test_conv2d_rejects_bad_input(x_shape, w_shape, stride, padding, message):
