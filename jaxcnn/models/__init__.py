@@ -1,0 +1,95 @@
+"""The model registry: every model is created by name through ``create_model``."""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import fnmatch
+import math
+from typing import Any, Callable
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelInfo:
+    """What the registry knows of a model: its factory, natural input size and reference."""
+
+    name: str
+    factory: Callable[..., nn.Module]
+    input_size: int
+    num_classes: int
+    reference: str
+
+
+_REGISTRY: dict[str, ModelInfo] = {}
+
+
+def register_model(*, input_size: int = 224, num_classes: int = 1000, reference: str = ""):
+    """Decorator registering ``factory(**kwargs) -> nn.Module`` under its function name."""
+
+    def decorate(factory):
+        name = factory.__name__
+        if name in _REGISTRY:
+            raise ValueError(f"model {name!r} is already registered")
+        _REGISTRY[name] = ModelInfo(name, factory, input_size, num_classes, reference)
+        return factory
+
+    return decorate
+
+
+def list_models(pattern: str | None = None) -> list[str]:
+    """Sorted registered names, optionally filtered by an fnmatch ``pattern`` (``'resnet*'``)."""
+    names = sorted(_REGISTRY)
+    return [n for n in names if fnmatch.fnmatch(n, pattern)] if pattern else names
+
+
+def model_info(name: str) -> ModelInfo:
+    """The registry entry for ``name``; unknown names raise ``ValueError`` with close matches."""
+    if name not in _REGISTRY:
+        close = difflib.get_close_matches(name, list(_REGISTRY), n=5, cutoff=0.5)
+        hint = f" Did you mean: {', '.join(close)}?" if close else ""
+        raise ValueError(f"unknown model {name!r}.{hint} `jaxcnn models` lists all {len(_REGISTRY)} models.")
+    return _REGISTRY[name]
+
+
+def create_model(name: str, *, num_classes: int | None = None, dtype: Any = jnp.float32, **overrides) -> nn.Module:
+    """Create a registered model.
+
+    Args:
+      name: a name from ``list_models()``, e.g. ``'resnet50'``.
+      num_classes: outputs of the last layer; default 1000 for ImageNet models, 10 for CIFAR ones.
+      dtype: compute dtype (``jnp.bfloat16`` for mixed precision); parameters stay float32.
+      **overrides: model attributes such as ``in_channels``, ``bn_axis_name``, ``scan``, ``remat``.
+
+    Returns:
+      A ``flax.linen.Module``; ``apply(variables, x[N, H, W, C] float, train=False)`` gives
+      logits ``[N, num_classes]`` in float32.
+    """
+    info = model_info(name)
+    try:
+        return info.factory(num_classes=num_classes or info.num_classes, dtype=dtype, **overrides)
+    except TypeError as err:
+        raise TypeError(f"create_model({name!r}): {err}") from None
+
+
+def init_shapes(model: nn.Module, input_size: int, in_channels: int | None = None) -> Any:
+    """Abstract variables (``jax.ShapeDtypeStruct`` leaves) of ``model`` at a square input; no FLOPs."""
+    channels = in_channels or getattr(model, "in_channels", 3)
+    x = jax.ShapeDtypeStruct((1, input_size, input_size, channels), jnp.float32)
+    return jax.eval_shape(lambda: model.init(jax.random.key(0), jnp.zeros(x.shape, x.dtype)))
+
+
+def count_params(variables: Any) -> int:
+    """Number of scalars in the ``params`` collection (batch statistics are not parameters).
+
+    Works on concrete arrays and on ``jax.eval_shape`` output alike.
+    """
+    params = variables.get("params", {}) if hasattr(variables, "get") else variables
+    return sum(math.prod(leaf.shape) for leaf in jax.tree.leaves(params))
+
+
+# Importing the families fills the registry.
+from jaxcnn.models import inception, resnet, vgg  # noqa: E402,F401

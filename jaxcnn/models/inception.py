@@ -1,0 +1,270 @@
+"""Inception: GoogLeNet (Inception v1, Szegedy et al. 2015) and Inception v3, as torchvision builds them.
+
+An Inception module extracts features at four scales in four columns and concatenates them:
+``D1 + D2 + D3 + D4`` output maps, with 1x1 convs reducing depth before the expensive columns.
+Layer names follow torchvision (``inception3a/branch2_1``, ``Mixed_6b/branch7x7_2``) so that
+its weights import by name.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any, ClassVar
+
+import flax.linen as nn
+import jax.numpy as jnp
+
+from jaxcnn.models import register_model
+from jaxcnn.models.layers import (
+    ConvBN,
+    ModuleDef,
+    adaptive_avg_pool,
+    avg_pool,
+    check_input,
+    dense,
+    global_avg_pool,
+    max_pool,
+    norm_layer,
+    output_logits,
+)
+
+
+def _cat(*columns: jnp.ndarray) -> jnp.ndarray:
+    return jnp.concatenate(columns, axis=-1)
+
+
+class InceptionV1Module(nn.Module):
+    """GoogLeNet's module: 1x1 | 1x1->3x3 | 1x1->3x3 | 3x3 max-pool->1x1.
+
+    The third column is 5x5 in the paper; torchvision (and so its weights) use 3x3 there, and so
+    do we. ``[N, H, W, C] -> [N, H, W, ch1x1 + ch3x3 + ch5x5 + pool_proj]``.
+    """
+
+    ch1x1: int
+    ch3x3red: int
+    ch3x3: int
+    ch5x5red: int
+    ch5x5: int
+    pool_proj: int
+    conv: ModuleDef
+
+    @nn.compact
+    def __call__(self, x: jnp.ndarray) -> jnp.ndarray:
+        conv = self.conv
+        b1 = conv(self.ch1x1, 1, name="branch1")(x)
+        b2 = conv(self.ch3x3, 3, padding=1, name="branch2_1")(conv(self.ch3x3red, 1, name="branch2_0")(x))
+        b3 = conv(self.ch5x5, 3, padding=1, name="branch3_1")(conv(self.ch5x5red, 1, name="branch3_0")(x))
+        b4 = conv(self.pool_proj, 1, name="branch4_1")(max_pool(x, 3, 1, padding=1, ceil_mode=True))
+        return _cat(b1, b2, b3, b4)
+
+
+class GoogLeNetAux(nn.Module):
+    """GoogLeNet's auxiliary classifier: 4x4 adaptive avg-pool, 1x1 conv (128), fc 1024, dropout 0.7, fc."""
+
+    num_classes: int
+    conv: ModuleDef
+    dtype: Any = jnp.float32
+
+    @nn.compact
+    def __call__(self, x: jnp.ndarray, train: bool) -> jnp.ndarray:
+        x = self.conv(128, 1, name="conv")(adaptive_avg_pool(x, 4))
+        x = nn.relu(dense(1024, self.dtype, "fc1")(x.reshape(x.shape[0], -1)))
+        x = nn.Dropout(0.7, deterministic=not train)(x)
+        return output_logits(dense(self.num_classes, self.dtype, "fc2")(x))
+
+
+# (ch1x1, ch3x3red, ch3x3, ch5x5red, ch5x5, pool_proj) of each module, GoogLeNet paper table 1.
+GOOGLENET_MODULES = {
+    "3a": (64, 96, 128, 16, 32, 32), "3b": (128, 128, 192, 32, 96, 64),
+    "4a": (192, 96, 208, 16, 48, 64), "4b": (160, 112, 224, 24, 64, 64), "4c": (128, 128, 256, 24, 64, 64),
+    "4d": (112, 144, 288, 32, 64, 64), "4e": (256, 160, 320, 32, 128, 128),
+    "5a": (256, 160, 320, 32, 128, 128), "5b": (384, 192, 384, 48, 128, 128),
+}
+
+
+class GoogLeNet(nn.Module):
+    """GoogLeNet / Inception v1. ``[N, H, W, in_channels]`` float -> logits ``[N, num_classes]``.
+
+    With ``aux_logits=True`` and ``train=True`` it returns ``(logits, (aux1, aux2))``; the
+    training loss adds ``aux_weight`` times each auxiliary loss (0.3 in the paper).
+    """
+
+    num_classes: int = 1000
+    aux_logits: bool = False
+    dropout: float = 0.2
+    in_channels: int = 3
+    dtype: Any = jnp.float32
+    bn_axis_name: str | None = None
+
+    aux_weight: ClassVar[float] = 0.3
+    min_input_size: ClassVar[int] = 15  # smallest size whose ceil-mode pools all see a full window
+
+    @nn.compact
+    def __call__(self, x: jnp.ndarray, train: bool = False):
+        check_input(x, model="GoogLeNet", channels=self.in_channels, min_size=self.min_input_size)
+        conv = functools.partial(ConvBN, norm=norm_layer(train, self.dtype, self.bn_axis_name, 1e-3), dtype=self.dtype)
+        module = functools.partial(InceptionV1Module, conv=conv)
+        with_aux = self.aux_logits and (train or self.is_initializing())
+        aux = []
+        x = max_pool(conv(64, 7, 2, 3, name="conv1")(x.astype(self.dtype)), 3, 2, ceil_mode=True)
+        x = max_pool(conv(192, 3, padding=1, name="conv3")(conv(64, 1, name="conv2")(x)), 3, 2, ceil_mode=True)
+        for key, spec in GOOGLENET_MODULES.items():
+            if key == "4a" or key == "5a":
+                x = max_pool(x, 3 if key == "4a" else 2, 2, ceil_mode=True)
+            x = module(*spec, name=f"inception{key}")(x)
+            if with_aux and key in ("4a", "4d"):
+                aux.append(GoogLeNetAux(self.num_classes, conv, self.dtype, name=f"aux{len(aux) + 1}")(x, train))
+        x = nn.Dropout(self.dropout, deterministic=not train)(global_avg_pool(x))
+        logits = output_logits(dense(self.num_classes, self.dtype, "fc")(x))
+        return (logits, tuple(aux)) if with_aux and train else logits
+
+
+class InceptionA(nn.Module):
+    """35x35 module: 1x1 | 1x1->5x5 | 1x1->3x3->3x3 | avg-pool->1x1."""
+
+    pool_features: int
+    conv: ModuleDef
+
+    @nn.compact
+    def __call__(self, x):
+        c = self.conv
+        b1 = c(64, 1, name="branch1x1")(x)
+        b5 = c(64, 5, padding=2, name="branch5x5_2")(c(48, 1, name="branch5x5_1")(x))
+        b3 = c(64, 1, name="branch3x3dbl_1")(x)
+        b3 = c(96, 3, padding=1, name="branch3x3dbl_3")(c(96, 3, padding=1, name="branch3x3dbl_2")(b3))
+        return _cat(b1, b5, b3, c(self.pool_features, 1, name="branch_pool")(avg_pool(x, 3, 1, 1)))
+
+
+class InceptionB(nn.Module):
+    """Grid reduction 35 -> 17: 3x3/2 | 1x1->3x3->3x3/2 | max-pool/2."""
+
+    conv: ModuleDef
+
+    @nn.compact
+    def __call__(self, x):
+        c = self.conv
+        b3 = c(384, 3, 2, name="branch3x3")(x)
+        bd = c(96, 3, padding=1, name="branch3x3dbl_2")(c(64, 1, name="branch3x3dbl_1")(x))
+        bd = c(96, 3, 2, name="branch3x3dbl_3")(bd)
+        return _cat(b3, bd, max_pool(x, 3, 2))
+
+
+class InceptionC(nn.Module):
+    """17x17 module with factorised 7x7 convs (1x7 and 7x1)."""
+
+    channels_7x7: int
+    conv: ModuleDef
+
+    @nn.compact
+    def __call__(self, x):
+        c, c7 = self.conv, self.channels_7x7
+        row, col = dict(kernel_size=(1, 7), padding=(0, 3)), dict(kernel_size=(7, 1), padding=(3, 0))
+        b1 = c(192, 1, name="branch1x1")(x)
+        b7 = c(c7, name="branch7x7_2", **row)(c(c7, 1, name="branch7x7_1")(x))
+        b7 = c(192, name="branch7x7_3", **col)(b7)
+        bd = c(c7, 1, name="branch7x7dbl_1")(x)
+        for i, (width, shape) in enumerate([(c7, col), (c7, row), (c7, col), (192, row)], start=2):
+            bd = c(width, name=f"branch7x7dbl_{i}", **shape)(bd)
+        return _cat(b1, b7, bd, c(192, 1, name="branch_pool")(avg_pool(x, 3, 1, 1)))
+
+
+class InceptionD(nn.Module):
+    """Grid reduction 17 -> 8: 1x1->3x3/2 | 1x1->1x7->7x1->3x3/2 | max-pool/2."""
+
+    conv: ModuleDef
+
+    @nn.compact
+    def __call__(self, x):
+        c = self.conv
+        b3 = c(320, 3, 2, name="branch3x3_2")(c(192, 1, name="branch3x3_1")(x))
+        b7 = c(192, (1, 7), padding=(0, 3), name="branch7x7x3_2")(c(192, 1, name="branch7x7x3_1")(x))
+        b7 = c(192, 3, 2, name="branch7x7x3_4")(c(192, (7, 1), padding=(3, 0), name="branch7x7x3_3")(b7))
+        return _cat(b3, b7, max_pool(x, 3, 2))
+
+
+class InceptionE(nn.Module):
+    """8x8 module with expanded filter banks (1x3 and 3x1 side by side)."""
+
+    conv: ModuleDef
+
+    @nn.compact
+    def __call__(self, x):
+        c = self.conv
+
+        def split(y, prefix):
+            return _cat(c(384, (1, 3), padding=(0, 1), name=f"{prefix}a")(y), c(384, (3, 1), padding=(1, 0), name=f"{prefix}b")(y))
+
+        b1 = c(320, 1, name="branch1x1")(x)
+        b3 = split(c(384, 1, name="branch3x3_1")(x), "branch3x3_2")
+        bd = c(384, 3, padding=1, name="branch3x3dbl_2")(c(448, 1, name="branch3x3dbl_1")(x))
+        bd = split(bd, "branch3x3dbl_3")
+        return _cat(b1, b3, bd, c(192, 1, name="branch_pool")(avg_pool(x, 3, 1, 1)))
+
+
+class InceptionV3Aux(nn.Module):
+    """Inception v3's auxiliary classifier on the 17x17 grid: 5x5/3 avg-pool, 1x1 (128), 5x5 (768), fc."""
+
+    num_classes: int
+    conv: ModuleDef
+    dtype: Any = jnp.float32
+
+    @nn.compact
+    def __call__(self, x):
+        x = self.conv(128, 1, name="conv0")(avg_pool(x, 5, 3))
+        x = global_avg_pool(self.conv(768, 5, name="conv1")(x))
+        return output_logits(dense(self.num_classes, self.dtype, "fc")(x))
+
+
+class InceptionV3(nn.Module):
+    """Inception v3 (Szegedy et al. 2016) as torchvision's ``inception_v3`` with
+    ``transform_input=False``. ``[N, 299, 299, 3]`` float -> logits ``[N, num_classes]``.
+
+    With ``aux_logits=True`` and ``train=True`` it returns ``(logits, (aux,))``.
+    """
+
+    num_classes: int = 1000
+    aux_logits: bool = False
+    dropout: float = 0.5
+    in_channels: int = 3
+    dtype: Any = jnp.float32
+    bn_axis_name: str | None = None
+
+    aux_weight: ClassVar[float] = 0.4
+
+    @property
+    def min_input_size(self) -> int:
+        # 75 as torchvision documents; the aux head's 5x5/3 pool + 5x5 conv need the 17x17 grid of 299.
+        return 299 if self.aux_logits else 75
+
+    @nn.compact
+    def __call__(self, x: jnp.ndarray, train: bool = False):
+        check_input(x, model="InceptionV3", channels=self.in_channels, min_size=self.min_input_size)
+        c = functools.partial(ConvBN, norm=norm_layer(train, self.dtype, self.bn_axis_name, 1e-3), dtype=self.dtype)
+        with_aux = self.aux_logits and (train or self.is_initializing())
+        x = c(32, 3, 2, name="Conv2d_1a_3x3")(x.astype(self.dtype))
+        x = c(64, 3, padding=1, name="Conv2d_2b_3x3")(c(32, 3, name="Conv2d_2a_3x3")(x))
+        x = c(192, 3, name="Conv2d_4a_3x3")(c(80, 1, name="Conv2d_3b_1x1")(max_pool(x, 3, 2)))
+        x = max_pool(x, 3, 2)
+        for name, pool_features in (("Mixed_5b", 32), ("Mixed_5c", 64), ("Mixed_5d", 64)):
+            x = InceptionA(pool_features, c, name=name)(x)
+        x = InceptionB(c, name="Mixed_6a")(x)
+        for name, c7 in (("Mixed_6b", 128), ("Mixed_6c", 160), ("Mixed_6d", 160), ("Mixed_6e", 192)):
+            x = InceptionC(c7, c, name=name)(x)
+        aux = (InceptionV3Aux(self.num_classes, c, self.dtype, name="AuxLogits")(x),) if with_aux else ()
+        x = InceptionD(c, name="Mixed_7a")(x)
+        x = InceptionE(c, name="Mixed_7c")(InceptionE(c, name="Mixed_7b")(x))
+        x = nn.Dropout(self.dropout, deterministic=not train)(global_avg_pool(x))
+        logits = output_logits(dense(self.num_classes, self.dtype, "fc")(x))
+        return (logits, aux) if with_aux and train else logits
+
+
+@register_model(reference="torchvision googlenet")
+def googlenet(**kwargs) -> GoogLeNet:
+    """GoogLeNet (Inception v1); ``aux_logits=True`` adds the two auxiliary classifiers."""
+    return GoogLeNet(**kwargs)
+
+
+@register_model(input_size=299, reference="torchvision inception_v3 (transform_input=False)")
+def inception_v3(**kwargs) -> InceptionV3:
+    """Inception v3 at 299x299; ``aux_logits=True`` adds the auxiliary classifier."""
+    return InceptionV3(**kwargs)

@@ -1,0 +1,186 @@
+"""ResNets: the ImageNet nets of torchvision (v1.5), the CIFAR nets of He et al. 2015 (and their
+plain twins without shortcuts) and the pre-activation nets of He et al. 2016.
+
+One network class covers all of them (as haiku's ``ResNet``): the block class decides basic,
+bottleneck or pre-activation; ``stem`` decides ImageNet (7x7/2 conv + 3x3/2 max-pool) or CIFAR
+(one 3x3 conv); ``shortcut`` decides how a block whose shape changes is bypassed.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any, ClassVar, Sequence
+
+import flax.linen as nn
+import jax.numpy as jnp
+
+from jaxcnn.models import register_model
+from jaxcnn.models.layers import (
+    ModuleDef,
+    Repeat,
+    check_input,
+    conv_init,
+    dense,
+    global_avg_pool,
+    max_pool,
+    norm_layer,
+    output_logits,
+    symmetric_padding,
+)
+
+SHORTCUTS = ("projection", "zero_pad", "none")
+
+
+class _Block(nn.Module):
+    """Fields shared by the residual blocks. ``features`` is the bottleneck width; the block
+    outputs ``features * expansion`` maps."""
+
+    features: int
+    conv: ModuleDef
+    norm: ModuleDef
+    act: Any = nn.relu
+    strides: int = 1
+    shortcut: str = "projection"
+    expansion: ClassVar[int] = 1
+
+    def bypass(self, x: jnp.ndarray, out_features: int, projection_input: jnp.ndarray | None = None) -> jnp.ndarray | None:
+        """The shortcut branch: identity, or for a shape change a 1x1 projection (option B) or
+        subsampling with zero-padded channels (option A, parameter-free); ``None`` for plain nets."""
+        if self.shortcut == "none":
+            return None
+        if self.strides == 1 and x.shape[-1] == out_features:
+            return x
+        if self.shortcut == "zero_pad":
+            x = x[:, :: self.strides, :: self.strides, :]
+            return jnp.pad(x, ((0, 0), (0, 0), (0, 0), (0, out_features - x.shape[-1])))
+        source = x if projection_input is None else projection_input
+        y = self.conv(out_features, (1, 1), (self.strides,) * 2, name="downsample_conv")(source)
+        return y if projection_input is not None else self.norm(name="downsample_bn")(y)
+
+
+def _add(y: jnp.ndarray, residual: jnp.ndarray | None) -> jnp.ndarray:
+    return y if residual is None else y + residual
+
+
+class BasicBlock(_Block):
+    """Two 3x3 convs (ResNet-18/34 and the CIFAR nets)."""
+
+    @nn.compact
+    def __call__(self, x: jnp.ndarray) -> jnp.ndarray:
+        y = self.act(self.norm(name="bn1")(self.conv(self.features, (3, 3), (self.strides,) * 2, padding=symmetric_padding(1), name="conv1")(x)))
+        y = self.norm(name="bn2")(self.conv(self.features, (3, 3), padding=symmetric_padding(1), name="conv2")(y))
+        return self.act(_add(y, self.bypass(x, self.features)))
+
+
+class Bottleneck(_Block):
+    """1x1 reduce, 3x3 (carrying the stride: ResNet v1.5 as torchvision), 1x1 expand x4."""
+
+    expansion: ClassVar[int] = 4
+
+    @nn.compact
+    def __call__(self, x: jnp.ndarray) -> jnp.ndarray:
+        y = self.act(self.norm(name="bn1")(self.conv(self.features, (1, 1), name="conv1")(x)))
+        y = self.act(self.norm(name="bn2")(self.conv(self.features, (3, 3), (self.strides,) * 2, padding=symmetric_padding(1), name="conv2")(y)))
+        y = self.norm(name="bn3")(self.conv(self.features * 4, (1, 1), name="conv3")(y))
+        return self.act(_add(y, self.bypass(x, self.features * 4)))
+
+
+class PreActBottleneck(_Block):
+    """Pre-activation bottleneck (He et al. 2016): BN-ReLU before each conv, nothing after the
+    addition; a projection shortcut reads the pre-activated input. Stride on the 3x3 conv."""
+
+    expansion: ClassVar[int] = 4
+
+    @nn.compact
+    def __call__(self, x: jnp.ndarray) -> jnp.ndarray:
+        pre = self.act(self.norm(name="bn1")(x))
+        y = self.conv(self.features, (1, 1), name="conv1")(pre)
+        y = self.conv(self.features, (3, 3), (self.strides,) * 2, padding=symmetric_padding(1), name="conv2")(self.act(self.norm(name="bn2")(y)))
+        y = self.conv(self.features * 4, (1, 1), name="conv3")(self.act(self.norm(name="bn3")(y)))
+        return _add(y, self.bypass(x, self.features * 4, projection_input=pre))
+
+
+class ResNet(nn.Module):
+    """A residual (or plain) network. ``[N, H, W, in_channels]`` float -> logits ``[N, num_classes]``.
+
+    Attributes:
+      stage_sizes: blocks per stage; every stage after the first halves H and W.
+      block_cls: ``BasicBlock``, ``Bottleneck`` or ``PreActBottleneck``.
+      widths: bottleneck width per stage (output maps = width * block expansion).
+      stem: ``"imagenet"`` (7x7/2 conv, 3x3/2 max-pool) or ``"cifar"`` (3x3 conv, ``stem_width`` maps).
+      shortcut: ``"projection"``, ``"zero_pad"`` (option A of the ResNet paper) or ``"none"`` (plain net).
+      scan: compile each stage's repeated blocks once with ``nn.scan`` (params stacked on axis 0).
+      remat: recompute block activations in the backward pass to save memory.
+    """
+
+    stage_sizes: Sequence[int]
+    block_cls: type[_Block]
+    widths: Sequence[int] = (64, 128, 256, 512)
+    stem: str = "imagenet"
+    stem_width: int = 64
+    shortcut: str = "projection"
+    num_classes: int = 1000
+    in_channels: int = 3
+    dtype: Any = jnp.float32
+    bn_axis_name: str | None = None
+    scan: bool = True
+    remat: bool = False
+
+    min_input_size: ClassVar[int] = 1  # padded strided convs/pools never reach zero size
+
+    @nn.compact
+    def __call__(self, x: jnp.ndarray, train: bool = False) -> jnp.ndarray:
+        name = type(self).__name__
+        check_input(x, model=name, channels=self.in_channels, min_size=self.min_input_size)
+        if self.shortcut not in SHORTCUTS:
+            raise ValueError(f"{name} shortcut must be one of {SHORTCUTS}; got {self.shortcut!r}")
+        conv = functools.partial(nn.Conv, use_bias=False, dtype=self.dtype, param_dtype=jnp.float32, kernel_init=conv_init)
+        norm = norm_layer(train, self.dtype, self.bn_axis_name)
+        preact = self.block_cls is PreActBottleneck
+        x = x.astype(self.dtype)
+        if self.stem == "imagenet":
+            x = conv(self.stem_width, (7, 7), (2, 2), padding=symmetric_padding(3), name="conv1")(x)
+            x = max_pool(nn.relu(norm(name="bn1")(x)), 3, 2, padding=1)
+        elif self.stem == "cifar":
+            x = conv(self.stem_width, (3, 3), padding=symmetric_padding(1), name="conv1")(x)
+            x = x if preact else nn.relu(norm(name="bn1")(x))
+        else:
+            raise ValueError(f"{name} stem must be 'imagenet' or 'cifar'; got {self.stem!r}")
+        for i, (blocks, width) in enumerate(zip(self.stage_sizes, self.widths)):
+            block = functools.partial(self.block_cls, width, conv, norm, shortcut=self.shortcut)
+            x = block(strides=1 if i == 0 else 2, name=f"layer{i + 1}_block0")(x)
+            if blocks > 1:
+                x = Repeat(block, blocks - 1, scan=self.scan, remat=self.remat, name=f"layer{i + 1}_blocks")(x)
+        if preact:
+            x = nn.relu(norm(name="bn_final")(x))
+        return output_logits(dense(self.num_classes, self.dtype, "fc")(global_avg_pool(x)))
+
+
+def _register(name: str, reference: str, **config) -> None:
+    cifar = config.get("stem") == "cifar"
+
+    def factory(**kwargs) -> ResNet:
+        return ResNet(**config, **kwargs)
+
+    factory.__name__ = name
+    factory.__doc__ = f"{name}: {reference}."
+    register_model(input_size=32 if cifar else 224, num_classes=10 if cifar else 1000, reference=reference)(factory)
+
+
+IMAGENET_STAGES = {18: (2, 2, 2, 2), 34: (3, 4, 6, 3), 50: (3, 4, 6, 3), 101: (3, 4, 23, 3), 152: (3, 8, 36, 3)}
+for _depth, _stages in IMAGENET_STAGES.items():
+    _register(f"resnet{_depth}", f"torchvision resnet{_depth}", stage_sizes=_stages,
+              block_cls=BasicBlock if _depth < 50 else Bottleneck)
+
+# CIFAR nets of He et al. 2015, sec. 4.2: depth 6n+2, 16/32/64 maps, option-A shortcuts.
+CIFAR = dict(stem="cifar", stem_width=16, widths=(16, 32, 64), block_cls=BasicBlock)
+for _depth in (20, 32, 44, 56, 110, 1202):
+    _n = (_depth - 2) // 6
+    _register(f"resnet{_depth}", "He et al. 2015, CIFAR-10, option A", stage_sizes=(_n,) * 3, shortcut="zero_pad", **CIFAR)
+    if _depth != 1202:
+        _register(f"plain{_depth}", "He et al. 2015, CIFAR-10 plain net", stage_sizes=(_n,) * 3, shortcut="none", **CIFAR)
+
+# Pre-activation bottleneck nets of He et al. 2016: depth 9n+2, projection shortcuts.
+for _depth in (164, 1001):
+    _register(f"preact_resnet{_depth}", "He et al. 2016, CIFAR-10, pre-activation", stage_sizes=((_depth - 2) // 9,) * 3,
+              stem="cifar", stem_width=16, widths=(16, 32, 64), block_cls=PreActBottleneck)
