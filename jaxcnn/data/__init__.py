@@ -2,3 +2,13 @@
 
 from .dataset import Dataset, channel_stats
 from .registry import list_datasets, load
+from .augment import augment, normalize
+from .folder import image_folder
+from .pipeline import epoch_order, eval_batches, steps_per_epoch, train_batches
+from .placement import data_sharding, prefetch, to_device
+
+__all__ = [
+    "Dataset", "augment", "channel_stats", "data_sharding", "epoch_order", "eval_batches",
+    "image_folder", "list_datasets", "load", "normalize", "prefetch", "steps_per_epoch",
+    "to_device", "train_batches",
+]

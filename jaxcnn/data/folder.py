@@ -1,0 +1,153 @@
+"""``image_folder``: a Dataset from one subfolder of images per class (torchvision's layout).
+
+Decoding runs in a thread pool: Pillow releases the GIL while it decodes and
+resizes, so threads use all cores without pickling images between processes,
+and no dependency beyond Pillow is needed (grain would also install here, but
+brings array_record, protobuf and others for a job a thread pool does). With
+``cache_dir`` the images are decoded once into a memory-mapped file, so a folder
+larger than memory still yields an ordinary ``Dataset`` whose ``images`` is a
+read-only ``np.memmap`` that the pipeline reads batch by batch.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import hashlib
+import json
+import os
+import warnings
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from .dataset import Dataset
+
+EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
+_DECODE_ERRORS = (OSError, SyntaxError, ValueError, Image.DecompressionBombError)
+_CHUNK = 256
+
+
+def image_folder(path: str | os.PathLike, *, image_size: int = 224, skip_bad: bool = False,
+                 workers: int | None = None, cache_dir: str | os.PathLike | None = None) -> Dataset:
+    """Load ``path/<class>/**/<image>`` as a Dataset; classes are the sorted subfolder names.
+
+    Each image is decoded with Pillow as RGB, resized so its shorter side is
+    ``image_size`` (bilinear) and centre-cropped to ``image_size`` square, as
+    torchvision's ``Resize(image_size)`` + ``CenterCrop(image_size)`` do.
+
+    Args:
+      path: the root folder.
+      image_size: output side in pixels; keep it divisible by 32 for five halvings.
+      skip_bad: skip files that fail to decode (with one warning that counts
+        them) instead of raising.
+      workers: decoding threads (default: the CPU count).
+      cache_dir: decode once into a memory-mapped file in this folder and reuse
+        it while the files and ``image_size`` stay the same.
+
+    Returns:
+      a Dataset with images uint8 [N, image_size, image_size, 3], labels int32 [N].
+    """
+    if not isinstance(image_size, int) or image_size < 1:
+        raise ValueError(f"image_size must be a positive int, got {image_size!r}")
+    root = Path(path)
+    classes, files, labels = scan(root)
+    if cache_dir is None:
+        images = np.empty((len(files), image_size, image_size, 3), np.uint8)
+        kept = _decode_into(images, files, image_size, skip_bad, workers)
+        images = images[:len(kept)]
+    else:
+        images, kept = _cached(root, Path(cache_dir), files, image_size, skip_bad, workers)
+    return Dataset(images, labels[kept], classes, source=str(root))
+
+
+def scan(root: Path) -> tuple[tuple[str, ...], list[Path], np.ndarray]:
+    """(class names, image files, int32 labels [N]) of an image folder, in sorted order."""
+    if not root.is_dir():
+        raise FileNotFoundError(f"{root} is not a folder; expected {root}/<class>/<image files>")
+    class_dirs = sorted(d for d in root.iterdir() if d.is_dir() and not d.name.startswith("."))
+    if not class_dirs:
+        raise ValueError(f"{root} has no class subfolders; put the images of each class in "
+                         f"{root}/<class name>/")
+    files, labels = [], []
+    for label, folder in enumerate(class_dirs):
+        found = sorted(p for p in folder.rglob("*")
+                       if p.is_file() and p.suffix.lower() in EXTENSIONS)
+        if not found:
+            raise ValueError(f"class folder {folder} has no images (looked for "
+                             f"{', '.join(EXTENSIONS)}); add images or remove the folder")
+        files += found
+        labels += [label] * len(found)
+    return tuple(d.name for d in class_dirs), files, np.asarray(labels, np.int32)
+
+
+def decode(path: Path, image_size: int) -> np.ndarray:
+    """One image as uint8 [image_size, image_size, 3]: RGB, shorter side resized, centre crop."""
+    with Image.open(path) as image:
+        image = image.convert("RGB")  # forces a full decode: truncated files fail here
+    width, height = image.size
+    scale = image_size / min(width, height)
+    size = (image_size, int(height * scale)) if width <= height else (int(width * scale), image_size)
+    image = image.resize(size, Image.Resampling.BILINEAR)
+    left = int(round((size[0] - image_size) / 2.0))
+    top = int(round((size[1] - image_size) / 2.0))
+    return np.asarray(image.crop((left, top, left + image_size, top + image_size)), np.uint8)
+
+
+def _decode_into(out: np.ndarray, files: list[Path], image_size: int, skip_bad: bool,
+                 workers: int | None) -> np.ndarray:
+    """Decode ``files`` in parallel into the first rows of ``out``, in order; return the
+    indices of the files kept (all of them unless ``skip_bad`` skipped some)."""
+    def attempt(path):
+        try:
+            return decode(path, image_size)
+        except _DECODE_ERRORS as err:
+            if not skip_bad:
+                raise ValueError(f"cannot decode image {path}: {err}; fix or delete the "
+                                 "file, or pass skip_bad=True to skip it") from err
+            return err
+
+    kept, bad = [], []
+    with concurrent.futures.ThreadPoolExecutor(workers or os.cpu_count()) as pool:
+        for start in range(0, len(files), _CHUNK):
+            chunk = files[start:start + _CHUNK]
+            for i, result in enumerate(pool.map(attempt, chunk), start):
+                if isinstance(result, Exception):
+                    bad.append((files[i], result))
+                else:
+                    out[len(kept)] = result
+                    kept.append(i)
+    if bad:
+        warnings.warn(f"skipped {len(bad)} of {len(files)} images that could not be decoded, "
+                      f"the first: {bad[0][0]} ({bad[0][1]})", stacklevel=3)
+    return np.asarray(kept, np.int64)
+
+
+def _cached(root: Path, cache_dir: Path, files: list[Path], image_size: int, skip_bad: bool,
+            workers: int | None) -> tuple[np.ndarray, np.ndarray]:
+    """Memory-mapped images [N, S, S, 3] and kept indices, decoding only when stale.
+
+    The .json is written last and names the fingerprint of the files, so a cache
+    interrupted mid-write is never taken for a complete one.
+    """
+    stats = [(str(f.relative_to(root)), f.stat().st_size, f.stat().st_mtime_ns) for f in files]
+    fingerprint = hashlib.sha256(json.dumps([image_size, skip_bad, stats]).encode()).hexdigest()
+    base = cache_dir / f"{root.name}-{image_size}px"
+    array_path, meta_path = base.with_suffix(".npy"), base.with_suffix(".json")
+    if meta_path.is_file() and json.loads(meta_path.read_text())["fingerprint"] == fingerprint:
+        kept = np.asarray(json.loads(meta_path.read_text())["kept"], np.int64)
+    else:
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        meta_path.unlink(missing_ok=True)
+        tmp = base.with_suffix(".npy.part")
+        out = np.lib.format.open_memmap(tmp, "w+", np.uint8,
+                                        (len(files), image_size, image_size, 3))
+        kept = _decode_into(out, files, image_size, skip_bad, workers)
+        out.flush()
+        del out
+        os.replace(tmp, array_path)
+        meta_path.with_suffix(".part").write_text(
+            json.dumps({"fingerprint": fingerprint, "kept": kept.tolist()}))
+        os.replace(meta_path.with_suffix(".part"), meta_path)
+    # Skipped files leave unused rows at the end; slicing keeps it a memory map.
+    return np.load(array_path, mmap_mode="r")[:len(kept)], kept

@@ -1,0 +1,130 @@
+"""Host-side batching: seeded, resumable shuffling and fixed-size batches, in numpy.
+
+The order of an epoch depends only on (seed, epoch), so a run resumed at
+(epoch, batch) sees exactly the batches it would have seen. Every example of a
+batch carries ``index``, its position in the whole run's stream of training
+examples, which keys its augmentation: an example's random crop and flip do not
+depend on the batch size per device, the device count or the process count.
+
+With several processes each one yields its contiguous slice of every global
+batch (process p gets rows [p*B/P, (p+1)*B/P)), the layout
+``jax.make_array_from_process_local_data`` expects for a batch sharded over
+all devices in process order.
+"""
+
+from __future__ import annotations
+
+from typing import Iterator
+
+import numpy as np
+
+from .dataset import Dataset
+
+_INT32_MAX = np.iinfo(np.int32).max
+
+
+def steps_per_epoch(n: int, batch_size: int) -> int:
+    """Training batches per epoch: ``n // batch_size`` (the remainder is dropped)."""
+    _check_positive(batch_size=batch_size)
+    return n // batch_size
+
+
+def epoch_order(n: int, seed: int, epoch: int) -> np.ndarray:
+    """The example order of one epoch: a permutation of 0..n-1 (int64 [n]).
+
+    Seeded by (seed, epoch) alone, through numpy's SeedSequence.
+    """
+    _check_nonnegative(n=n, seed=seed, epoch=epoch)
+    return np.random.default_rng([seed, epoch]).permutation(n)
+
+
+def train_batches(ds: Dataset, batch_size: int, *, seed: int, epoch: int, start_batch: int = 0,
+                  process_index: int = 0, process_count: int = 1) -> Iterator[dict]:
+    """One epoch of shuffled training batches; the last partial batch is dropped.
+
+    Args:
+      ds: the training set.
+      batch_size: the global batch size (all processes together).
+      seed, epoch: pick the order (``epoch_order``).
+      start_batch: the first batch to yield, to resume mid-epoch.
+      process_index, process_count: this process's slice of every global batch.
+
+    Yields:
+      dicts with 'image' uint8 [B/P, H, W, C], 'label' int32 [B/P] and 'index'
+      int32 [B/P]: the example's position in the run's stream of training
+      examples, ``(epoch * steps_per_epoch + batch) * batch_size + row``.
+    """
+    steps = steps_per_epoch(len(ds), batch_size)
+    if steps == 0:
+        raise ValueError(f"batch_size {batch_size} is larger than the {len(ds)} training "
+                         "examples; use a smaller batch size")
+    if not 0 <= start_batch <= steps:
+        raise ValueError(f"start_batch must be in 0..{steps} (batches per epoch), "
+                         f"got {start_batch}")
+    rows = _local_rows(batch_size, process_index, process_count)
+    order = epoch_order(len(ds), seed, epoch)
+    first = epoch * steps * batch_size
+    if first + steps * batch_size - 1 > _INT32_MAX:
+        raise ValueError(f"epoch {epoch} runs past 2**31 examples, the range of the int32 "
+                         "'index' that keys augmentation; start a new seed instead")
+    # Validation above runs at the call; the batches are produced lazily.
+    return _gather_train(ds, order, rows, range(start_batch, steps), batch_size, first)
+
+
+def _gather_train(ds, order, rows, batches, batch_size, first) -> Iterator[dict]:
+    for batch in batches:
+        positions = batch * batch_size + rows
+        chosen = order[positions]
+        yield {"image": ds.images[chosen], "label": ds.labels[chosen],
+               "index": (first + positions).astype(np.int32)}
+
+
+def eval_batches(ds: Dataset, batch_size: int, *, process_index: int = 0,
+                 process_count: int = 1) -> Iterator[dict]:
+    """The dataset in order, in batches of ``batch_size``; every example exactly once.
+
+    The last batch is padded to full size with zero images and label 0, marked
+    False in 'mask', so all batches share one shape (one compilation).
+
+    Yields:
+      dicts with 'image' uint8 [B/P, H, W, C], 'label' int32 [B/P], 'index' int32
+      [B/P] (the example's position in ``ds``) and 'mask' bool [B/P].
+    """
+    rows = _local_rows(batch_size, process_index, process_count)
+    return _gather_eval(ds, rows, batch_size)
+
+
+def _gather_eval(ds, rows, batch_size) -> Iterator[dict]:
+    n = len(ds)
+    for start in range(0, n, batch_size):
+        positions = start + rows
+        mask = positions < n
+        real = positions[mask]
+        image = np.zeros((len(rows), *ds.images.shape[1:]), np.uint8)
+        label = np.zeros(len(rows), np.int32)
+        image[mask], label[mask] = ds.images[real], ds.labels[real]
+        yield {"image": image, "label": label, "index": positions.astype(np.int32), "mask": mask}
+
+
+def _local_rows(batch_size: int, process_index: int, process_count: int) -> np.ndarray:
+    """The rows of a global batch that belong to this process."""
+    _check_positive(batch_size=batch_size, process_count=process_count)
+    if not 0 <= process_index < process_count:
+        raise ValueError(f"process_index must be in 0..{process_count - 1}, got {process_index}")
+    if batch_size % process_count:
+        raise ValueError(f"batch_size {batch_size} is not divisible by process_count "
+                         f"{process_count}; use a multiple of {process_count}")
+    local = batch_size // process_count
+    return np.arange(process_index * local, (process_index + 1) * local)
+
+
+def _check_positive(**values: int) -> None:
+    for name, value in values.items():
+        if not isinstance(value, (int, np.integer)) or value < 1:
+            raise ValueError(f"{name} must be a positive int, got {value!r}")
+
+
+def _check_nonnegative(**values: int) -> None:
+    for name, value in values.items():
+        if not isinstance(value, (int, np.integer)) or value < 0:
+            raise ValueError(f"{name} must be an int >= 0, got {value!r}")

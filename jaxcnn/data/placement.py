@@ -1,0 +1,97 @@
+"""Putting host batches on devices: one device, a sharded ``Mesh('data')``, or pmap's layout."""
+
+from __future__ import annotations
+
+import collections
+import itertools
+from typing import Iterable, Iterator
+
+import jax
+import numpy as np
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+
+def data_sharding(devices=None) -> NamedSharding:
+    """Batch sharding along a 1-D mesh named 'data' (default: all devices of all processes)."""
+    devices = jax.devices() if devices is None else list(devices)
+    return NamedSharding(Mesh(np.array(devices), ("data",)), PartitionSpec("data"))
+
+
+def to_device(batch: dict, sharding=None, *, pmap: bool = False) -> dict:
+    """Transfer a host batch (a dict of numpy arrays [B, ...]) to devices, asynchronously.
+
+    Args:
+      batch: this process's batch, e.g. from ``train_batches``.
+      sharding: None (the default device), a ``jax.Device``, or a
+        ``jax.sharding.Sharding`` such as ``data_sharding()``. When the sharding
+        spans several processes, ``batch`` is this process's slice and the
+        result is the global array (``jax.make_array_from_process_local_data``).
+      pmap: reshape every array to [D, B/D, ...] for ``jax.pmap`` over D local
+        devices: those of ``sharding`` (a NamedSharding) or ``jax.local_devices()``.
+
+    Returns:
+      the same dict of ``jax.Array``.
+    """
+    if pmap:
+        devices = _pmap_devices(sharding)
+        batch = {k: _split_leading(k, np.asarray(v), len(devices)) for k, v in batch.items()}
+        return jax.device_put(batch, data_sharding(devices))
+    if sharding is None or isinstance(sharding, jax.Device):
+        return jax.device_put(batch, sharding)
+    if not isinstance(sharding, jax.sharding.Sharding):
+        raise TypeError(f"sharding must be None, a jax.Device or a jax.sharding.Sharding, "
+                        f"got {type(sharding).__name__}")
+    if not sharding.is_fully_addressable:
+        return {k: jax.make_array_from_process_local_data(sharding, np.asarray(v))
+                for k, v in batch.items()}
+    for key, value in batch.items():
+        try:
+            sharding.shard_shape(np.shape(value))
+        except ValueError:
+            raise ValueError(f"batch[{key!r}] of shape {np.shape(value)} cannot be split over "
+                             f"{len(sharding.device_set)} devices; use a batch size that is a "
+                             "multiple of the device count") from None
+    return jax.device_put(batch, sharding)
+
+
+def prefetch(batches: Iterable[dict], size: int = 2, *, sharding=None,
+             pmap: bool = False) -> Iterator[dict]:
+    """Yield ``to_device(batch, sharding, pmap=pmap)`` for each batch, ``size`` batches ahead.
+
+    Transfers are asynchronous, so while the caller computes on one batch the
+    next ``size`` are already on their way to the devices. Errors in the
+    arguments are raised here, not at the first ``next``.
+    """
+    if not isinstance(size, int) or size < 1:
+        raise ValueError(f"size must be a positive int, got {size!r}")
+    return _prefetch(iter(batches), size, sharding, pmap)
+
+
+def _prefetch(source: Iterator[dict], size: int, sharding, pmap: bool) -> Iterator[dict]:
+    queue = collections.deque()
+
+    def enqueue(n: int) -> None:
+        for batch in itertools.islice(source, n):
+            queue.append(to_device(batch, sharding, pmap=pmap))
+
+    enqueue(size)
+    while queue:
+        ready = queue.popleft()
+        enqueue(1)  # before handing out `ready`, so `size` batches stay in flight
+        yield ready
+
+
+def _pmap_devices(sharding) -> list:
+    if sharding is None:
+        return jax.local_devices()
+    if not isinstance(sharding, NamedSharding) or not sharding.is_fully_addressable:
+        raise ValueError("with pmap=True, sharding must be None or a NamedSharding over this "
+                         f"process's devices, got {sharding!r}")
+    return list(sharding.mesh.devices.flat)
+
+
+def _split_leading(key: str, value: np.ndarray, count: int) -> np.ndarray:
+    if value.shape[0] % count:
+        raise ValueError(f"batch[{key!r}] has {value.shape[0]} rows, not divisible by the "
+                         f"{count} devices pmap runs on; use a multiple of {count}")
+    return value.reshape(count, value.shape[0] // count, *value.shape[1:])
