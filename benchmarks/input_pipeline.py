@@ -1,0 +1,69 @@
+"""Throughput of the input pipeline alone: no model, no train step.
+
+    python benchmarks/input_pipeline.py [--data fashion_mnist_small] [--batch-size 128]
+
+Measures images/s of (1) the host side alone: shuffled batches gathered from
+the Dataset (``train_batches``), and (2) the whole pipeline: host batches,
+``prefetch`` to the default device and ``augment`` there (random crop with
+4-pixel padding, flip, normalisation, 28x28 -> 32x32), as the training loop
+runs it. Each figure is the median of ``--repeats`` runs of ``--steps`` batches,
+after one untimed run that compiles.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import itertools
+import statistics
+import time
+
+import jax
+
+from jaxcnn.data import augment, channel_stats, load, prefetch, train_batches
+
+
+def host_only(ds, batch_size: int, steps: int, epoch: int) -> float:
+    """images/s of gathering shuffled batches on the host."""
+    start = time.perf_counter()
+    for _ in itertools.islice(train_batches(ds, batch_size, seed=0, epoch=epoch), steps):
+        pass
+    return steps * batch_size / (time.perf_counter() - start)
+
+
+def full_pipeline(ds, augment_fn, batch_size: int, steps: int, epoch: int) -> float:
+    """images/s of host batches, prefetched to the device and augmented there."""
+    key = jax.random.key(0)
+    batches = itertools.islice(train_batches(ds, batch_size, seed=0, epoch=epoch), steps)
+    start = time.perf_counter()
+    for batch in prefetch(batches, size=2):
+        out = augment_fn(batch["image"], batch["index"], key)
+    out.block_until_ready()
+    return steps * batch_size / (time.perf_counter() - start)
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", default="fashion_mnist_small")
+    parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--steps", type=int, default=100)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--out-size", type=int, default=32)
+    args = parser.parse_args(argv)
+
+    ds = load(args.data, "train")
+    mean, std = channel_stats(ds)
+    augment_fn = jax.jit(functools.partial(augment, mean=mean, std=std, pad=4, flip=True,
+                                           out_size=args.out_size))
+    full_pipeline(ds, augment_fn, args.batch_size, 2, epoch=0)  # compile
+    host = [host_only(ds, args.batch_size, args.steps, e) for e in range(args.repeats)]
+    full = [full_pipeline(ds, augment_fn, args.batch_size, args.steps, e)
+            for e in range(args.repeats)]
+    print(f"device: {jax.devices()[0].device_kind} ({jax.default_backend()}), "
+          f"data: {args.data}, batch {args.batch_size}, {args.steps} steps x {args.repeats}")
+    print(f"host batching only:              {statistics.median(host):12,.0f} images/s")
+    print(f"host + prefetch + augment:       {statistics.median(full):12,.0f} images/s")
+
+
+if __name__ == "__main__":
+    main()
