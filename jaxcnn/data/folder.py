@@ -132,22 +132,35 @@ def _cached(root: Path, cache_dir: Path, files: list[Path], image_size: int, ski
     """
     stats = [(str(f.relative_to(root)), f.stat().st_size, f.stat().st_mtime_ns) for f in files]
     fingerprint = hashlib.sha256(json.dumps([image_size, skip_bad, stats]).encode()).hexdigest()
-    base = cache_dir / f"{root.name}-{image_size}px"
-    array_path, meta_path = base.with_suffix(".npy"), base.with_suffix(".json")
-    if meta_path.is_file() and json.loads(meta_path.read_text())["fingerprint"] == fingerprint:
-        kept = np.asarray(json.loads(meta_path.read_text())["kept"], np.int64)
-    else:
+    place = hashlib.sha256(str(root.resolve()).encode()).hexdigest()[:8]
+    stem = f"{root.name}-{place}-{image_size}px"
+    array_path, meta_path = cache_dir / f"{stem}.npy", cache_dir / f"{stem}.json"
+    meta = json.loads(meta_path.read_text()) if meta_path.is_file() else {}
+    if meta.get("fingerprint") != fingerprint:
         cache_dir.mkdir(parents=True, exist_ok=True)
         meta_path.unlink(missing_ok=True)
-        tmp = base.with_suffix(".npy.part")
-        out = np.lib.format.open_memmap(tmp, "w+", np.uint8,
+        meta = {"fingerprint": fingerprint,
+                "kept": _decode_to_file(array_path, files, image_size, skip_bad, workers)}
+        part = cache_dir / f"{stem}.json.part"
+        part.write_text(json.dumps(meta))
+        os.replace(part, meta_path)
+    # Skipped files leave unused rows at the end; slicing keeps it a memory map.
+    kept = np.asarray(meta["kept"], np.int64)
+    return np.load(array_path, mmap_mode="r")[:len(kept)], kept
+
+
+def _decode_to_file(path: Path, files: list[Path], image_size: int, skip_bad: bool,
+                    workers: int | None) -> list[int]:
+    """Decode into a .npy written under a temporary name, renamed into ``path`` when done."""
+    part = path.with_name(path.name + ".part")
+    try:
+        out = np.lib.format.open_memmap(part, "w+", np.uint8,
                                         (len(files), image_size, image_size, 3))
         kept = _decode_into(out, files, image_size, skip_bad, workers)
         out.flush()
         del out
-        os.replace(tmp, array_path)
-        meta_path.with_suffix(".part").write_text(
-            json.dumps({"fingerprint": fingerprint, "kept": kept.tolist()}))
-        os.replace(meta_path.with_suffix(".part"), meta_path)
-    # Skipped files leave unused rows at the end; slicing keeps it a memory map.
-    return np.load(array_path, mmap_mode="r")[:len(kept)], kept
+        os.replace(part, path)
+    except BaseException:
+        part.unlink(missing_ok=True)
+        raise
+    return kept.tolist()

@@ -109,6 +109,14 @@ def test_cache_with_skipped_files(tree, tmp_path_factory):
     assert (ds.images[1][:, 1:15] == GREEN).all()
 
 
+def test_failed_cache_build_leaves_nothing_behind(tree, tmp_path_factory):
+    write_bad_files(tree)
+    cache = tmp_path_factory.mktemp("cache")
+    with pytest.raises(ValueError, match="cannot decode image"):
+        image_folder(tree, image_size=16, cache_dir=cache)
+    assert list(cache.iterdir()) == []
+
+
 def test_folder_errors(tmp_path):
     with pytest.raises(FileNotFoundError, match="is not a folder"):
         image_folder(tmp_path / "missing")
