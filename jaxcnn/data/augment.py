@@ -17,7 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 
 
-def normalize(images, mean, std, *, out_size: int | None = None) -> jax.Array:
+def normalize(images, mean, std, out_size: int | None = None) -> jax.Array:
     """Scale to 0..1, centre-pad to ``out_size``, then subtract mean and divide by std.
 
     Args:
