@@ -1,4 +1,4 @@
-"""One of two processes started by test_placement.py: usage ``multiprocess_worker.py PORT ID``.
+"""One of two processes started by test_data_placement.py: usage ``multiprocess_worker.py PORT ID``.
 
 Each process joins a 2-process jax.distributed run on 127.0.0.1 with 4 CPU
 devices, feeds its slice of a global batch to ``to_device`` and checks that the
