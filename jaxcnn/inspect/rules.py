@@ -28,6 +28,11 @@ def design_warnings(rows: Sequence[Row], input_hw: tuple[int, int], out: Field, 
     ]
 
 
+def number(value: float) -> str:
+    """``7.0 -> '7'``, ``37.333 -> '37.33'``: fields and jumps as people write them."""
+    return str(int(value)) if value == int(value) else f"{value:.2f}"
+
+
 def _halvings(jump: float) -> int:
     """Stride-2 reductions in a total stride: the exponent of 2 in it (0 if not whole)."""
     return (int(jump) & -int(jump)).bit_length() - 1 if jump >= 1 and jump == int(jump) else 0
@@ -79,22 +84,26 @@ def depth(out: Field) -> list[str]:
     ]
 
 
-def _stack_of_3x3(row: Row) -> tuple[int, int, str, str] | None:
-    """``(conv weights, stack weights, conv formula, stack formula)`` where a stack of small
-    convs with the same receptive field has fewer weights than ``row``'s large kernel."""
-    (kh, kw), (cin, cout) = row.kernel, row.features
-    cin //= row.groups
-    layers = math.ceil((max(kh, kw) - 1) / 2)
-    small = min(kh, 3) * min(kw, 3)
-    conv = kh * kw * cin * cout
-    stack = small * cin * cout + (layers - 1) * small * (cout // row.groups) * cout
+def _stack_of_3x3(row: Row) -> tuple[int, str, str] | None:
+    """``(conv weights, conv formula, stack text)`` when a stack of 3x3 convs with the same
+    receptive field has fewer weights than ``row``'s large kernel, else ``None``.
+
+    The stack changes the width once, in the layer where that is cheapest, and keeps the
+    smaller of the two widths in between.
+    """
+    (kh, kw), (cin, cout), g = row.kernel, row.features, row.groups
+    layers, small = math.ceil((max(kh, kw) - 1) / 2), min(kh, 3) * min(kw, 3)
+    narrow = min(cin, cout)
+    conv = kh * kw * (cin // g) * cout
+    stack = small * (cin // g) * cout + (layers - 1) * small * (narrow // g) * narrow
     if stack >= conv:
         return None
-    if cin == cout // row.groups:
-        formula = f"{layers * small}·{cin}·{cout}"
+    if cin == cout:
+        formula = f"{layers * small}·{cin // g}·{cout}"
     else:
-        formula = f"{small}·{cin}·{cout} + {(layers - 1) * small}·{cout // row.groups}·{cout}"
-    return conv, stack, f"{kh * kw}·{cin}·{cout}", f"a stack of {layers} {min(kh, 3)}x{min(kw, 3)} convs with the same {kh}x{kw} receptive field has {formula} = {stack:,}"
+        formula = f"{small}·{cin // g}·{cout} + {(layers - 1) * small}·{narrow // g}·{narrow}"
+    stack_text = f"a stack of {layers} {min(kh, 3)}x{min(kw, 3)} convs with the same {kh}x{kw} receptive field has {formula} = {stack:,}"
+    return conv, f"{kh * kw}·{cin // g}·{cout}", stack_text
 
 
 def large_kernels(rows: Sequence[Row]) -> list[str]:
@@ -105,7 +114,7 @@ def large_kernels(rows: Sequence[Row]) -> list[str]:
             continue
         compared = _stack_of_3x3(row)
         if compared:
-            conv, _, conv_formula, stack_text = compared
+            conv, conv_formula, stack_text = compared
             warnings.append(
                 f"{row.name} has a {row.kernel[0]}x{row.kernel[1]} kernel with {conv_formula} = {conv:,} weights, "
                 f"where {stack_text} and more non-linearities; only a stride-2 first layer is the usual exception."
@@ -130,8 +139,8 @@ def shrinking_feature_maps(rows: Sequence[Row]) -> list[str]:
         width, name = widths[jump]
         if widest and width < widest[0]:
             return [
-                f"Feature maps shrink with depth: {widest[0]} at stride {widest[1]} but at most {width} at "
-                f"stride {jump} ({name}); they should grow as resolution falls (64 at first, 256 or 512 at the end) "
+                f"Feature maps shrink with depth: {widest[0]} at stride {number(widest[1])} but at most {width} at "
+                f"stride {number(jump)} ({name}); they should grow as resolution falls (64 at first, 256 or 512 at the end) "
                 f"so that deeper layers can represent more kinds of features."
             ]
         widest = max(widest or (0, 0), (width, jump))

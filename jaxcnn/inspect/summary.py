@@ -15,7 +15,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxcnn.inspect.field import Field, input_field
-from jaxcnn.inspect.rules import design_warnings
+from jaxcnn.inspect.rules import design_warnings, number
 from jaxcnn.inspect.walker import NO_PARAMS, Const, Row, Walker
 
 COLUMNS = ("layer", "op", "output", "params", "MACs", "RF", "jump")
@@ -81,13 +81,9 @@ class Summary:
         )
 
 
-def _number(value: float) -> str:
-    return str(int(value)) if value == int(value) else f"{value:.2f}"
-
-
 def _pair_text(pair: tuple[float, float]) -> str:
     """``7`` for a square field, ``7x1`` otherwise."""
-    return _number(pair[0]) if pair[0] == pair[1] else f"{_number(pair[0])}x{_number(pair[1])}"
+    return number(pair[0]) if pair[0] == pair[1] else f"{number(pair[0])}x{number(pair[1])}"
 
 
 def _check_arguments(model, input_shape) -> tuple[int, int, int, int]:
