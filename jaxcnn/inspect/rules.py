@@ -51,7 +51,7 @@ def input_divisibility(input_hw: tuple[int, int], rows: Sequence[Row]) -> list[s
         below, above = size // multiple * multiple, (size // multiple + 1) * multiple
         warnings.append(
             f"Input {' and '.join(dims)} {size} {'is' if len(dims) == 1 else 'are'} not divisible by "
-            f"2^{k} = {multiple} although the network halves {'it' if len(dims) == 1 else 'them'} {k} times, "
+            f"2^{k} = {multiple} although the network halves {'it' if len(dims) == 1 else 'them'} {k} time{'s' if k != 1 else ''}, "
             f"so some feature maps get non-integral sizes and lose or pad border pixels; "
             f"the nearest sizes that are: {f'{below} and {above}' if below else above}."
         )
@@ -147,11 +147,15 @@ def shrinking_feature_maps(rows: Sequence[Row]) -> list[str]:
     return []
 
 
+def _described(row: Row) -> str:
+    return row.op if row.name == row.op else f"{row.op} ({row.name})"
+
+
 def classifier(rows: Sequence[Row], out: Field, num_classes: int | None) -> list[str]:
     """The last layer is a dense layer with T = num_classes outputs."""
     target = f"T = {num_classes}" if num_classes else "T"
     if out.row is None or rows[out.row].kind != "dense":
-        last = "no layer" if out.row is None else f"{rows[out.row].op} ({rows[out.row].name})"
+        last = "no layer" if out.row is None else _described(rows[out.row])
         return [f"The last layer is {last}, not a dense layer with {target} outputs: a classifier ends with a linear layer that gives one score per class."]
     outputs = rows[out.row].features[1]
     if num_classes and outputs != num_classes:
