@@ -1,0 +1,13 @@
+"""torchvision <-> jaxcnn weights.
+
+``from_torchvision(name, state_dict)`` gives variables for ``create_model(name)`` from a
+torchvision state_dict (numpy arrays or tensors, no torch needed); ``load_torchvision(name,
+path)`` reads it from ``.pth`` (with torch), ``.safetensors`` or ``.npz`` first;
+``to_torchvision(name, variables)`` goes back, so a model trained here loads into torchvision.
+"""
+
+from jaxcnn.convert.families import TORCHVISION_MODELS
+from jaxcnn.convert.io import load_torchvision, read_safetensors, read_state_dict
+from jaxcnn.convert.mapping import from_torchvision, to_torchvision
+
+__all__ = ["TORCHVISION_MODELS", "from_torchvision", "load_torchvision", "read_safetensors", "read_state_dict", "to_torchvision"]
