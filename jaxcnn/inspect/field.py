@@ -94,11 +94,19 @@ def windowed(field: Field, windows: dict[int, Window], axis_map: dict[int, int],
             jump[d] *= w.stride
     axes = tuple(None if a is None else axis_map[a] for a in field.axes)
     return dataclasses.replace(
-        field, rf=tuple(rf), jump=tuple(jump), start=tuple(start), axes=axes, size=_sizes(field, axes, shape), removed=(None, None)
+        field,
+        rf=tuple(rf),
+        jump=tuple(jump),
+        start=tuple(start),
+        axes=axes,
+        size=_sizes(field, axes, shape),
+        removed=(None, None),
     )
 
 
-def reduced(field: Field, reduced_axes: Sequence[int], in_shape: Sequence[int], out_axis: dict[int, int] | None = None) -> Field:
+def reduced(
+    field: Field, reduced_axes: Sequence[int], in_shape: Sequence[int], out_axis: dict[int, int] | None = None
+) -> Field:
     """Axes summed, maxed, contracted or flattened into others: a spatial axis among them is
     seen whole (a window over its full extent) and is gone from the array.
 
@@ -120,7 +128,13 @@ def reduced(field: Field, reduced_axes: Sequence[int], in_shape: Sequence[int], 
     return dataclasses.replace(field, rf=tuple(rf), start=tuple(start), axes=tuple(axes), removed=tuple(removed))
 
 
-def rearranged(field: Field, in_shape: Sequence[int], axis_map: dict[int, int], inserted_unit_axes: Sequence[int], shape: Sequence[int]) -> Field:
+def rearranged(
+    field: Field,
+    in_shape: Sequence[int],
+    axis_map: dict[int, int],
+    inserted_unit_axes: Sequence[int],
+    shape: Sequence[int],
+) -> Field:
     """A reshape, broadcast or squeeze that moves input axes by ``axis_map`` to an array of
     ``shape``: a spatial axis it drops or merges is seen whole; a spatial axis reduced away just
     before comes back if a unit axis is inserted where it was (``mean(axis, keepdims=True)``)."""

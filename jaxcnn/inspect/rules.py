@@ -51,7 +51,8 @@ def input_divisibility(input_hw: tuple[int, int], rows: Sequence[Row]) -> list[s
         below, above = size // multiple * multiple, (size // multiple + 1) * multiple
         warnings.append(
             f"Input {' and '.join(dims)} {size} {'is' if len(dims) == 1 else 'are'} not divisible by "
-            f"2^{k} = {multiple} although the network halves {'it' if len(dims) == 1 else 'them'} {k} time{'s' if k != 1 else ''}, "
+            f"2^{k} = {multiple} although the network halves {'it' if len(dims) == 1 else 'them'} "
+            f"{k} time{'s' if k != 1 else ''}, "
             f"so some feature maps get non-integral sizes and lose or pad border pixels; "
             f"the nearest sizes that are: {f'{below} and {above}' if below else above}."
         )
@@ -102,7 +103,10 @@ def _stack_of_3x3(row: Row) -> tuple[int, str, str] | None:
         formula = f"{layers * small}·{cin // g}·{cout}"
     else:
         formula = f"{small}·{cin // g}·{cout} + {(layers - 1) * small}·{narrow // g}·{narrow}"
-    stack_text = f"a stack of {layers} {min(kh, 3)}x{min(kw, 3)} convs with the same {kh}x{kw} receptive field has {formula} = {stack:,}"
+    stack_text = (
+        f"a stack of {layers} {min(kh, 3)}x{min(kw, 3)} convs with the same {kh}x{kw} receptive field "
+        f"has {formula} = {stack:,}"
+    )
     return conv, f"{kh * kw}·{cin // g}·{cout}", stack_text
 
 
@@ -139,9 +143,9 @@ def shrinking_feature_maps(rows: Sequence[Row]) -> list[str]:
         width, name = widths[jump]
         if widest and width < widest[0]:
             return [
-                f"Feature maps shrink with depth: {widest[0]} at stride {number(widest[1])} but at most {width} at "
-                f"stride {number(jump)} ({name}); they should grow as resolution falls (64 at first, 256 or 512 at the end) "
-                f"so that deeper layers can represent more kinds of features."
+                f"Feature maps shrink with depth: {widest[0]} at stride {number(widest[1])} but at most {width} "
+                f"at stride {number(jump)} ({name}); they should grow as resolution falls (64 at first, 256 or "
+                f"512 at the end) so that deeper layers can represent more kinds of features."
             ]
         widest = max(widest or (0, 0), (width, jump))
     return []
@@ -156,8 +160,14 @@ def classifier(rows: Sequence[Row], out: Field, num_classes: int | None) -> list
     target = f"T = {num_classes}" if num_classes else "T"
     if out.row is None or rows[out.row].kind != "dense":
         last = "no layer" if out.row is None else _described(rows[out.row])
-        return [f"The last layer is {last}, not a dense layer with {target} outputs: a classifier ends with a linear layer that gives one score per class."]
+        return [
+            f"The last layer is {last}, not a dense layer with {target} outputs: a classifier ends with a "
+            f"linear layer that gives one score per class."
+        ]
     outputs = rows[out.row].features[1]
     if num_classes and outputs != num_classes:
-        return [f"The last dense layer ({rows[out.row].name}) has {outputs} outputs but num_classes is {num_classes}: a classifier needs one score per class."]
+        return [
+            f"The last dense layer ({rows[out.row].name}) has {outputs} outputs but num_classes is "
+            f"{num_classes}: a classifier needs one score per class."
+        ]
     return []

@@ -45,14 +45,27 @@ class Summary:
     def table(self) -> list[tuple[str, ...]]:
         """The rows as strings, in ``COLUMNS`` order."""
         return [
-            (r.name, r.op, "x".join(map(str, r.shape)), f"{r.params:,}", f"{r.macs:,}", _pair_text(r.rf), _pair_text(r.jump))
+            (
+                r.name,
+                r.op,
+                "x".join(map(str, r.shape)),
+                f"{r.params:,}",
+                f"{r.macs:,}",
+                _pair_text(r.rf),
+                _pair_text(r.jump),
+            )
             for r in self.rows
         ]
 
     def totals(self) -> str:
-        text = f"{self.total_params:,} parameters, {self.total_macs:,} MACs ({self.total_macs / 1e9:.3f} G) at input {'x'.join(map(str, self.input_shape))}"
+        """``'25,557,032 parameters, 4,089,184,256 MACs (4.089 G) at input 1x224x224x3'`` (+ unused)."""
+        text = (
+            f"{self.total_params:,} parameters, {self.total_macs:,} MACs ({self.total_macs / 1e9:.3f} G) "
+            f"at input {'x'.join(map(str, self.input_shape))}"
+        )
         if self.unused_params:
-            text += f"; {sum(self.unused_params.values()):,} parameters unused by this forward pass ({', '.join(self.unused_params)})"
+            unused = sum(self.unused_params.values())
+            text += f"; {unused:,} parameters unused by this forward pass ({', '.join(self.unused_params)})"
         return text
 
     def __str__(self) -> str:
@@ -61,7 +74,9 @@ class Summary:
         numeric = {3, 4, 5, 6}
 
         def line(row):
-            return "  ".join(c.rjust(w) if i in numeric else c.ljust(w) for i, (c, w) in enumerate(zip(row, widths))).rstrip()
+            return "  ".join(
+                c.rjust(w) if i in numeric else c.ljust(w) for i, (c, w) in enumerate(zip(row, widths))
+            ).rstrip()
 
         rule = "-" * len(line(COLUMNS))
         out = [line(COLUMNS), rule, *map(line, cells[1:]), rule, "Total: " + self.totals()]
@@ -101,7 +116,7 @@ def _check_arguments(model, input_shape) -> tuple[int, int, int, int]:
     return shape
 
 
-def display_names(paths: Sequence[str]) -> list[str]:
+def _display_names(paths: Sequence[str]) -> list[str]:
     """Module paths without the root module and flax's method scopes (``block0.bypass``);
     repeats get ``_2``, ``_3`` ... so every row has its own name."""
     cleaned = ["/".join(c for c in path.split("/")[1:] if "." not in c) or path.split("/")[0] for path in paths]
@@ -140,10 +155,14 @@ def summary(model: nn.Module, input_shape: Sequence[int], *, num_classes: int | 
     closed = jax.make_jaxpr(forward)(params, others, x)
     leaves = jax.tree_util.tree_flatten_with_path(params)[0]
     walker = Walker({i: math.prod(leaf.shape) for i, (_, leaf) in enumerate(leaves)})
-    inputs = [Const(frozenset({i})) for i in range(len(leaves))] + [NO_PARAMS] * len(jax.tree.leaves(others)) + [input_field(shape[1], shape[2])]
+    inputs = (
+        [Const(frozenset({i})) for i in range(len(leaves))]
+        + [NO_PARAMS] * len(jax.tree.leaves(others))
+        + [input_field(shape[1], shape[2])]
+    )
     out = walker.walk(closed.jaxpr, closed.consts, inputs)[0]
     rows = walker.rows
-    for row, name in zip(rows, display_names([r.name for r in rows])):
+    for row, name in zip(rows, _display_names([r.name for r in rows])):
         row.name = name
     warnings = design_warnings(rows, shape[1:3], out, num_classes) if isinstance(out, Field) else []
     return Summary(
@@ -179,8 +198,12 @@ def add_summary_parser(subparsers) -> argparse.ArgumentParser:
         description="Print the per-layer table of a registered model and the course's design warnings.",
     )
     parser.add_argument("model", help="a name from `jaxcnn models`, e.g. resnet50")
-    parser.add_argument("--input", type=int, default=None, help="square input size in pixels (default: the model's own, e.g. 224)")
-    parser.add_argument("--num-classes", type=int, default=None, help="outputs of the last layer (default: the model's own)")
+    parser.add_argument(
+        "--input", type=int, default=None, help="square input size in pixels (default: the model's own, e.g. 224)"
+    )
+    parser.add_argument(
+        "--num-classes", type=int, default=None, help="outputs of the last layer (default: the model's own)"
+    )
     parser.set_defaults(func=summary_command)
     return parser
 

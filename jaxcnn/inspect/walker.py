@@ -66,7 +66,12 @@ class Const:
 
 
 NO_PARAMS = Const()
-WINDOW_POOLS = {"reduce_window_max": "max_pool", "reduce_window_sum": "avg_pool", "reduce_window_min": "min_pool", "reduce_window": "pool"}
+WINDOW_POOLS = {
+    "reduce_window_max": "max_pool",
+    "reduce_window_sum": "avg_pool",
+    "reduce_window_min": "min_pool",
+    "reduce_window": "pool",
+}
 GLOBAL_POOLS = {"reduce_sum": "global_avg_pool", "reduce_max": "global_max_pool", "reduce_min": "global_min_pool"}
 
 
@@ -83,10 +88,13 @@ def _join(*parts: str) -> str:
     return "/".join(p for p in parts if p)
 
 
-def _tagged(inner: str, tag: str) -> str:
-    """Mark a scan iteration on the first component of the body's own name stack."""
+def _named(prefix: str, inner: str, tag: str) -> str:
+    """Full name stack of an equation: the caller's ``prefix``, then the equation's own; a scan
+    iteration ``tag`` (``[i]``) marks the first component of the body's own names."""
+    if not inner:
+        return prefix + tag
     head, _, rest = inner.partition("/")
-    return _join(head + tag, rest)
+    return _join(prefix, head + tag, rest)
 
 
 def _pair(values: Sequence[int]) -> tuple[int, int]:
@@ -116,7 +124,7 @@ class Walker:
 
         for eqn in jaxpr.eqns:
             ins = [read(v) for v in eqn.invars]
-            name = _join(prefix, _tagged(str(eqn.source_info.name_stack), tag))
+            name = _named(prefix, str(eqn.source_info.name_stack), tag)
             if not any(isinstance(i, Field) for i in ins):
                 outs = [Const(frozenset().union(*(i.origins for i in ins)))] * len(eqn.outvars)
             elif eqn.primitive.name == "scan":
@@ -130,12 +138,14 @@ class Walker:
 
     def scan(self, eqn, ins: list, name: str) -> list:
         """Each iteration in turn: carries flow on, sliced inputs get their own parameter pieces."""
-        p = eqn.params
-        consts, carry, xs = ins[: p["num_consts"]], ins[p["num_consts"] : p["num_consts"] + p["num_carry"]], ins[p["num_consts"] + p["num_carry"] :]
-        stacked = [None] * (len(eqn.outvars) - len(carry))
-        for i in range(p["length"]):
-            outs = self.walk(p["jaxpr"].jaxpr, p["jaxpr"].consts, consts + carry + [self.sliced(x, i, p["length"]) for x in xs], name, f"[{i}]")
-            carry, ys = outs[: len(carry)], outs[len(carry) :]
+        p, body = eqn.params, eqn.params["jaxpr"]
+        n_consts, n_carry, length = p["num_consts"], p["num_carry"], p["length"]
+        consts, carry, xs = ins[:n_consts], ins[n_consts : n_consts + n_carry], ins[n_consts + n_carry :]
+        stacked = [None] * (len(eqn.outvars) - n_carry)
+        for i in range(length):
+            inputs = consts + carry + [self.sliced(x, i, length) for x in xs]
+            outs = self.walk(body.jaxpr, body.consts, inputs, name, f"[{i}]")
+            carry, ys = outs[:n_carry], outs[n_carry:]
             stacked = [y if s is None else _combine(s, y) for s, y in zip(stacked, ys)]
         return carry + [_shifted(y, +1) if y is not None else NO_PARAMS for y in stacked]
 
@@ -200,9 +210,9 @@ def _elementwise(eqn, ins, data, out_shape):
 
     An unknown primitive that changes the shape is taken to mix all positions (conservative).
     """
-    out = fields.merge(data)
-    if _data_shape(eqn, ins) != out_shape:
-        return fields.reduced(out, [a for a in out.axes if a is not None], _data_shape(eqn, ins)), None
+    out, in_shape = fields.merge(data), _data_shape(eqn, ins)
+    if in_shape != out_shape:
+        return fields.reduced(out, [a for a in out.axes if a is not None], in_shape), None
     if eqn.primitive.name == "add" and len(data) == 2:
         return out, dict(op="add", kind="add", macs=0)
     return out, None
@@ -214,26 +224,40 @@ def _same_axes(eqn, ins, data, out_shape):
 
 
 def _conv(eqn, ins, data, out_shape):
+    """A convolution: every output reads ``kernel area x in-channels / groups`` inputs.
+
+    A transposed conv (``lhs_dilation``, written ``conv_transpose k/s``) is a conv over an input
+    with zeros inserted; only the taps that meet input values count, ``1 / s`` of them per axis.
+    """
     p = eqn.params
     lhs_spec, rhs_spec, out_spec = p["dimension_numbers"]
     rhs = eqn.invars[1].aval.shape
     kernel = tuple(rhs[d] for d in rhs_spec[2:])
     windows = {
         a: Window((k - 1) * r + 1, s, pad[0], l)
-        for a, k, r, s, pad, l in zip(lhs_spec[2:], kernel, p["rhs_dilation"], p["window_strides"], p["padding"], p["lhs_dilation"])
+        for a, k, r, s, pad, l in zip(
+            lhs_spec[2:], kernel, p["rhs_dilation"], p["window_strides"], p["padding"], p["lhs_dilation"]
+        )
     }
     axis_map = {lhs_spec[0]: out_spec[0], lhs_spec[1]: out_spec[1], **dict(zip(lhs_spec[2:], out_spec[2:]))}
     field = data[0]
     out = fields.windowed(field, windows, axis_map, out_shape)
     features = (eqn.invars[0].aval.shape[lhs_spec[1]], out_shape[out_spec[1]])
-    stride = _pair(p["window_strides"])
-    op = "conv " + "x".join(map(str, kernel)) + (f"/{stride[0]}" if max(stride) > 1 else "")
+    stride, upsampling = _pair(p["window_strides"]), _pair(p["lhs_dilation"])
+    name, step = ("conv_transpose", upsampling) if max(upsampling) > 1 else ("conv", stride)
+    op = f"{name} " + "x".join(map(str, kernel)) + (f"/{step[0]}" if max(step) > 1 else "")
     if p["feature_group_count"] > 1:
         op += f" groups={p['feature_group_count']}"
-    macs = math.prod(out_shape) * math.prod(rhs) // rhs[rhs_spec[0]]
+    macs = math.prod(out_shape) * math.prod(rhs) // rhs[rhs_spec[0]] // math.prod(p["lhs_dilation"])
     return out, dict(
-        op=op, kind="conv", macs=macs, kernel=_pair(kernel), stride=stride, features=features,
-        groups=p["feature_group_count"], stem=field.convs == 0,
+        op=op,
+        kind="conv",
+        macs=macs,
+        kernel=_pair(kernel),
+        stride=stride,
+        features=features,
+        groups=p["feature_group_count"],
+        stem=field.convs == 0,
     )
 
 
@@ -241,7 +265,9 @@ def _window_pool(eqn, ins, data, out_shape):
     p = eqn.params
     windows = {
         a: Window((w - 1) * wd + 1, s, pad[0], bd)
-        for a, (w, s, pad, wd, bd) in enumerate(zip(p["window_dimensions"], p["window_strides"], p["padding"], p["window_dilation"], p["base_dilation"]))
+        for a, (w, s, pad, wd, bd) in enumerate(
+            zip(p["window_dimensions"], p["window_strides"], p["padding"], p["window_dilation"], p["base_dilation"])
+        )
     }
     out = fields.windowed(data[0], windows, {a: a for a in range(len(out_shape))}, out_shape)
     spatial = [a for a in data[0].axes if a is not None]

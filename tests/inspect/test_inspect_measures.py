@@ -66,6 +66,18 @@ def test_macs_of_conv_grouped_conv_and_dense_by_hand():
     assert [row.params for row in s.rows] == [3 * 3 * 3 * 8 + 8, 3 * 3 * 4 * 8 + 8, 512 * 10 + 10]
 
 
+def test_transposed_conv_counts_the_macs_torch_counts():
+    # torch: input elements x kernel area x out-channels (the taps that meet inserted zeros are free)
+    class Up(nn.Module):
+        @nn.compact
+        def __call__(self, x):
+            return nn.ConvTranspose(8, (2, 2), strides=(2, 2))(x)
+
+    [row] = summary(Up(), (1, 16, 16, 4)).rows
+    assert (row.op, row.shape, row.macs) == ("conv_transpose 2x2/2", (1, 32, 32, 8), 16 * 16 * 4 * 2 * 2 * 8)
+    assert row.jump == (0.5, 0.5)  # two outputs per input position
+
+
 def test_three_3x3_convs_see_7x7_with_27_instead_of_49_d_squared_weights():
     d = 8
     stack = summary(Plain((conv(d), conv(d), conv(d))), (1, 16, 16, d))

@@ -34,7 +34,9 @@ def test_text_table_is_aligned_and_ends_with_totals(resnet20):
     table = lines[: 2 + len(resnet20.rows)]
     assert table[0].split() == ["layer", "op", "output", "params", "MACs", "RF", "jump"]
     assert len({len(line) for line in table}) == 1  # every column padded to one width
-    assert lines[3 + len(resnet20.rows)].startswith(f"Total: {resnet20.total_params:,} parameters, {resnet20.total_macs:,} MACs")
+    assert lines[3 + len(resnet20.rows)].startswith(
+        f"Total: {resnet20.total_params:,} parameters, {resnet20.total_macs:,} MACs"
+    )
     assert lines[-1] == "No design warnings."
 
 
