@@ -3,7 +3,7 @@
 For every model, each state_dict entry is drawn in the state_dict's order by
 ``jaxcnn.convert.testing.random_state_dict`` from a seed; torchvision runs in eval mode on
 seeded random inputs. Only the keys, shapes, seeds and outputs are stored (a few hundred KB in
-all); tests/convert/test_parity.py draws the same weights and inputs with numpy alone.
+all); tests/convert/test_convert_parity.py draws the same weights and inputs with numpy alone.
 
 Needs torch and torchvision (and jaxcnn importable):
 

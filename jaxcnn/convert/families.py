@@ -136,5 +136,7 @@ def family_of(model: nn.Module) -> Family:
 def model_from_name(name: str, **kwargs) -> nn.Module:
     """``create_model(name, **kwargs)`` for a model that torchvision also has, else ``ValueError``."""
     if name not in TORCHVISION_MODELS:
-        raise ValueError(f"torchvision has no model {name!r} to convert; the models it shares with jaxcnn are {', '.join(TORCHVISION_MODELS)}.")
+        raise ValueError(
+            f"torchvision has no model {name!r} to convert; the models it shares with jaxcnn are {', '.join(TORCHVISION_MODELS)}."
+        )
     return create_model(name, **kwargs)

@@ -63,9 +63,9 @@ def kernel_to_flax(weight: np.ndarray, flattened: tuple[int, int] | None = None)
     of an NCHW flatten of an ``(H, W)`` map reordered to NHWC; 1-D arrays unchanged."""
     if weight.ndim == 4:
         return weight.transpose(2, 3, 1, 0)
-    if weight.ndim == 2 and flattened:
+    if weight.ndim == 2 and flattened:  # permute within rows first: far faster than one big gather
         (h, w), out = flattened, weight.shape[0]
-        return weight.reshape(out, -1, h, w).transpose(2, 3, 1, 0).reshape(-1, out)
+        return weight.reshape(out, -1, h, w).transpose(0, 2, 3, 1).reshape(out, -1).T
     return weight.T if weight.ndim == 2 else weight
 
 
@@ -75,7 +75,7 @@ def kernel_to_torch(kernel: np.ndarray, flattened: tuple[int, int] | None = None
         return kernel.transpose(3, 2, 0, 1)
     if kernel.ndim == 2 and flattened:
         (h, w), out = flattened, kernel.shape[1]
-        return kernel.reshape(h, w, -1, out).transpose(3, 2, 0, 1).reshape(out, -1)
+        return kernel.T.reshape(out, h, w, -1).transpose(0, 3, 1, 2).reshape(out, -1)
     return kernel.T if kernel.ndim == 2 else kernel
 
 
@@ -104,12 +104,15 @@ def batch_counters(table: Iterable[Entry]) -> list[str]:
     return [key.replace("running_mean", "num_batches_tracked") for e in table if e.path[-1] == "mean" for key in e.keys]
 
 
-def check_names(expected: Mapping[str, tuple], given: Mapping[str, tuple], *, subject: str, optional: Iterable[str] = (), hints: Iterable[str] = ()) -> None:
+def check_names(
+    expected: Mapping[str, tuple], given: Mapping[str, tuple], *, subject: str, optional: Iterable[str] = (), hints: Iterable[str] = ()
+) -> None:
     """Compare names and shapes; raise one ``ValueError`` listing every missing, unexpected and
     ill-shaped name (``optional`` names may be present or not)."""
     missing = sorted(set(expected) - set(given))
     unexpected = sorted(set(given) - set(expected) - set(optional))
-    wrong = [f"{k}: expected {tuple(expected[k])}, got {tuple(given[k])}" for k in sorted(expected) if k in given and tuple(given[k]) != tuple(expected[k])]
+    wrong = [f"{k}: expected {tuple(expected[k])}, got {tuple(given[k])}"
+             for k in sorted(expected) if k in given and tuple(given[k]) != tuple(expected[k])]
     if not (missing or unexpected or wrong):
         return
     lines = [f"{subject}:"]
@@ -213,7 +216,7 @@ def _model_kwargs_from_flax(name: str, flat: Mapping[tuple[str, ...], Any]) -> d
     if bias is not None and np.ndim(bias) == 1:
         kwargs["num_classes"] = np.shape(bias)[0]
     if family.aux:
-        kwargs["aux_logits"] = any(path[1] in family.aux for path in flat)
+        kwargs["aux_logits"] = any(len(path) > 1 and path[1] in family.aux for path in flat)
     if family.scans:
         kwargs["scan"] = not any(re.fullmatch(r"block\d+", part) for path in flat for part in path)
     return kwargs
@@ -246,6 +249,6 @@ def to_torchvision(model: str | nn.Module, variables: Mapping[str, Any]) -> dict
     for e in table:
         leaf = np.asarray(flat[e.path], dtype=np.float32)
         for key, layer in zip(e.keys, leaf if e.stacked else [leaf]):
-            state_dict[key] = np.array(kernel_to_torch(layer, e.flattened), order="C")  # a writable copy
+            state_dict[key] = np.require(kernel_to_torch(layer, e.flattened), requirements="CW")  # contiguous, writable
     state_dict.update({key: np.zeros((), np.int64) for key in batch_counters(table)})
     return state_dict

@@ -72,11 +72,12 @@ def test_weights_made_here_give_the_same_logits_in_torchvision():
     assert relative_error(jax.jit(model.apply)(variables, x), torch_logits(exported, x)) <= TOLERANCE
 
 
-def test_pth_files_load_with_bfloat16_widened(tmp_path):
+def test_pth_files_and_tensors_load_with_bfloat16_widened(tmp_path):
     model, state_dict = torchvision_model("resnet18")
     torch.save(model.state_dict(), tmp_path / "r.pth")
     reference = from_torchvision("resnet18", state_dict)
     jax.tree.map(np.testing.assert_array_equal, load_torchvision("resnet18", tmp_path / "r.pth"), reference)
+    jax.tree.map(np.testing.assert_array_equal, from_torchvision("resnet18", model.state_dict()), reference)  # tensors
     torch.save({k: v.to(torch.bfloat16) if v.is_floating_point() else v for k, v in model.state_dict().items()}, tmp_path / "b.pth")
     loaded = load_torchvision("resnet18", tmp_path / "b.pth")
     # bfloat16 keeps 8 significant bits: relative rounding error below 2^-8
