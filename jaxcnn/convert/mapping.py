@@ -218,7 +218,10 @@ def _model_kwargs_from_flax(name: str, flat: Mapping[tuple[str, ...], Any]) -> d
     if family.aux:
         kwargs["aux_logits"] = any(len(path) > 1 and path[1] in family.aux for path in flat)
     if family.scans:
-        kwargs["scan"] = not any(re.fullmatch(r"block\d+", part) for path in flat for part in path)
+        unrolled = any(re.fullmatch(r"block\d+", part) for path in flat for part in path)
+        stacked = any("scan" in path for path in flat)
+        if unrolled != stacked:  # all one layout; a mix is what the default (scan=None) builds
+            kwargs["scan"] = stacked
     return kwargs
 
 

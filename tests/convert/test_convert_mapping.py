@@ -42,7 +42,7 @@ def test_flattened_linear_computes_the_same_map_on_nhwc_features():
 def test_unrolled_resnet_round_trips_and_holds_the_stacked_tensors(torchvision_fixture):
     state_dict = torchvision_fixture("resnet50").state_dict()
     unrolled = from_torchvision(create_model("resnet50", scan=False), state_dict)
-    stacked = from_torchvision("resnet50", state_dict)
+    stacked = from_torchvision(create_model("resnet50", scan=True), state_dict)
     back = to_torchvision("resnet50", unrolled)  # scan=False inferred from the variables
     assert sorted(back) == sorted(state_dict)
     assert all(np.array_equal(back[k], v) for k, v in state_dict.items())

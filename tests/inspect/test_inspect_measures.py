@@ -150,7 +150,7 @@ def test_scanned_blocks_give_the_rows_of_their_unrolled_twin():
     def measures(s):
         return [(r.op, r.shape, r.params, r.macs, r.rf, r.jump) for r in s.rows]
 
-    scanned, unrolled = measured("resnet18", 64), measured("resnet18", 64, scan=False)
+    scanned, unrolled = measured("resnet18", 64, scan=True), measured("resnet18", 64, scan=False)
     assert measures(scanned) == measures(unrolled)
     assert "layer1_blocks/scan[0]/block/conv1" in rows_by_name(scanned)
     assert "layer1_blocks/block0/conv1" in rows_by_name(unrolled)
