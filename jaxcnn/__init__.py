@@ -3,17 +3,22 @@
 from jaxcnn import autodiff, convert, data
 from jaxcnn.inspect import Summary, summary
 from jaxcnn.models import count_params, create_model, list_models, model_info
+from jaxcnn.training import TrainConfig, evaluate, fit, load_checkpoint
 
 __version__ = "0.1.0"
 
 __all__ = [
     "Summary",
+    "TrainConfig",
     "autodiff",
     "convert",
     "count_params",
     "create_model",
     "data",
+    "evaluate",
+    "fit",
     "list_models",
+    "load_checkpoint",
     "model_info",
     "summary",
 ]

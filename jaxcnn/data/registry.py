@@ -107,6 +107,15 @@ def list_datasets() -> list[str]:
     return sorted([embedded.NAME, *DATASETS])
 
 
+def check_dataset_name(name: str) -> None:
+    """Raise ``ValueError`` naming the closest known datasets when ``name`` is not one of them."""
+    if name not in list_datasets():
+        close = difflib.get_close_matches(name, list_datasets(), n=3, cutoff=0.5)
+        hint = f" Did you mean {' or '.join(map(repr, close))}?" if close else ""
+        raise ValueError(f"unknown dataset {name!r}.{hint} "
+                         f"Known datasets: {', '.join(list_datasets())}")
+
+
 def load(name: str, split: str = "train", *, root: str | os.PathLike | None = None,
          mirror: str | None = None, checksums: dict[str, str] | None = None) -> Dataset:
     """Load a named dataset split as a ``Dataset`` (uint8 NHWC images, int32 labels).
@@ -127,13 +136,9 @@ def load(name: str, split: str = "train", *, root: str | os.PathLike | None = No
     """
     if split not in SPLITS:
         raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
+    check_dataset_name(name)
     if name == embedded.NAME:
         return embedded.load(split)
-    if name not in DATASETS:
-        close = difflib.get_close_matches(name, list_datasets(), n=3, cutoff=0.5)
-        hint = f" Did you mean {' or '.join(map(repr, close))}?" if close else ""
-        raise ValueError(f"unknown dataset {name!r}.{hint} "
-                         f"Known datasets: {', '.join(list_datasets())}")
     spec = DATASETS[name]
     dirs = search_dirs(spec.dirname, root)
     base_url = mirror or os.environ.get("JAXCNN_DATA_MIRROR") or spec.base_url

@@ -168,7 +168,7 @@ def _register(name: str, reference: str, **config) -> None:
     cifar = config.get("stem") == "cifar"
 
     def factory(**kwargs) -> ResNet:
-        return ResNet(**config, **kwargs)
+        return ResNet(**{**config, **kwargs})  # overrides win: resnet20 with stage_sizes=(1, 1, 1)
 
     factory.__name__ = name
     factory.__doc__ = f"{name}: {reference}."

@@ -69,7 +69,7 @@ def _register(depth: int, batch_norm: bool) -> None:
     name = f"vgg{depth}" + ("_bn" if batch_norm else "")
 
     def factory(**kwargs) -> VGG:
-        return VGG(stages=CONFIGS[depth], batch_norm=batch_norm, **kwargs)
+        return VGG(**{"stages": CONFIGS[depth], "batch_norm": batch_norm, **kwargs})
 
     factory.__name__ = name
     factory.__doc__ = f"VGG-{depth}{' with BatchNorm' if batch_norm else ''} (torchvision ``{name}``)."

@@ -1,0 +1,370 @@
+"""``fit``: the training loop behind ``jaxcnn train`` — data, steps, checkpoints, reports."""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import functools
+import json
+import math
+import os
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+from tqdm import tqdm
+
+from jaxcnn.data import Dataset, augment, channel_stats, eval_batches, load, normalize, prefetch, steps_per_epoch, train_batches
+from jaxcnn.inspect import summary
+from jaxcnn.models import create_model
+
+from .checkpoint import Checkpoints
+from .config import TrainConfig, read_config
+from .optim import optimizer, schedule
+from .parallel import Parallel, add_metrics, resolve_mode
+from .report import plot_curves, read_history, write_history
+from .state import TrainState, create_train_state
+from .steps import make_eval_step, make_train_step
+
+LOG_EVERY = 10  # steps between host syncs (progress bar, non-finite check)
+
+
+class NonFiniteLossError(FloatingPointError):
+    """The training loss became NaN or infinite; the last good checkpoint is kept."""
+
+
+@dataclasses.dataclass(frozen=True)
+class DataInfo:
+    """What the training data decides about the model and its inputs (saved in config.json)."""
+
+    num_classes: int
+    in_channels: int
+    image_size: int
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    train_examples: int
+
+
+@dataclasses.dataclass
+class FitResult:
+    """What ``fit`` returns: the model, its final (host) state and the per-epoch history."""
+
+    out: Path
+    model: nn.Module
+    state: TrainState
+    history: list[dict]
+    interrupted: bool = False
+
+    @property
+    def variables(self) -> dict:
+        """``{'params', 'batch_stats'}`` for ``model.apply``."""
+        return self.state.variables
+
+    @property
+    def test_accuracy(self) -> float | None:
+        """Top-1 accuracy on the test split after the last completed epoch."""
+        return self.history[-1]["test_accuracy"] if self.history else None
+
+
+def fit(config: TrainConfig = TrainConfig(), *, train: Dataset | None = None, test: Dataset | None = None) -> FitResult:
+    """Train ``config.model`` on ``config.data`` (or the given datasets) into ``config.out``.
+
+    Writes ``config.json``, ``metrics.jsonl`` (one row per epoch), ``curves.png`` and
+    ``checkpoints/`` (every ``checkpoint_every`` steps and at each epoch end). SIGINT saves a
+    checkpoint and returns with ``interrupted=True``; a non-finite loss raises
+    ``NonFiniteLossError`` before anything is saved for the bad step.
+    """
+    if config.distributed:
+        initialize_distributed(config)
+    train = train if train is not None else load(config.data, "train", root=config.data_root)
+    test = test if test is not None else load(config.data, "test", root=config.data_root)
+    info = describe_data(train, config)
+    return _Run(config, info, train, test).run()
+
+
+def describe_data(train: Dataset, config: TrainConfig) -> DataInfo:
+    """Classes, channels, normalisation statistics and the input size: ``config.image_size``,
+    or by default the course's rule for ``config.model``: the image side rounded up so that
+    every stride-2 reduction of the model halves it exactly (and to the model's minimum)."""
+    _, height, width, channels = train.images.shape
+    mean, std = channel_stats(train)
+    size = config.image_size
+    if size is None:
+        model = create_model(config.model, num_classes=train.num_classes, in_channels=channels, **config.model_overrides)
+        size = halving_size(model, max(height, width), channels)
+    return DataInfo(train.num_classes, channels, size, tuple(map(float, mean)), tuple(map(float, std)), len(train))
+
+
+def halving_size(model: nn.Module, side: int, channels: int) -> int:
+    """The smallest size >= ``side`` and >= the model's minimum that is divisible by 2^k, for
+    the k stride-2 reductions ``jaxcnn.summary`` finds in the model (resnet20: 28 -> 28,
+    k = 2; VGG and ResNet-50: 28 -> 32, k = 5)."""
+    start = max(side, getattr(model, "min_input_size", 1))
+    rows = summary(model, (1, start, start, channels)).rows
+    multiple = max(int(max(row.jump)) for row in rows)  # the deepest layer's stride in input pixels, 2^k
+    return multiple * math.ceil(start / multiple)
+
+
+def build(config: TrainConfig, info: DataInfo):
+    """The model, optimizer, learning-rate schedule and total steps of a run."""
+    model = create_model(config.model, num_classes=info.num_classes, in_channels=info.in_channels,
+                         dtype=jnp.dtype(config.dtype), **config.model_overrides)
+    per_epoch = steps_per_epoch(info.train_examples, config.batch_size)
+    total = min(config.epochs * per_epoch, config.max_steps or sys.maxsize)
+    lr = schedule(config.schedule, config.lr, total, min(int(config.warmup_epochs * per_epoch), total - 1))
+    tx = optimizer(config.optimizer, lr, momentum=config.momentum, nesterov=config.nesterov,
+                   weight_decay=config.weight_decay)
+    return model, tx, lr, total
+
+
+def initial_state(config: TrainConfig, info: DataInfo, model: nn.Module, tx, *, abstract: bool = False) -> TrainState:
+    """The seeded initial state as numpy arrays on the host (``abstract``: only shapes and dtypes)."""
+    shape = (1, info.image_size, info.image_size, info.in_channels)
+    create = lambda: create_train_state(model, jax.random.key(config.seed), shape, tx)  # noqa: E731
+    return jax.eval_shape(create) if abstract else jax.tree.map(np.asarray, create())
+
+
+def initialize_distributed(config: TrainConfig) -> None:
+    """``jax.distributed.initialize`` from the config or $JAX_COORDINATOR_ADDRESS,
+    $JAX_NUM_PROCESSES and $JAX_PROCESS_ID (unset values are left to JAX's cluster detection);
+    CPU collectives go through gloo."""
+    jax.config.update("jax_cpu_collectives_implementation", "gloo")
+    env = {"coordinator_address": os.environ.get("JAX_COORDINATOR_ADDRESS"),
+           "num_processes": os.environ.get("JAX_NUM_PROCESSES"), "process_id": os.environ.get("JAX_PROCESS_ID")}
+    kwargs = {k: getattr(config, k) if getattr(config, k) is not None else env[k] for k in env}
+    kwargs = {k: (v if k == "coordinator_address" else int(v)) for k, v in kwargs.items() if v is not None}
+    jax.distributed.initialize(**kwargs)
+
+
+class _Run:
+    """One call of ``fit``: the loop and what it writes."""
+
+    def __init__(self, config: TrainConfig, info: DataInfo, train: Dataset, test: Dataset):
+        self.config, self.info, self.train, self.test = config, info, train, test
+        self.out = Path(config.out)
+        self.model, self.tx, self.lr, self.total = build(config, info)
+        self.parallel = Parallel(resolve_mode(config.parallel))
+        self.per_epoch = steps_per_epoch(info.train_examples, config.batch_size)
+        self.eval_batch = _multiple_of(config.eval_batch_size, self.parallel.devices * jax.process_count())
+        self.main_process = jax.process_index() == 0
+        _check_divisible(config.batch_size, self.parallel.devices, jax.process_count())
+        self.checkpoints = Checkpoints(self.out / "checkpoints", config.keep_checkpoints)
+        self.train_step, self.eval_step = self._compile()  # jit wrappers; XLA compiles at the first call
+        self.history: list[dict] = []
+
+    def run(self) -> FitResult:
+        state, carried = self._start(initial_state(self.config, self.info, self.model, self.tx))
+        step = int(state.step)
+        self.history = read_history(self.out, up_to_step=step) if self.config.resume else []
+        if self.main_process:
+            self._write_config()
+        state = self.parallel.place(state)
+        with _stop_on_sigint() as stop:
+            while step < self.total:
+                state, step, carried = self._epoch(state, step, carried, stop)
+                if stop["requested"]:
+                    return self._result(state, interrupted=True)
+        return self._result(state)
+
+    def _start(self, template: TrainState) -> tuple[TrainState, dict]:
+        latest = self.checkpoints.latest_step()
+        if self.config.resume:
+            if latest is None:
+                raise FileNotFoundError(f"--resume: no checkpoint in {self.checkpoints.directory}")
+            self.config.check_resumable_from(read_config(self.out))
+            return self.checkpoints.restore(template)
+        if latest is not None:
+            raise FileExistsError(f"{self.out} already holds checkpoints (latest step {latest}); "
+                                  "pass --resume to continue that run or choose another --out")
+        return template, {}
+
+    def _compile(self):
+        axis = self.parallel.axis_name
+        info = self.info
+        stats = {"mean": np.array(info.mean), "std": np.array(info.std), "out_size": info.image_size}
+        transform = functools.partial(augment, pad=self.config.pad, flip=self.config.flip, **stats)
+        train_step = make_train_step(self.model, self.tx, axis_name=axis, label_smoothing=self.config.label_smoothing,
+                                     transform=transform)
+        eval_step = make_eval_step(self.model, axis_name=axis, transform=functools.partial(normalize, **stats))
+        return self.parallel.compile(train_step, eval_step)
+
+    def _epoch(self, state, step: int, carried: dict, stop: dict):
+        """Train to the end of the current epoch (or a stop request); returns (state, step, carried)."""
+        config, epoch, first = self.config, step // self.per_epoch, step % self.per_epoch
+        last = min(self.per_epoch, self.total - epoch * self.per_epoch)
+        batches = prefetch(train_batches(self.train, config.batch_size, seed=config.seed, epoch=epoch, start_batch=first,
+                                         process_index=jax.process_index(), process_count=jax.process_count()),
+                           **self.parallel.prefetch_kwargs())
+        meter = _EpochMeter(carried, self.parallel)
+        bar = tqdm(total=last, initial=first, desc=f"epoch {epoch + 1}/{config.epochs}", unit="step",
+                   disable=not (config.progress and self.main_process), file=sys.stderr)
+        done = first >= last
+        for batch in batches:
+            state, metrics = self.train_step(state, batch)
+            meter.add(metrics, config.batch_size)
+            step += 1
+            done = step - epoch * self.per_epoch >= last
+            checkpoint_due = config.checkpoint_every and step % config.checkpoint_every == 0
+            if step % LOG_EVERY == 0 or done or checkpoint_due or stop["requested"]:
+                totals = self._check_finite(meter.totals())
+                bar.update(step - epoch * self.per_epoch - bar.n)
+                bar.set_postfix(loss=f"{totals['loss'] / totals['count']:.3f}",
+                                acc=f"{100 * totals['top1'] / totals['count']:.1f}%", img_s=f"{meter.speed():.0f}")
+            if checkpoint_due and not done:
+                self._save(state, step, meter.totals())
+            if done or stop["requested"]:
+                break
+        bar.close()
+        totals = self._check_finite(meter.totals())
+        if done:
+            self._end_epoch(state, step, epoch, totals)
+            return state, step, {}
+        self._save(state, step, totals)
+        if self.main_process:
+            print(f"interrupted at step {step}: checkpoint saved in {self.checkpoints.directory}; continue with "
+                  f"`jaxcnn train --resume --out {self.out}`", file=sys.stderr)
+        return state, step, totals
+
+    def _check_finite(self, totals: dict) -> dict:
+        bad = totals["nonfinite_step"]
+        if math.isfinite(bad):
+            good = self.checkpoints.latest_step()
+            kept = f"the last good checkpoint (step {good}) is intact" if good is not None else "no checkpoint was saved"
+            raise NonFiniteLossError(f"the training loss is not finite at step {int(bad)} (learning rate "
+                                     f"{float(self.lr(int(bad) - 1)):.4g}); training stopped and {kept} in "
+                                     f"{self.checkpoints.directory}. Lower --lr (or use warm-up) and try again.")
+        return totals
+
+    def _save(self, state, step: int, totals: dict) -> None:
+        self.checkpoints.save(step, self.parallel.fetch(state), totals)
+
+    def _end_epoch(self, state, step: int, epoch: int, totals: dict) -> None:
+        test = self.evaluate(state)
+        count = totals["count"]
+        row = {"epoch": epoch + 1, "step": step, "train_loss": totals["loss"] / count, "train_accuracy": totals["top1"] / count,
+               "train_top5": totals["top5"] / count, "test_loss": test["loss"], "test_accuracy": test["accuracy"],
+               "test_top5": test["top5"], "learning_rate": float(self.lr(step - 1)),
+               "images_per_second": totals["images"] / max(totals["seconds"], 1e-9),
+               "elapsed_s": (self.history[-1]["elapsed_s"] if self.history else 0.0) + totals["seconds"] + test["seconds"]}
+        self.history.append(row)
+        if self.main_process:
+            write_history(self.out, self.history)
+            plot_curves(self.out, self.history)
+            if self.config.progress:
+                tqdm.write(f"epoch {epoch + 1}: train loss {row['train_loss']:.4f} acc {100 * row['train_accuracy']:.2f}% | "
+                           f"test loss {row['test_loss']:.4f} acc {100 * row['test_accuracy']:.2f}% | "
+                           f"{row['images_per_second']:.0f} img/s", file=sys.stderr)
+        self._save(state, step, {})
+
+    def evaluate(self, state) -> dict:
+        """Loss, top-1 and top-5 accuracy over every test image (placed state)."""
+        started = time.perf_counter()
+        sums = None
+        batches = eval_batches(self.test, self.eval_batch, process_index=jax.process_index(),
+                               process_count=jax.process_count())
+        for batch in prefetch(batches, **self.parallel.prefetch_kwargs()):
+            sums = add_metrics(sums, self.eval_step(state, batch))
+        sums = {k: float(v) for k, v in self.parallel.fetch(sums).items()}
+        return {"loss": sums["loss"] / sums["count"], "accuracy": sums["top1"] / sums["count"],
+                "top5": sums["top5"] / sums["count"], "count": sums["count"], "seconds": time.perf_counter() - started}
+
+    def _write_config(self) -> None:
+        self.out.mkdir(parents=True, exist_ok=True)
+        payload = {"config": self.config.to_json(), "data": dataclasses.asdict(self.info),
+                   "parallel": {"mode": self.parallel.mode, "devices": self.parallel.devices,
+                                "processes": jax.process_count()}}
+        (self.out / "config.json").write_text(json.dumps(payload, indent=2) + "\n")
+
+    def _result(self, state, interrupted: bool = False) -> FitResult:
+        return FitResult(self.out, self.model, self.parallel.fetch(state), self.history, interrupted)
+
+
+class _EpochMeter:
+    """An epoch's metric sums: on device since this session started, plus what an
+    interrupted session carried over (host floats)."""
+
+    def __init__(self, carried: dict, parallel: Parallel):
+        self.carried = {"seconds": 0.0, "images": 0.0, **carried}
+        self.parallel = parallel
+        self.device = None
+        self.images = 0
+        self.started = time.perf_counter()
+
+    def add(self, metrics: dict, batch_size: int) -> None:
+        self.device = add_metrics(self.device, metrics)
+        self.images += batch_size
+
+    def speed(self) -> float:
+        """Images per second in this session."""
+        return self.images / max(time.perf_counter() - self.started, 1e-9)
+
+    def totals(self) -> dict:
+        """Host floats: loss, top1, top5, count, nonfinite_step, images and seconds of the epoch so far."""
+        fetched = {k: float(v) for k, v in self.parallel.fetch(self.device).items()} if self.device else {}
+        totals = {key: self.carried.get(key, 0.0) + fetched.get(key, 0.0) for key in ("loss", "top1", "top5", "count")}
+        totals["nonfinite_step"] = min(self.carried.get("nonfinite_step", math.inf), fetched.get("nonfinite_step", math.inf))
+        totals["images"] = self.carried["images"] + self.images
+        totals["seconds"] = self.carried["seconds"] + time.perf_counter() - self.started
+        return totals
+
+
+def read_data_info(out: str | Path) -> DataInfo:
+    """The ``DataInfo`` saved in ``out/config.json``."""
+    saved = json.loads((Path(out) / "config.json").read_text())["data"]
+    return DataInfo(**{k: tuple(v) if isinstance(v, list) else v for k, v in saved.items()})
+
+
+def load_checkpoint(out: str | Path, step: int | None = None) -> tuple[nn.Module, dict]:
+    """The model and ``{'params', 'batch_stats'}`` of a run folder's checkpoint (default: latest)."""
+    config, info = read_config(out), read_data_info(out)
+    model, tx, _, _ = build(config, info)
+    template = initial_state(config, info, model, tx, abstract=True)
+    state, _ = Checkpoints(Path(out) / "checkpoints", config.keep_checkpoints).restore(template, step)
+    return model, state.variables
+
+
+def evaluate(out: str | Path, data: str | None = None, *, step: int | None = None, test: Dataset | None = None) -> dict:
+    """Test loss and accuracy of a run folder's checkpoint on ``data``'s test split (default:
+    the dataset it trained on), normalised with the training statistics; on one device."""
+    config = dataclasses.replace(read_config(out), parallel="none", progress=False)
+    info = read_data_info(out)
+    test = test if test is not None else load(data or config.data, "test", root=config.data_root)
+    run = _Run(config, info, None, test)
+    _, variables = load_checkpoint(out, step)
+    state = TrainState(variables["params"], variables["batch_stats"], None, jnp.zeros((), jnp.int32), None)
+    return run.evaluate(jax.device_put(state))
+
+
+@contextlib.contextmanager
+def _stop_on_sigint():
+    """Turn SIGINT into a request (``flag['requested']``) the loop honours after its current step."""
+    flag = {"requested": False}
+    if threading.current_thread() is not threading.main_thread():
+        yield flag
+        return
+
+    def request(signum, frame):
+        flag["requested"] = True
+
+    previous = signal.signal(signal.SIGINT, request)
+    try:
+        yield flag
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _multiple_of(value: int, divisor: int) -> int:
+    return divisor * math.ceil(value / divisor)
+
+
+def _check_divisible(batch_size: int, devices: int, processes: int) -> None:
+    for count, what in ((devices, "devices"), (processes, "processes")):
+        if batch_size % count:
+            raise ValueError(f"batch_size {batch_size} is not divisible by the {count} {what}; "
+                             f"use a multiple of {count}")

@@ -1,0 +1,94 @@
+"""One step function, three ways to run it: one device, a sharded Mesh('data'), or pmap."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.sharding import NamedSharding, PartitionSpec
+
+from jaxcnn.data import data_sharding
+
+MODES = ("auto", "none", "sharded", "pmap")
+PMAP_AXIS = "batch"
+
+
+def resolve_mode(mode: str) -> str:
+    """'auto' -> 'sharded' when there is more than one device (of all processes), else 'none'."""
+    if mode not in MODES:
+        raise ValueError(f"parallel must be one of {MODES}, got {mode!r}")
+    if mode == "auto":
+        return "sharded" if jax.device_count() > 1 else "none"
+    return mode
+
+
+@dataclasses.dataclass(frozen=True)
+class Parallel:
+    """How states and batches are laid out on devices for one parallel mode.
+
+    ``none``: everything on the default device. ``sharded``: state replicated and batch split
+    along a 1-D mesh 'data' over all devices of all processes; jit computes on the global
+    batch (batch norm included). ``pmap``: state copied to every local device, batch
+    reshaped to [devices, B/devices, ...], steps made with ``axis_name=PMAP_AXIS``.
+    """
+
+    mode: str
+
+    @property
+    def axis_name(self) -> str | None:
+        """The axis name the step functions need (pmap only)."""
+        return PMAP_AXIS if self.mode == "pmap" else None
+
+    @property
+    def devices(self) -> int:
+        """How many devices share one global batch."""
+        return 1 if self.mode == "none" else jax.device_count()
+
+    def prefetch_kwargs(self) -> dict:
+        """Arguments of ``jaxcnn.data.prefetch`` that place batches for this mode."""
+        return {"sharding": data_sharding() if self.mode == "sharded" else None, "pmap": self.mode == "pmap"}
+
+    def compile(self, train_step: Callable, eval_step: Callable) -> tuple[Callable, Callable]:
+        """The jitted (or pmapped) steps; the train step donates the state it is given."""
+        if self.mode == "pmap":
+            return (jax.pmap(train_step, axis_name=PMAP_AXIS, donate_argnums=0),
+                    jax.pmap(eval_step, axis_name=PMAP_AXIS))
+        if self.mode == "sharded":
+            replicated = _replicated()
+            return (jax.jit(train_step, in_shardings=(replicated, data_sharding()), out_shardings=replicated,
+                            donate_argnums=0),
+                    jax.jit(eval_step, in_shardings=(replicated, data_sharding()), out_shardings=replicated))
+        return jax.jit(train_step, donate_argnums=0), jax.jit(eval_step)
+
+    def place(self, tree: Any) -> Any:
+        """Host (numpy or jax) pytree -> the layout the compiled steps take."""
+        if self.mode == "pmap":
+            devices = jax.local_devices()
+            stacked = jax.tree.map(lambda x: np.broadcast_to(np.asarray(x), (len(devices), *np.shape(x))), tree)
+            return jax.device_put(stacked, data_sharding(devices))
+        if self.mode == "sharded":
+            sharding = _replicated()
+            return jax.tree.map(lambda x: jax.make_array_from_callback(np.shape(x), sharding, lambda i: np.asarray(x)[i]), tree)
+        return jax.device_put(tree)
+
+    def fetch(self, tree: Any) -> Any:
+        """The layout of ``place`` -> one host copy (numpy), on every process."""
+        def one(x):
+            local = np.asarray(x.addressable_data(0))
+            return local.reshape(np.shape(x)[1:]) if self.mode == "pmap" else local
+
+        return jax.tree.map(one, tree)
+
+
+def _replicated() -> NamedSharding:
+    return NamedSharding(data_sharding().mesh, PartitionSpec())
+
+
+def add_metrics(total: dict | None, metrics: dict) -> dict:
+    """Running sums of step metrics (the minimum for ``nonfinite_step``), on device: no host sync."""
+    if total is None:
+        return metrics
+    return {k: (jnp.minimum if k == "nonfinite_step" else jnp.add)(total[k], v) for k, v in metrics.items()}

@@ -1,0 +1,121 @@
+"""Pure train and eval steps: softmax cross-entropy, jax.grad, optax.
+
+Metrics are sums over the batch (``loss``, ``top1``, ``top5``, ``count``), so adding them
+on device over many steps and dividing once by ``count`` gives exact averages without a
+host sync per step.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import optax
+
+from .state import TrainState
+
+Batch = dict  # 'image' [B, H, W, C], 'label' int32 [B], 'index' int32 [B], optional 'mask' bool [B]
+
+
+def cross_entropy(logits: jax.Array, labels: jax.Array, label_smoothing: float = 0.0) -> jax.Array:
+    """Per-example softmax cross-entropy: logits float [B, T], labels int [B] -> float32 [B]."""
+    targets = jax.nn.one_hot(labels, logits.shape[-1])
+    if label_smoothing:
+        targets = optax.smooth_labels(targets, label_smoothing)
+    return optax.softmax_cross_entropy(logits.astype(jnp.float32), targets)
+
+
+def batch_metrics(logits: jax.Array, labels: jax.Array, losses: jax.Array, mask: jax.Array | None = None,
+                  axis_name: str | None = None) -> dict[str, jax.Array]:
+    """Sums of loss, top-1 and top-5 hits and the example count (float32 scalars)."""
+    weight = jnp.ones_like(losses) if mask is None else mask.astype(jnp.float32)
+    k = min(5, logits.shape[-1])
+    top_k = jax.lax.top_k(logits, k)[1]
+    sums = {
+        "loss": jnp.sum(losses * weight),
+        "top1": jnp.sum((top_k[:, 0] == labels) * weight),
+        "top5": jnp.sum(jnp.any(top_k == labels[:, None], axis=-1) * weight),
+        "count": jnp.sum(weight),
+    }
+    return jax.lax.psum(sums, axis_name) if axis_name else sums
+
+
+def make_train_step(model: nn.Module, tx: optax.GradientTransformation, *, axis_name: str | None = None,
+                    label_smoothing: float = 0.0, transform: Callable | None = None) -> Callable:
+    """A pure ``(state, batch) -> (state, metrics)``: one minibatch gradient-descent step.
+
+    The loss is the softmax cross-entropy averaged over the (per-device) minibatch, plus
+    ``model.aux_weight`` times that of each auxiliary head (Inception in train mode).
+
+    Args:
+      model: the network; under ``axis_name`` a model with ``bn_axis_name=None`` is cloned
+        with ``bn_axis_name=axis_name`` so batch statistics come from the global batch.
+      tx: the optax optimizer.
+      axis_name: the ``pmap`` axis; gradients are averaged over it with ``lax.pmean`` and the
+        metrics summed with ``lax.psum``.
+      label_smoothing: in [0, 1).
+      transform: ``(images, index, key) -> float images`` run on device before the model (for
+        example ``jaxcnn.data.augment``); None feeds ``batch['image']`` as it is.
+
+    Returns:
+      ``train_step(state, batch)``; metrics as in ``batch_metrics`` plus ``nonfinite_step``:
+      the step number (1-based) when the loss was not finite, else inf (``add_metrics``
+      keeps the minimum).
+    """
+    model = _with_bn_axis(model, axis_name)
+
+    def train_step(state: TrainState, batch: Batch):
+        key = jax.random.wrap_key_data(state.rng)
+        images = batch["image"] if transform is None else transform(batch["image"], batch["index"], jax.random.fold_in(key, 0))
+        dropout = jax.random.fold_in(jax.random.fold_in(key, 1), state.step)
+        if axis_name:
+            dropout = jax.random.fold_in(dropout, jax.lax.axis_index(axis_name))
+
+        def loss_fn(params):
+            out, updates = model.apply({"params": params, "batch_stats": state.batch_stats}, images, train=True,
+                                       mutable=["batch_stats"], rngs={"dropout": dropout})
+            logits, aux = out if isinstance(out, tuple) else (out, ())
+            losses = cross_entropy(logits, batch["label"], label_smoothing)
+            aux_loss = sum(cross_entropy(a, batch["label"], label_smoothing).mean() for a in aux)
+            return losses.mean() + getattr(model, "aux_weight", 0.0) * aux_loss, (logits, losses, updates)
+
+        (loss, (logits, losses, updates)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
+        if axis_name:
+            grads = jax.lax.pmean(grads, axis_name)
+        steps, opt_state = tx.update(grads, state.opt_state, state.params)
+        metrics = batch_metrics(logits, batch["label"], losses, axis_name=axis_name)
+        finite = jnp.isfinite(loss)
+        if axis_name:
+            finite = jax.lax.psum((~finite).astype(jnp.int32), axis_name) == 0
+        metrics["nonfinite_step"] = jnp.where(finite, jnp.inf, (state.step + 1).astype(jnp.float32))
+        new_state = state.replace(params=optax.apply_updates(state.params, steps),
+                                  batch_stats=updates.get("batch_stats", state.batch_stats),
+                                  opt_state=opt_state, step=state.step + 1)
+        return new_state, metrics
+
+    return train_step
+
+
+def make_eval_step(model: nn.Module, *, axis_name: str | None = None, transform: Callable | None = None) -> Callable:
+    """A pure ``(state, batch) -> metrics`` in eval mode; rows with ``batch['mask']`` False
+    (the padding of a last partial batch) are not counted.
+
+    ``transform``: ``images -> float images`` (for example ``jaxcnn.data.normalize``).
+    """
+    model = _with_bn_axis(model, axis_name)
+
+    def eval_step(state: TrainState, batch: Batch):
+        images = batch["image"] if transform is None else transform(batch["image"])
+        logits = model.apply(state.variables, images, train=False)
+        losses = cross_entropy(logits, batch["label"])
+        return batch_metrics(logits, batch["label"], losses, batch.get("mask"), axis_name)
+
+    return eval_step
+
+
+def _with_bn_axis(model: nn.Module, axis_name: str | None) -> nn.Module:
+    if axis_name and getattr(model, "bn_axis_name", axis_name) is None:
+        return model.clone(bn_axis_name=axis_name)
+    return model

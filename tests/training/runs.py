@@ -1,0 +1,22 @@
+"""Small, fast training runs for tests/training: a 3-block ResNet on 256 real Fashion-MNIST images."""
+
+import dataclasses
+
+import numpy as np
+
+from jaxcnn.data import Dataset
+from jaxcnn.training import TrainConfig
+
+TINY_RESNET = {"stage_sizes": [1, 1, 1], "widths": [4, 8, 8], "stem_width": 4}
+
+
+def subset(ds: Dataset, n: int) -> Dataset:
+    """The first ``n`` examples of ``ds``."""
+    return Dataset(np.ascontiguousarray(ds.images[:n]), np.ascontiguousarray(ds.labels[:n]), ds.classes, ds.source)
+
+
+def tiny_config(out, **overrides) -> TrainConfig:
+    """A run of a few seconds: tiny ResNet, batch 32, 2 epochs of 8 steps, no progress bar."""
+    base = TrainConfig(model="resnet20", model_overrides=TINY_RESNET, epochs=2, batch_size=32, eval_batch_size=50,
+                       warmup_epochs=0, parallel="none", progress=False, out=str(out))
+    return dataclasses.replace(base, **overrides)

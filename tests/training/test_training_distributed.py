@@ -1,0 +1,41 @@
+"""Two processes on 127.0.0.1 (jax.distributed, gloo) train what one process trains."""
+
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import jax
+import numpy as np
+
+from jaxcnn.training import fit, load_checkpoint
+
+from tests.training.runs import tiny_config
+
+WORKER = Path(__file__).with_name("worker.py")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_two_processes_train_the_parameters_of_one(tiny_data, tmp_path):
+    port, out = free_port(), tmp_path / "two"
+    procs = [subprocess.Popen([sys.executable, str(WORKER), "distributed", str(out), str(port), str(i)],
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for i in range(2)]
+    try:
+        outputs = [p.communicate(timeout=300)[0] for p in procs]
+    finally:
+        for p in procs:
+            p.kill()
+    for i, (p, output) in enumerate(zip(procs, outputs)):
+        assert p.returncode == 0, output
+        assert f"process {i} of 2: 4 devices, step 6" in output
+    train, test = tiny_data
+    single = fit(tiny_config(tmp_path / "one", max_steps=6), train=train, test=test)
+    _, variables = load_checkpoint(out)
+    # Same global batches, same augmentation keys; only the order of float32 sums differs.
+    for a, b in zip(jax.tree.leaves(single.variables), jax.tree.leaves(variables), strict=True):
+        np.testing.assert_allclose(b, a, rtol=1e-4, atol=1e-5)

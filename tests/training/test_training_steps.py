@@ -1,0 +1,146 @@
+"""The train and eval steps against jax.grad, optax's definitions and numpy."""
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from jaxcnn.models import create_model
+from jaxcnn.training import (batch_metrics, create_train_state, cross_entropy, make_eval_step, make_train_step, optimizer,
+                             schedule)
+
+from tests.training.runs import TINY_RESNET
+
+RNG = np.random.default_rng(0)
+
+
+class AuxNet(nn.Module):
+    """A linear classifier with one auxiliary head, returned (like Inception) in train mode only."""
+
+    aux_weight = 0.3
+
+    @nn.compact
+    def __call__(self, x, train=False):
+        x = x.reshape(len(x), -1)
+        logits = nn.Dense(4, name="main")(x)
+        aux = nn.Dense(4, name="aux")(x) if train or self.is_initializing() else None
+        return (logits, (aux,)) if train else logits
+
+
+def batch(n=8, size=8, channels=1, classes=4):
+    return {"image": jnp.asarray(RNG.normal(size=(n, size, size, channels)), jnp.float32),
+            "label": jnp.asarray(RNG.integers(0, classes, n), jnp.int32), "index": jnp.arange(n, dtype=jnp.int32)}
+
+
+def log_softmax_ce(logits, labels):
+    """Cross-entropy written out: -log(exp(z_y) / sum_k exp(z_k)), averaged."""
+    z = logits - logits.max(-1, keepdims=True)
+    return jnp.mean(jnp.log(jnp.exp(z).sum(-1)) - jnp.take_along_axis(z, labels[:, None], -1)[:, 0])
+
+
+def test_sgd_step_subtracts_the_learning_rate_times_jax_grad_of_the_minibatch_loss():
+    model = create_model("resnet20", in_channels=1, **TINY_RESNET)
+    tx = optimizer("sgd", 0.5, momentum=0.0, weight_decay=0.0)
+    state = create_train_state(model, jax.random.key(0), (1, 8, 8, 1), tx)
+    b = batch()
+
+    def loss(params):
+        logits, _ = model.apply({"params": params, "batch_stats": state.batch_stats}, b["image"], train=True,
+                                mutable=["batch_stats"])
+        return log_softmax_ce(logits, b["label"])
+
+    expected = jax.tree.map(lambda p, g: p - 0.5 * g, state.params, jax.grad(loss)(state.params))
+    new, metrics = jax.jit(make_train_step(model, tx))(state, b)
+    for a, e in zip(jax.tree.leaves(new.params), jax.tree.leaves(expected)):
+        np.testing.assert_allclose(a, e, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(metrics["loss"] / metrics["count"], loss(state.params), rtol=1e-5)
+    assert int(new.step) == 1 and metrics["nonfinite_step"] == np.inf
+
+
+def test_auxiliary_heads_add_their_weighted_loss():
+    model, tx = AuxNet(), optimizer("sgd", 1.0, momentum=0.0, weight_decay=0.0)
+    state = create_train_state(model, jax.random.key(1), (1, 8, 8, 1), tx)
+    b = batch()
+
+    def loss(params):
+        logits, (aux,) = model.apply({"params": params}, b["image"], train=True)
+        return log_softmax_ce(logits, b["label"]) + 0.3 * log_softmax_ce(aux, b["label"])
+
+    grads = jax.grad(loss)(state.params)
+    new, _ = make_train_step(model, tx)(state, b)
+    for name in ("main", "aux"):
+        np.testing.assert_allclose(new.params[name]["kernel"], state.params[name]["kernel"] - grads[name]["kernel"],
+                                   rtol=1e-5, atol=1e-6)
+
+
+def test_label_smoothing_mixes_the_uniform_distribution_into_the_target():
+    logits, labels, s = jnp.asarray(RNG.normal(size=(6, 5))), jnp.asarray(RNG.integers(0, 5, 6)), 0.1
+    logp = jax.nn.log_softmax(logits)
+    expected = -((1 - s) * jnp.take_along_axis(logp, labels[:, None], -1)[:, 0] + s * logp.mean(-1))
+    np.testing.assert_allclose(cross_entropy(logits, labels, s), expected, rtol=1e-5)
+
+
+def test_metrics_count_top1_and_top5_hits_as_numpy_does():
+    logits, labels = RNG.normal(size=(50, 10)).astype(np.float32), RNG.integers(0, 10, 50).astype(np.int32)
+    mask = np.arange(50) < 43
+    m = batch_metrics(jnp.asarray(logits), jnp.asarray(labels), jnp.ones(50), jnp.asarray(mask))
+    ranks = (logits > logits[np.arange(50), labels][:, None]).sum(1)  # how many classes score higher
+    assert m["count"] == 43 and m["loss"] == 43
+    assert m["top1"] == np.sum((ranks == 0) & mask) and m["top5"] == np.sum((ranks < 5) & mask)
+
+
+def test_eval_step_ignores_masked_padding_rows():
+    model, tx = AuxNet(), optimizer("sgd", 1.0)
+    state = create_train_state(model, jax.random.key(2), (1, 8, 8, 1), tx)
+    b = batch()
+    logits = model.apply({"params": state.params}, b["image"])
+    m = make_eval_step(model)(state, {**b, "mask": jnp.arange(8) < 5})
+    assert m["count"] == 5
+    np.testing.assert_allclose(m["loss"], 5 * log_softmax_ce(logits[:5], b["label"][:5]), rtol=1e-5)
+
+
+def test_cosine_schedule_with_warmup_follows_its_formula():
+    lr = schedule("cosine", 0.4, total_steps=110, warmup_steps=10)
+    np.testing.assert_allclose([lr(0), lr(5), lr(9)], [0.04, 0.04 + 5 * 0.036, 0.04 + 9 * 0.036], rtol=1e-5)
+    for t in (10, 35, 60, 109):
+        np.testing.assert_allclose(lr(t), 0.4 * 0.5 * (1 + np.cos(np.pi * (t - 10) / 100)), rtol=1e-5, atol=1e-7)
+
+
+def test_step_schedule_divides_by_ten_at_half_and_three_quarters():
+    lr = schedule("step", 0.1, total_steps=100)
+    np.testing.assert_allclose([lr(0), lr(49), lr(50), lr(74), lr(75), lr(99)],
+                               [0.1, 0.1, 0.01, 0.01, 0.001, 0.001], rtol=1e-5)
+    assert float(schedule("constant", 0.3, total_steps=5)(4)) == pytest.approx(0.3)
+
+
+def weight_decay_update(name, lr=0.1, wd=0.01):
+    params = {"conv": {"kernel": jnp.full((3, 3, 2, 2), 2.0), "bias": jnp.full((2,), 2.0)},
+              "bn": {"scale": jnp.full((2,), 2.0)}}
+    tx = optimizer(name, lr, momentum=0.0, weight_decay=wd)
+    zeros = jax.tree.map(jnp.zeros_like, params)
+    updates, _ = tx.update(zeros, tx.init(params), params)
+    return updates
+
+
+def test_sgd_weight_decay_is_coupled_l2_on_kernels_only():
+    updates = weight_decay_update("sgd")
+    np.testing.assert_allclose(updates["conv"]["kernel"], -0.1 * 0.01 * 2.0)  # -lr * (grad + wd * w)
+    assert not np.any(updates["conv"]["bias"]) and not np.any(updates["bn"]["scale"])
+
+
+def test_adamw_weight_decay_is_decoupled_on_kernels_only():
+    updates = weight_decay_update("adamw")
+    np.testing.assert_allclose(updates["conv"]["kernel"], -0.1 * 0.01 * 2.0, rtol=1e-6)  # zero grad: only -lr*wd*w
+    assert not np.any(updates["conv"]["bias"]) and not np.any(updates["bn"]["scale"])
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda: optimizer("lbfgs"), "optimizer must be one of"),
+    (lambda: schedule("linear", 0.1, 10), "schedule must be one of"),
+    (lambda: schedule("cosine", 0.1, 10, warmup_steps=10), "warmup_steps must be in 0..9"),
+    (lambda: optimizer("sgd", weight_decay=-1.0), "weight_decay must be >= 0"),
+])
+def test_bad_optimizer_settings_raise_value_errors(call, message):
+    with pytest.raises(ValueError, match=message):
+        call()
