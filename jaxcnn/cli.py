@@ -39,6 +39,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _add_train_parser(commands) -> None:
     from jaxcnn.training import TrainConfig
+    from jaxcnn.training.config import DTYPES
+    from jaxcnn.training.optim import OPTIMIZERS, SCHEDULES
+    from jaxcnn.training.parallel import MODES
 
     d = TrainConfig()
     p = commands.add_parser("train", help="train a model (default: resnet20 on the embedded fashion_mnist_small)",
@@ -50,13 +53,13 @@ def _add_train_parser(commands) -> None:
     p.add_argument("--epochs", type=_positive, default=d.epochs)
     p.add_argument("--batch-size", type=_positive, default=d.batch_size, help="global batch size")
     p.add_argument("--lr", type=float, default=d.lr, help="peak learning rate")
-    p.add_argument("--optimizer", choices=("sgd", "adamw"), default=d.optimizer)
-    p.add_argument("--schedule", choices=("cosine", "step", "constant"), default=d.schedule)
+    p.add_argument("--optimizer", choices=OPTIMIZERS, default=d.optimizer)
+    p.add_argument("--schedule", choices=SCHEDULES, default=d.schedule)
     p.add_argument("--warmup-epochs", type=float, default=d.warmup_epochs)
     p.add_argument("--weight-decay", type=float, default=d.weight_decay)
     p.add_argument("--label-smoothing", type=float, default=d.label_smoothing)
-    p.add_argument("--dtype", choices=("float32", "bfloat16"), default=d.dtype, help="compute dtype")
-    p.add_argument("--parallel", choices=("auto", "none", "sharded", "pmap"), default=d.parallel)
+    p.add_argument("--dtype", choices=DTYPES, default=d.dtype, help="compute dtype")
+    p.add_argument("--parallel", choices=MODES, default=d.parallel)
     p.add_argument("--seed", type=int, default=d.seed)
     p.add_argument("--max-steps", type=_positive, default=None, help="stop after N steps")
     p.add_argument("--checkpoint-every", type=int, default=d.checkpoint_every, help="also checkpoint every N steps")

@@ -186,12 +186,10 @@ class _Run:
 
     def _compile(self):
         axis = self.parallel.axis_name
-        info = self.info
-        stats = {"mean": np.array(info.mean), "std": np.array(info.std), "out_size": info.image_size}
-        transform = functools.partial(augment, pad=self.config.pad, flip=self.config.flip, **stats)
+        train_transform, eval_transform = transforms(self.config, self.info)
         train_step = make_train_step(self.model, self.tx, axis_name=axis, label_smoothing=self.config.label_smoothing,
-                                     transform=transform)
-        eval_step = make_eval_step(self.model, axis_name=axis, transform=functools.partial(normalize, **stats))
+                                     transform=train_transform)
+        eval_step = make_eval_step(self.model, axis_name=axis, transform=eval_transform)
         return self.parallel.compile(train_step, eval_step)
 
     def _epoch(self, state, step: int, carried: dict, stop: dict):
@@ -204,24 +202,24 @@ class _Run:
         meter = _EpochMeter(carried, self.parallel)
         bar = tqdm(total=last, initial=first, desc=f"epoch {epoch + 1}/{config.epochs}", unit="step",
                    disable=not (config.progress and self.main_process), file=sys.stderr)
-        done = first >= last
+        done, totals = first >= last, None
         for batch in batches:
             state, metrics = self.train_step(state, batch)
             meter.add(metrics, config.batch_size)
             step += 1
             done = step - epoch * self.per_epoch >= last
             checkpoint_due = config.checkpoint_every and step % config.checkpoint_every == 0
-            if step % LOG_EVERY == 0 or done or checkpoint_due or stop["requested"]:
+            if step % LOG_EVERY == 0 or done or checkpoint_due or stop["requested"]:  # the only host syncs
                 totals = self._check_finite(meter.totals())
                 bar.update(step - epoch * self.per_epoch - bar.n)
                 bar.set_postfix(loss=f"{totals['loss'] / totals['count']:.3f}",
                                 acc=f"{100 * totals['top1'] / totals['count']:.1f}%", img_s=f"{meter.speed():.0f}")
             if checkpoint_due and not done:
-                self._save(state, step, meter.totals())
+                self._save(state, step, totals)
             if done or stop["requested"]:
                 break
         bar.close()
-        totals = self._check_finite(meter.totals())
+        totals = totals if totals is not None else meter.totals()  # the loop ran no step
         if done:
             self._end_epoch(state, step, epoch, totals)
             return state, step, {}
@@ -263,16 +261,8 @@ class _Run:
         self._save(state, step, {})
 
     def evaluate(self, state) -> dict:
-        """Loss, top-1 and top-5 accuracy over every test image (placed state)."""
-        started = time.perf_counter()
-        sums = None
-        batches = eval_batches(self.test, self.eval_batch, process_index=jax.process_index(),
-                               process_count=jax.process_count())
-        for batch in prefetch(batches, **self.parallel.prefetch_kwargs()):
-            sums = add_metrics(sums, self.eval_step(state, batch))
-        sums = {k: float(v) for k, v in self.parallel.fetch(sums).items()}
-        return {"loss": sums["loss"] / sums["count"], "accuracy": sums["top1"] / sums["count"],
-                "top5": sums["top5"] / sums["count"], "count": sums["count"], "seconds": time.perf_counter() - started}
+        """Test metrics of a placed state (see ``evaluate_on``)."""
+        return evaluate_on(self.test, self.eval_step, state, self.parallel, self.eval_batch)
 
     def _write_config(self) -> None:
         self.out.mkdir(parents=True, exist_ok=True)
@@ -283,6 +273,24 @@ class _Run:
 
     def _result(self, state, interrupted: bool = False) -> FitResult:
         return FitResult(self.out, self.model, self.parallel.fetch(state), self.history, interrupted)
+
+
+def transforms(config: TrainConfig, info: DataInfo):
+    """The on-device input transforms: (augment for training, normalize for evaluation)."""
+    stats = {"mean": np.array(info.mean), "std": np.array(info.std), "out_size": info.image_size}
+    return functools.partial(augment, pad=config.pad, flip=config.flip, **stats), functools.partial(normalize, **stats)
+
+
+def evaluate_on(test: Dataset, eval_step, state, parallel: Parallel, batch_size: int) -> dict:
+    """Loss, top-1 and top-5 accuracy over every image of ``test`` (one host sync at the end)."""
+    started = time.perf_counter()
+    sums = None
+    batches = eval_batches(test, batch_size, process_index=jax.process_index(), process_count=jax.process_count())
+    for batch in prefetch(batches, **parallel.prefetch_kwargs()):
+        sums = add_metrics(sums, eval_step(state, batch))
+    sums = {k: float(v) for k, v in parallel.fetch(sums).items()}
+    return {"loss": sums["loss"] / sums["count"], "accuracy": sums["top1"] / sums["count"],
+            "top5": sums["top5"] / sums["count"], "count": sums["count"], "seconds": time.perf_counter() - started}
 
 
 class _EpochMeter:
@@ -332,13 +340,12 @@ def load_checkpoint(out: str | Path, step: int | None = None) -> tuple[nn.Module
 def evaluate(out: str | Path, data: str | None = None, *, step: int | None = None, test: Dataset | None = None) -> dict:
     """Test loss and accuracy of a run folder's checkpoint on ``data``'s test split (default:
     the dataset it trained on), normalised with the training statistics; on one device."""
-    config = dataclasses.replace(read_config(out), parallel="none", progress=False)
-    info = read_data_info(out)
+    config, info = read_config(out), read_data_info(out)
     test = test if test is not None else load(data or config.data, "test", root=config.data_root)
-    run = _Run(config, info, None, test)
-    _, variables = load_checkpoint(out, step)
+    model, variables = load_checkpoint(out, step)
+    eval_step = jax.jit(make_eval_step(model, transform=transforms(config, info)[1]))
     state = TrainState(variables["params"], variables["batch_stats"], None, jnp.zeros((), jnp.int32), None)
-    return run.evaluate(jax.device_put(state))
+    return evaluate_on(test, eval_step, jax.device_put(state), Parallel("none"), config.eval_batch_size)
 
 
 @contextlib.contextmanager
