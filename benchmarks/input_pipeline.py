@@ -53,14 +53,14 @@ def main(argv=None) -> None:
 
     ds = load(args.data, "train")
     mean, std = channel_stats(ds)
-    augment_fn = jax.jit(functools.partial(augment, mean=mean, std=std, pad=4, flip=True,
-                                           out_size=args.out_size))
+    augment_fn = jax.jit(functools.partial(augment, mean=mean, std=std, pad=4, flip=True, out_size=args.out_size))
     full_pipeline(ds, augment_fn, args.batch_size, 2, epoch=0)  # compile
     host = [host_only(ds, args.batch_size, args.steps, e) for e in range(args.repeats)]
-    full = [full_pipeline(ds, augment_fn, args.batch_size, args.steps, e)
-            for e in range(args.repeats)]
-    print(f"device: {jax.devices()[0].device_kind} ({jax.default_backend()}), "
-          f"data: {args.data}, batch {args.batch_size}, {args.steps} steps x {args.repeats}")
+    full = [full_pipeline(ds, augment_fn, args.batch_size, args.steps, e) for e in range(args.repeats)]
+    print(
+        f"device: {jax.devices()[0].device_kind} ({jax.default_backend()}), "
+        f"data: {args.data}, batch {args.batch_size}, {args.steps} steps x {args.repeats}"
+    )
     print(f"host batching only:              {statistics.median(host):12,.0f} images/s")
     print(f"host + prefetch + augment:       {statistics.median(full):12,.0f} images/s")
 

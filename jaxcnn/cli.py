@@ -44,10 +44,15 @@ def _add_train_parser(commands) -> None:
     from jaxcnn.training.parallel import MODES
 
     d = TrainConfig()
-    p = commands.add_parser("train", help="train a model (default: resnet20 on the embedded fashion_mnist_small)",
-                            description="Train with minibatch SGD (jax.grad + optax); writes config.json, "
-                                        "metrics.jsonl, curves.png and checkpoints/ into --out.")
-    p.add_argument("--model", type=_model_name, default=d.model, help=f"a name from `jaxcnn models` (default {d.model})")
+    p = commands.add_parser(
+        "train",
+        help="train a model (default: resnet20 on the embedded fashion_mnist_small)",
+        description="Train with minibatch SGD (jax.grad + optax); writes config.json, "
+        "metrics.jsonl, curves.png and checkpoints/ into --out.",
+    )
+    p.add_argument(
+        "--model", type=_model_name, default=d.model, help=f"a name from `jaxcnn models` (default {d.model})"
+    )
     p.add_argument("--data", type=_dataset_name, default=d.data, help=f"dataset name (default {d.data})")
     p.add_argument("--data-root", default=None, help="folder searched first for dataset files")
     p.add_argument("--epochs", type=_positive, default=d.epochs)
@@ -83,8 +88,10 @@ def _train(args: argparse.Namespace) -> int:
     if result.interrupted:
         return 130
     last = result.history[-1]
-    print(f"test accuracy {100 * last['test_accuracy']:.2f}% on {config.data} after {last['epoch']} epochs "
-          f"({last['step']} steps, {last['elapsed_s']:.0f} s); run saved in {result.out}")
+    print(
+        f"test accuracy {100 * last['test_accuracy']:.2f}% on {config.data} after {last['epoch']} epochs "
+        f"({last['step']} steps, {last['elapsed_s']:.0f} s); run saved in {result.out}"
+    )
     return 0
 
 
@@ -92,8 +99,10 @@ def _evaluate(args: argparse.Namespace) -> int:
     from jaxcnn.training import evaluate
 
     result = evaluate(args.out, args.data, step=args.step)
-    print(f"test loss {result['loss']:.4f}, top-1 accuracy {100 * result['accuracy']:.2f}%, "
-          f"top-5 {100 * result['top5']:.2f}% on {int(result['count'])} images")
+    print(
+        f"test loss {result['loss']:.4f}, top-1 accuracy {100 * result['accuracy']:.2f}%, "
+        f"top-5 {100 * result['top5']:.2f}% on {int(result['count'])} images"
+    )
     return 0
 
 

@@ -11,14 +11,17 @@ def test_models_lists_names_with_torchvision_parameter_counts(capsys):
     assert [line.split()[:2] for line in lines] == [["vgg11", "132,863,336"], ["vgg16", "138,357,544"]]
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["train", "--model", "resnet21"], "Did you mean: resnet32, resnet20"),
-    (["train", "--data", "fashion_mnist_smal"], "Did you mean 'fashion_mnist_small'"),
-    (["train", "--epochs", "0"], "must be a positive integer"),
-    (["train", "--optimizer", "lbfgs"], "invalid choice: 'lbfgs'"),
-    (["train", "--lr", "fast"], "invalid float value"),
-    (["fly"], "invalid choice: 'fly'"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["train", "--model", "resnet21"], "Did you mean: resnet32, resnet20"),
+        (["train", "--data", "fashion_mnist_smal"], "Did you mean 'fashion_mnist_small'"),
+        (["train", "--epochs", "0"], "must be a positive integer"),
+        (["train", "--optimizer", "lbfgs"], "invalid choice: 'lbfgs'"),
+        (["train", "--lr", "fast"], "invalid float value"),
+        (["fly"], "invalid choice: 'fly'"),
+    ],
+)
 def test_bad_arguments_exit_2_with_a_usage_line_and_no_traceback(argv, message, capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(argv)

@@ -41,8 +41,7 @@ def read_split(source: Path, split: str) -> tuple[np.ndarray, np.ndarray]:
 def balanced_indices(labels: np.ndarray, per_class: int, seed: int) -> np.ndarray:
     """``per_class`` indices of each class, drawn without replacement, sorted ascending."""
     rng = np.random.default_rng(seed)
-    chosen = [rng.choice(np.flatnonzero(labels == c), per_class, replace=False)
-              for c in range(len(FASHION_CLASSES))]
+    chosen = [rng.choice(np.flatnonzero(labels == c), per_class, replace=False) for c in range(len(FASHION_CLASSES))]
     return np.sort(np.concatenate(chosen))
 
 
@@ -60,8 +59,12 @@ def write_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--source", type=Path, default=Path("/usr/share/datasets/fashion-mnist"),
-                        help="folder with the four official *-ubyte.gz files")
+    parser.add_argument(
+        "--source",
+        type=Path,
+        default=Path("/usr/share/datasets/fashion-mnist"),
+        help="folder with the four official *-ubyte.gz files",
+    )
     parser.add_argument("--out-dir", type=Path, default=PACKAGE_DIR)
     parser.add_argument("--per-class", type=int, default=2000)
     parser.add_argument("--seed", type=int, default=0)
@@ -73,10 +76,15 @@ def main(argv=None) -> None:
     test_idx = np.arange(len(test_labels))
 
     data_path = args.out_dir / embedded.DATA_FILE
-    write_npz(data_path, {
-        "train_images": train_images[train_idx], "train_labels": train_labels[train_idx],
-        "test_images": test_images[test_idx], "test_labels": test_labels[test_idx],
-    })
+    write_npz(
+        data_path,
+        {
+            "train_images": train_images[train_idx],
+            "train_labels": train_labels[train_idx],
+            "test_images": test_images[test_idx],
+            "test_labels": test_labels[test_idx],
+        },
+    )
     data = data_path.read_bytes()
     record = {
         "name": embedded.NAME,
@@ -84,8 +92,9 @@ def main(argv=None) -> None:
         "bytes": len(data),
         "classes": list(FASHION_CLASSES),
         "source": "https://github.com/zalandoresearch/fashion-mnist (MIT licence)",
-        "source_files_sha256": {f.name: f.sha256 for s in ("train", "test")
-                                for f in DATASETS["fashion_mnist"].files[s]},
+        "source_files_sha256": {
+            f.name: f.sha256 for s in ("train", "test") for f in DATASETS["fashion_mnist"].files[s]
+        },
         "seed": args.seed,
         "train_per_class": args.per_class,
         "indices": {"train": train_idx.tolist(), "test": test_idx.tolist()},

@@ -55,8 +55,12 @@ def build(name: str, out: pathlib.Path) -> None:
     cases, results = [], {}
     for module, channels, sizes in outputs:
         for height, width in sizes:
-            case = {"name": f"{module or 'logits'}_{height}x{width}", "module": module,
-                    "shape": [BATCH, height, width, channels], "seed": len(cases) + 1}
+            case = {
+                "name": f"{module or 'logits'}_{height}x{width}",
+                "module": module,
+                "shape": [BATCH, height, width, channels],
+                "seed": len(cases) + 1,
+            }
             x = torch.from_numpy(random_images(case["seed"], *case["shape"]).transpose(0, 3, 1, 2).copy())
             with torch.no_grad():
                 results[case["name"]] = (model.get_submodule(module) if module else model)(x).numpy()
@@ -77,7 +81,9 @@ def build(name: str, out: pathlib.Path) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("models", nargs="*", choices=[[], *MODELS], help="default: all")
-    parser.add_argument("--out", type=pathlib.Path, default=pathlib.Path(__file__).parents[1] / "tests/fixtures/torchvision")
+    parser.add_argument(
+        "--out", type=pathlib.Path, default=pathlib.Path(__file__).parents[1] / "tests/fixtures/torchvision"
+    )
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     for name in args.models or MODELS:

@@ -111,10 +111,7 @@ def path_grad(output: Value, wrt: Sequence[Value]) -> tuple[list[float], int]:
         if node in totals:
             totals[node] += product
             n_paths += 1
-        stack.extend(
-            (parent, product * local_grad)
-            for parent, local_grad in zip(node.parents, node.local_grads)
-        )
+        stack.extend((parent, product * local_grad) for parent, local_grad in zip(node.parents, node.local_grads))
     return [totals[x] for x in wrt], n_paths
 
 
@@ -142,8 +139,7 @@ def _check_output(output) -> None:
 def _check_wrt(wrt, graph_nodes) -> None:
     if isinstance(wrt, Value) or not isinstance(wrt, (list, tuple)):
         raise TypeError(
-            f"wrt must be a list or tuple of Value nodes; got {type(wrt).__name__}. "
-            "For one node x pass [x]."
+            f"wrt must be a list or tuple of Value nodes; got {type(wrt).__name__}. For one node x pass [x]."
         )
     for i, x in enumerate(wrt):
         if not isinstance(x, Value):

@@ -70,9 +70,7 @@ def conv2d_input_grad(g: jax.Array, w: jax.Array, input_hw, strides, pads: Pads)
     config.append((0, 0, 0))
     g_dilated = lax.pad(g, jnp.zeros((), g.dtype), config)  # negative pads crop
     w_flipped = jnp.swapaxes(w[::-1, ::-1], 2, 3)
-    return lax.conv_general_dilated(
-        g_dilated, w_flipped, (1, 1), "VALID", dimension_numbers=_NHWC_HWIO
-    )
+    return lax.conv_general_dilated(g_dilated, w_flipped, (1, 1), "VALID", dimension_numbers=_NHWC_HWIO)
 
 
 def conv2d_kernel_grad(x: jax.Array, g: jax.Array, kernel_hw, strides, pads: Pads) -> jax.Array:
@@ -89,7 +87,11 @@ def conv2d_kernel_grad(x: jax.Array, g: jax.Array, kernel_hw, strides, pads: Pad
     # Read x as (C_in batch, H, W, N features) and g as (N in-features, H_out, W_out, C_out):
     # the convolution contracts N and yields (kH, kW, C_in, C_out).
     return lax.conv_general_dilated(
-        x_padded, g, (1, 1), "VALID", rhs_dilation=strides,
+        x_padded,
+        g,
+        (1, 1),
+        "VALID",
+        rhs_dilation=strides,
         dimension_numbers=("CHWN", "IHWO", "HWNC"),
     )
 
@@ -126,9 +128,7 @@ def _check_shapes(x_shape, w_shape) -> None:
             "Add a batch axis with x[None] for a single image."
         )
     if len(w_shape) != 4:
-        raise ValueError(
-            f"conv2d needs w of shape (kH, kW, C_in, C_out) (HWIO); got shape {w_shape}."
-        )
+        raise ValueError(f"conv2d needs w of shape (kH, kW, C_in, C_out) (HWIO); got shape {w_shape}.")
     if x_shape[3] != w_shape[2]:
         raise ValueError(
             f"conv2d: x has {x_shape[3]} channels (shape {x_shape}) but w expects "
@@ -139,9 +139,7 @@ def _check_shapes(x_shape, w_shape) -> None:
 def _pair_of_positive_ints(stride) -> tuple[int, int]:
     pair = (stride, stride) if isinstance(stride, int) else stride
     if not (_is_pair(pair) and all(_is_non_negative_int(s) and s >= 1 for s in pair)):
-        raise ValueError(
-            f"conv2d stride must be an int >= 1 or a pair of them; got {stride!r}."
-        )
+        raise ValueError(f"conv2d stride must be an int >= 1 or a pair of them; got {stride!r}.")
     return tuple(pair)
 
 
@@ -151,8 +149,7 @@ def _pads(padding, input_hw, kernel_hw, strides) -> Pads:
         return tuple(map(tuple, pads))
     if _is_non_negative_int(padding):
         return ((padding, padding), (padding, padding))
-    if _is_pair(padding) and all(_is_pair(p) and all(map(_is_non_negative_int, p))
-                                 for p in padding):
+    if _is_pair(padding) and all(_is_pair(p) and all(map(_is_non_negative_int, p)) for p in padding):
         return tuple(map(tuple, padding))
     raise ValueError(
         "conv2d padding must be an int >= 0, ((top, bottom), (left, right)) of such ints, "

@@ -85,8 +85,7 @@ class Value:
         other = as_value(other)
         if other.data == 0.0:
             raise ZeroDivisionError(
-                f"division of {self!r} by {other!r}, which is 0; the quotient and its "
-                "derivative are undefined there."
+                f"division of {self!r} by {other!r}, which is 0; the quotient and its derivative are undefined there."
             )
         quotient = self.data / other.data
         return Value(quotient, (self, other), (1.0 / other.data, -quotient / other.data), "/")

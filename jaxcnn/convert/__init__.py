@@ -10,4 +10,11 @@ from jaxcnn.convert.families import TORCHVISION_MODELS
 from jaxcnn.convert.io import load_torchvision, read_safetensors, read_state_dict
 from jaxcnn.convert.mapping import from_torchvision, to_torchvision
 
-__all__ = ["TORCHVISION_MODELS", "from_torchvision", "load_torchvision", "read_safetensors", "read_state_dict", "to_torchvision"]
+__all__ = [
+    "TORCHVISION_MODELS",
+    "from_torchvision",
+    "load_torchvision",
+    "read_safetensors",
+    "read_state_dict",
+    "to_torchvision",
+]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from typing import Callable
+from collections.abc import Callable
 
 import flax.linen as nn
 
@@ -74,7 +74,9 @@ def _vgg_names(model: VGG, path: Path, stack: int) -> list[str]:
 
 def _check_vgg(model: VGG) -> None:
     if model.head != "mlp":
-        raise ValueError(f"torchvision's VGG has the 'mlp' head; this VGG has head={model.head!r}, which has no torchvision weights.")
+        raise ValueError(
+            f"torchvision's VGG has the 'mlp' head; this VGG has head={model.head!r}, which has no torchvision weights."
+        )
 
 
 def _googlenet_names(model: GoogLeNet, path: Path, stack: int) -> list[str]:
@@ -115,7 +117,13 @@ def _check_resnet(model: ResNet) -> None:
 
 FAMILIES = (
     Family(VGG, _vgg_names, (("head", "fc3"), "classifier.6"), {("head", "fc1"): (7, 7)}, check=_check_vgg),
-    Family(GoogLeNet, _googlenet_names, (("fc",), "fc"), {("aux1", "fc1"): (4, 4), ("aux2", "fc1"): (4, 4)}, aux=("aux1", "aux2")),
+    Family(
+        GoogLeNet,
+        _googlenet_names,
+        (("fc",), "fc"),
+        {("aux1", "fc1"): (4, 4), ("aux2", "fc1"): (4, 4)},
+        aux=("aux1", "aux2"),
+    ),
     Family(InceptionV3, _inception_v3_names, (("fc",), "fc"), aux=("AuxLogits",)),
     Family(ResNet, _resnet_names, (("fc",), "fc"), scans=True, check=_check_resnet),
 )
@@ -137,6 +145,7 @@ def model_from_name(name: str, **kwargs) -> nn.Module:
     """``create_model(name, **kwargs)`` for a model that torchvision also has, else ``ValueError``."""
     if name not in TORCHVISION_MODELS:
         raise ValueError(
-            f"torchvision has no model {name!r} to convert; the models it shares with jaxcnn are {', '.join(TORCHVISION_MODELS)}."
+            f"torchvision has no model {name!r} to convert; "
+            f"the models it shares with jaxcnn are {', '.join(TORCHVISION_MODELS)}."
         )
     return create_model(name, **kwargs)

@@ -17,7 +17,15 @@ TORCH_SUFFIXES = (".pth", ".pt")
 
 # safetensors dtype names -> numpy (little-endian); BF16 is widened to float32 separately.
 _SAFETENSORS_DTYPES = {
-    "F64": "<f8", "F32": "<f4", "F16": "<f2", "I64": "<i8", "I32": "<i4", "I16": "<i2", "I8": "i1", "U8": "u1", "BOOL": "?",
+    "F64": "<f8",
+    "F32": "<f4",
+    "F16": "<f2",
+    "I64": "<i8",
+    "I32": "<i4",
+    "I16": "<i2",
+    "I8": "i1",
+    "U8": "u1",
+    "BOOL": "?",
 }
 
 
@@ -34,7 +42,9 @@ def read_safetensors(path: str | os.PathLike) -> dict[str, np.ndarray]:
     data = np.memmap(path, dtype=np.uint8, mode="r")
     (header_size,) = struct.unpack("<Q", data[:8].tobytes())
     if 8 + header_size > data.size:
-        raise ValueError(f"{path} is not a safetensors file: its header length {header_size} exceeds the file size {data.size}.")
+        raise ValueError(
+            f"{path} is not a safetensors file: its header length {header_size} exceeds the file size {data.size}."
+        )
     try:
         header = json.loads(data[8 : 8 + header_size].tobytes())
     except (UnicodeDecodeError, json.JSONDecodeError) as err:
@@ -47,10 +57,15 @@ def read_safetensors(path: str | os.PathLike) -> dict[str, np.ndarray]:
 def _safetensors_array(path: Any, name: str, info: dict, body: np.ndarray) -> np.ndarray:
     dtype, shape, (begin, end) = info["dtype"], tuple(info["shape"]), info["data_offsets"]
     if dtype != "BF16" and dtype not in _SAFETENSORS_DTYPES:
-        raise ValueError(f"{path}: tensor {name!r} has dtype {dtype}; supported: BF16, {', '.join(_SAFETENSORS_DTYPES)}.")
+        raise ValueError(
+            f"{path}: tensor {name!r} has dtype {dtype}; supported: BF16, {', '.join(_SAFETENSORS_DTYPES)}."
+        )
     itemsize = 2 if dtype == "BF16" else np.dtype(_SAFETENSORS_DTYPES[dtype]).itemsize
     if end - begin != itemsize * int(np.prod(shape)) or not 0 <= begin <= end <= body.size:
-        raise ValueError(f"{path}: tensor {name!r} ({dtype} {shape}) has data_offsets [{begin}, {end}] that do not fit its size or the file.")
+        raise ValueError(
+            f"{path}: tensor {name!r} ({dtype} {shape}) has data_offsets [{begin}, {end}] "
+            "that do not fit its size or the file."
+        )
     raw = body[begin:end]
     if dtype == "BF16":  # bfloat16 is the upper half of a float32
         return (raw.view("<u2").astype(np.uint32) << 16).view(np.float32).reshape(shape)
@@ -86,7 +101,9 @@ def read_state_dict(path: str | os.PathLike) -> dict[str, np.ndarray]:
     if suffix == ".npz":
         with np.load(path, allow_pickle=False) as archive:
             return {key: archive[key] for key in archive.files}
-    raise ValueError(f"cannot read {path}: expected a .pth/.pt (torch), .safetensors or .npz file; got suffix {suffix!r}.")
+    raise ValueError(
+        f"cannot read {path}: expected a .pth/.pt (torch), .safetensors or .npz file; got suffix {suffix!r}."
+    )
 
 
 def load_torchvision(model: str | nn.Module, path: str | os.PathLike, *, drop_aux: bool = False) -> dict:

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from typing import Any, Iterable, Mapping
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 import flax.linen as nn
 import jax
@@ -105,14 +106,22 @@ def batch_counters(table: Iterable[Entry]) -> list[str]:
 
 
 def check_names(
-    expected: Mapping[str, tuple], given: Mapping[str, tuple], *, subject: str, optional: Iterable[str] = (), hints: Iterable[str] = ()
+    expected: Mapping[str, tuple],
+    given: Mapping[str, tuple],
+    *,
+    subject: str,
+    optional: Iterable[str] = (),
+    hints: Iterable[str] = (),
 ) -> None:
     """Compare names and shapes; raise one ``ValueError`` listing every missing, unexpected and
     ill-shaped name (``optional`` names may be present or not)."""
     missing = sorted(set(expected) - set(given))
     unexpected = sorted(set(given) - set(expected) - set(optional))
-    wrong = [f"{k}: expected {tuple(expected[k])}, got {tuple(given[k])}"
-             for k in sorted(expected) if k in given and tuple(given[k]) != tuple(expected[k])]
+    wrong = [
+        f"{k}: expected {tuple(expected[k])}, got {tuple(given[k])}"
+        for k in sorted(expected)
+        if k in given and tuple(given[k]) != tuple(expected[k])
+    ]
     if not (missing or unexpected or wrong):
         return
     lines = [f"{subject}:"]
@@ -124,7 +133,9 @@ def check_names(
 
 
 def _describe(model: nn.Module) -> str:
-    fields = [f"num_classes={model.num_classes}"] + [f"{a}={getattr(model, a)}" for a in ("aux_logits", "scan") if hasattr(model, a)]
+    fields = [f"num_classes={model.num_classes}"] + [
+        f"{a}={getattr(model, a)}" for a in ("aux_logits", "scan") if hasattr(model, a)
+    ]
     return f"{type(model).__name__}({', '.join(fields)})"
 
 
@@ -135,7 +146,9 @@ def as_numpy(value: Any, key: str) -> np.ndarray:
         value = (value.float() if value.is_floating_point() else value).numpy()
     array = np.asarray(value)
     if array.dtype.kind not in "biuf":
-        raise TypeError(f"state_dict[{key!r}] should be a numeric array; got {type(value).__name__} of dtype {array.dtype}.")
+        raise TypeError(
+            f"state_dict[{key!r}] should be a numeric array; got {type(value).__name__} of dtype {array.dtype}."
+        )
     return array
 
 
@@ -148,13 +161,19 @@ def _import_hints(family: Family, missing: set[str], unexpected: set[str], named
     if any(k.startswith("module.") for k in unexpected):
         hints.append("Keys start with 'module.' (saved from DataParallel): strip that prefix first.")
     if _aux_keys(unexpected, family):
-        hints.append("The state_dict has auxiliary classifiers: pass drop_aux=True to drop them"
-                     + ("." if named else " or create the model with aux_logits=True to keep them."))
+        hints.append(
+            "The state_dict has auxiliary classifiers: pass drop_aux=True to drop them"
+            + ("." if named else " or create the model with aux_logits=True to keep them.")
+        )
     if _aux_keys(missing, family):
-        hints.append("The state_dict lacks auxiliary classifier weights: create the model with aux_logits=False "
-                     "(pass drop_aux=True if it holds some of them).")
+        hints.append(
+            "The state_dict lacks auxiliary classifier weights: create the model with aux_logits=False "
+            "(pass drop_aux=True if it holds some of them)."
+        )
     if not named:
-        hints.append("Pass the model's name instead of a model to infer num_classes and aux_logits from the state_dict.")
+        hints.append(
+            "Pass the model's name instead of a model to infer num_classes and aux_logits from the state_dict."
+        )
     return hints
 
 
@@ -178,7 +197,9 @@ def from_torchvision(model: str | nn.Module, state_dict: Mapping[str, Any], *, d
       ValueError: listing every missing, unexpected and ill-shaped key at once.
     """
     if not isinstance(state_dict, Mapping):
-        raise TypeError(f"state_dict should be a mapping of torchvision names to arrays; got {type(state_dict).__name__}.")
+        raise TypeError(
+            f"state_dict should be a mapping of torchvision names to arrays; got {type(state_dict).__name__}."
+        )
     arrays = {key: as_numpy(value, key) for key, value in state_dict.items()}
     named = isinstance(model, str)
     if named:
@@ -189,8 +210,13 @@ def from_torchvision(model: str | nn.Module, state_dict: Mapping[str, Any], *, d
         arrays = {k: v for k, v in arrays.items() if k not in _aux_keys(arrays, family)}
     expected = {key: e.torch_shape for e in table for key in e.keys}
     given = {key: a.shape for key, a in arrays.items()}
-    check_names(expected, given, subject=f"state_dict does not fit {_describe(model)}", optional=batch_counters(table),
-                hints=_import_hints(family, set(expected) - set(given), set(given) - set(expected), named))
+    check_names(
+        expected,
+        given,
+        subject=f"state_dict does not fit {_describe(model)}",
+        optional=batch_counters(table),
+        hints=_import_hints(family, set(expected) - set(given), set(given) - set(expected), named),
+    )
     flat = {}
     for e in table:
         layers = [kernel_to_flax(np.asarray(arrays[key], np.float32), e.flattened) for key in e.keys]
@@ -241,13 +267,18 @@ def to_torchvision(model: str | nn.Module, variables: Mapping[str, Any]) -> dict
       ValueError: listing every missing, unexpected and ill-shaped variable at once.
     """
     if not isinstance(variables, Mapping):
-        raise TypeError(f"variables should be a mapping like {{'params': ..., 'batch_stats': ...}}; got {type(variables).__name__}.")
+        raise TypeError(
+            f"variables should be a mapping like {{'params': ..., 'batch_stats': ...}}; got {type(variables).__name__}."
+        )
     flat = traverse_util.flatten_dict(variables)
     if isinstance(model, str):
         model = model_from_name(model, **_model_kwargs_from_flax(model, flat))
     table = entries(model, family_of(model))
-    check_names({"/".join(e.path): e.shape for e in table}, {"/".join(p): np.shape(v) for p, v in flat.items()},
-                subject=f"variables do not fit {_describe(model)}")
+    check_names(
+        {"/".join(e.path): e.shape for e in table},
+        {"/".join(p): np.shape(v) for p, v in flat.items()},
+        subject=f"variables do not fit {_describe(model)}",
+    )
     state_dict = {}
     for e in table:
         leaf = np.asarray(flat[e.path], dtype=np.float32)

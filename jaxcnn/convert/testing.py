@@ -4,7 +4,7 @@ and the tests: torchvision's logits are stored once, the weights are drawn again
 from __future__ import annotations
 
 import re
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 

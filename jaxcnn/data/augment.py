@@ -33,8 +33,9 @@ def normalize(images, mean, std, out_size: int | None = None) -> jax.Array:
     return _scale(_center_pad(images, out_size), mean, std)
 
 
-def augment(images, index, key, *, mean, std, pad: int = 4, flip: bool = True,
-            out_size: int | None = None) -> jax.Array:
+def augment(
+    images, index, key, *, mean, std, pad: int = 4, flip: bool = True, out_size: int | None = None
+) -> jax.Array:
     """Random crop with zero padding, random horizontal flip, then ``normalize``.
 
     Each image is centre-padded to ``out_size``, padded by ``pad`` zero pixels on
@@ -54,8 +55,9 @@ def augment(images, index, key, *, mean, std, pad: int = 4, flip: bool = True,
     """
     mean, std = _check_inputs(images, mean, std)
     if jnp.ndim(index) != 1 or jnp.shape(index)[0] != jnp.shape(images)[0]:
-        raise ValueError(f"index must have shape [B] = [{jnp.shape(images)[0]}], "
-                         f"got {jnp.shape(index)}; pass the batch's 'index'")
+        raise ValueError(
+            f"index must have shape [B] = [{jnp.shape(images)[0]}], got {jnp.shape(index)}; pass the batch's 'index'"
+        )
     if not jnp.issubdtype(jnp.result_type(index), jnp.integer):
         raise TypeError(f"index must be an integer array, got {jnp.result_type(index)}")
     if not isinstance(pad, int) or pad < 0:
@@ -82,17 +84,17 @@ def _center_pad(images, out_size: int | None):
         return images
     _, height, width, _ = jnp.shape(images)
     if not isinstance(out_size, int) or out_size < max(height, width):
-        raise ValueError(f"out_size must be an int >= the image side {max(height, width)}, "
-                         f"got {out_size!r}")
+        raise ValueError(f"out_size must be an int >= the image side {max(height, width)}, got {out_size!r}")
     top, left = (out_size - height) // 2, (out_size - width) // 2
-    return jnp.pad(images, ((0, 0), (top, out_size - height - top),
-                            (left, out_size - width - left), (0, 0)))
+    return jnp.pad(images, ((0, 0), (top, out_size - height - top), (left, out_size - width - left), (0, 0)))
 
 
 def _check_inputs(images, mean, std) -> tuple[np.ndarray, np.ndarray]:
     if jnp.result_type(images) != jnp.uint8:
-        raise TypeError(f"images must be uint8 (0..255), got {jnp.result_type(images)}; "
-                        "pass the batch's 'image' before any conversion")
+        raise TypeError(
+            f"images must be uint8 (0..255), got {jnp.result_type(images)}; "
+            "pass the batch's 'image' before any conversion"
+        )
     if jnp.ndim(images) != 4:
         raise ValueError(f"images must have shape [B, H, W, C], got {jnp.shape(images)}")
     channels = jnp.shape(images)[-1]
@@ -101,12 +103,15 @@ def _check_inputs(images, mean, std) -> tuple[np.ndarray, np.ndarray]:
         try:
             value = np.asarray(value, np.float32)
         except jax.errors.TracerArrayConversionError:
-            raise TypeError(f"{name} must be a host value (numpy array, list or float), "
-                            "not a traced array; close over it instead of passing it "
-                            "through jit") from None
+            raise TypeError(
+                f"{name} must be a host value (numpy array, list or float), "
+                "not a traced array; close over it instead of passing it "
+                "through jit"
+            ) from None
         if value.ndim > 1 or value.size not in (1, channels):
-            raise ValueError(f"{name} must be a scalar or have shape [{channels}] (one per "
-                             f"channel), got shape {value.shape}")
+            raise ValueError(
+                f"{name} must be a scalar or have shape [{channels}] (one per channel), got shape {value.shape}"
+            )
         stats.append(value)
     if np.any(stats[1] <= 0):
         raise ValueError(f"std must be positive, got {stats[1]}")

@@ -35,7 +35,8 @@ class Dataset:
         if len(self.images) != len(self.labels):
             raise ValueError(
                 f"images and labels differ in length: {len(self.images)} images, "
-                f"{len(self.labels)} labels; pass one label per image")
+                f"{len(self.labels)} labels; pass one label per image"
+            )
         if len(self.images) == 0:
             raise ValueError("the dataset has no examples; expected at least one image")
         _check_classes(self.classes)
@@ -43,8 +44,7 @@ class Dataset:
         if not isinstance(self.source, str):
             raise TypeError(f"source must be a str (path or URL), got {type(self.source).__name__}")
         if self.sha256 is not None and not _SHA256.fullmatch(str(self.sha256)):
-            raise ValueError(
-                f"sha256 must be 64 lowercase hex digits or None, got {self.sha256!r}")
+            raise ValueError(f"sha256 must be 64 lowercase hex digits or None, got {self.sha256!r}")
 
     @property
     def num_classes(self) -> int:
@@ -55,29 +55,36 @@ class Dataset:
         return len(self.labels)
 
     def __repr__(self) -> str:
-        return (f"Dataset({len(self)} images of {self.images.shape[1:]}, "
-                f"{self.num_classes} classes, source={self.source!r})")
+        return (
+            f"Dataset({len(self)} images of {self.images.shape[1:]}, "
+            f"{self.num_classes} classes, source={self.source!r})"
+        )
 
 
 def _check_images(images) -> None:
     if not isinstance(images, np.ndarray):
-        raise TypeError(f"images must be a numpy array, got {type(images).__name__}; "
-                        "wrap it with np.asarray(images, np.uint8)")
+        raise TypeError(
+            f"images must be a numpy array, got {type(images).__name__}; wrap it with np.asarray(images, np.uint8)"
+        )
     if images.dtype != np.uint8:
-        raise TypeError(f"images must have dtype uint8 (pixel values 0..255), got {images.dtype}; "
-                        "convert with images.astype(np.uint8) after scaling to 0..255")
+        raise TypeError(
+            f"images must have dtype uint8 (pixel values 0..255), got {images.dtype}; "
+            "convert with images.astype(np.uint8) after scaling to 0..255"
+        )
     if images.ndim != 4:
-        raise ValueError(f"images must have rank 4 [N, H, W, C], got shape {images.shape}; "
-                         "add a channel axis with images[..., None] for grey images")
+        raise ValueError(
+            f"images must have rank 4 [N, H, W, C], got shape {images.shape}; "
+            "add a channel axis with images[..., None] for grey images"
+        )
 
 
 def _check_labels(labels) -> None:
     if not isinstance(labels, np.ndarray):
-        raise TypeError(f"labels must be a numpy array, got {type(labels).__name__}; "
-                        "wrap it with np.asarray(labels, np.int32)")
+        raise TypeError(
+            f"labels must be a numpy array, got {type(labels).__name__}; wrap it with np.asarray(labels, np.int32)"
+        )
     if labels.dtype != np.int32:
-        raise TypeError(f"labels must have dtype int32, got {labels.dtype}; "
-                        "convert with labels.astype(np.int32)")
+        raise TypeError(f"labels must have dtype int32, got {labels.dtype}; convert with labels.astype(np.int32)")
     if labels.ndim != 1:
         raise ValueError(f"labels must have rank 1 [N], got shape {labels.shape}")
 
@@ -95,7 +102,8 @@ def _check_label_range(labels: np.ndarray, num_classes: int) -> None:
         i = int(bad[0])
         raise ValueError(
             f"{bad.size} labels are outside 0..{num_classes - 1} (there are {num_classes} "
-            f"classes); the first is labels[{i}] = {int(labels[i])}")
+            f"classes); the first is labels[{i}] = {int(labels[i])}"
+        )
 
 
 def channel_stats(ds: Dataset, *, chunk: int = 4096) -> tuple[np.ndarray, np.ndarray]:
@@ -111,7 +119,7 @@ def channel_stats(ds: Dataset, *, chunk: int = 4096) -> tuple[np.ndarray, np.nda
     channels = ds.images.shape[-1]
     counts = np.zeros((channels, 256), np.int64)
     for start in range(0, len(ds), chunk):
-        block = np.asarray(ds.images[start:start + chunk])
+        block = np.asarray(ds.images[start : start + chunk])
         for c in range(channels):
             counts[c] += np.bincount(block[..., c].ravel(), minlength=256)
     values = np.arange(256) / 255.0

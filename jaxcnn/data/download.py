@@ -64,17 +64,18 @@ def read_verified(path: Path, file: RemoteFile, sha256: str | None = None) -> by
     try:
         payload = gzip.decompress(path.read_bytes()) if file.gunzip else path.read_bytes()
     except (EOFError, gzip.BadGzipFile, zlib.error) as err:
-        raise ValueError(f"{path} is not a complete gzip file ({err}); "
-                         "delete it so it can be downloaded again") from err
+        raise ValueError(
+            f"{path} is not a complete gzip file ({err}); delete it so it can be downloaded again"
+        ) from err
     actual = hashlib.sha256(payload).hexdigest()
     if actual != expected:
-        raise ValueError(f"{path} has the wrong sha256: expected {expected}, got {actual}; "
-                         "delete it so it can be downloaded again")
+        raise ValueError(
+            f"{path} has the wrong sha256: expected {expected}, got {actual}; delete it so it can be downloaded again"
+        )
     return payload
 
 
-def fetch(file: RemoteFile, dirs: list[Path], base_url: str,
-          sha256: str | None = None) -> tuple[Path, bytes]:
+def fetch(file: RemoteFile, dirs: list[Path], base_url: str, sha256: str | None = None) -> tuple[Path, bytes]:
     """Find ``file`` in ``dirs`` or download it into ``dirs[0]``; return (path, verified payload).
 
     Raises:
@@ -94,7 +95,8 @@ def fetch(file: RemoteFile, dirs: list[Path], base_url: str,
         raise FileNotFoundError(
             f"{file.name} is not on disk and could not be downloaded from {url} ({err}).\n"
             f"Put the official {file.name} into one of:\n  {places}\n"
-            "or point JAXCNN_DATA_MIRROR (or mirror=) at a server that has it.") from err
+            "or point JAXCNN_DATA_MIRROR (or mirror=) at a server that has it."
+        ) from err
     return dest, payload
 
 
@@ -126,5 +128,4 @@ def _copy_url(url: str, out, label: str) -> None:
                 written += len(chunk)
                 bar.update(len(chunk))
     if total is not None and written != total:
-        raise ValueError(f"download of {url} stopped after {written} of {total} bytes; "
-                         "try again")
+        raise ValueError(f"download of {url} stopped after {written} of {total} bytes; try again")

@@ -36,9 +36,10 @@ def load(split: str) -> Dataset:
     data = resource.read_bytes()
     actual = hashlib.sha256(data).hexdigest()
     if actual != info["sha256"]:
-        raise ValueError(f"{resource} is damaged: sha256 {actual}, expected {info['sha256']}; "
-                         "reinstall jaxcnn or rebuild it with tools/make_fashion_mnist_small.py")
+        raise ValueError(
+            f"{resource} is damaged: sha256 {actual}, expected {info['sha256']}; "
+            "reinstall jaxcnn or rebuild it with tools/make_fashion_mnist_small.py"
+        )
     with np.load(io.BytesIO(data)) as arrays:
         images, labels = arrays[f"{split}_images"], arrays[f"{split}_labels"]
-    return Dataset(images, labels, tuple(info["classes"]), source=str(resource),
-                   sha256=info["sha256"])
+    return Dataset(images, labels, tuple(info["classes"]), source=str(resource), sha256=info["sha256"])

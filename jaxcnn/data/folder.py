@@ -28,8 +28,14 @@ _DECODE_ERRORS = (OSError, SyntaxError, ValueError, Image.DecompressionBombError
 _CHUNK = 256
 
 
-def image_folder(path: str | os.PathLike, *, image_size: int = 224, skip_bad: bool = False,
-                 workers: int | None = None, cache_dir: str | os.PathLike | None = None) -> Dataset:
+def image_folder(
+    path: str | os.PathLike,
+    *,
+    image_size: int = 224,
+    skip_bad: bool = False,
+    workers: int | None = None,
+    cache_dir: str | os.PathLike | None = None,
+) -> Dataset:
     """Load ``path/<class>/**/<image>`` as a Dataset; classes are the sorted subfolder names.
 
     Each image is decoded with Pillow as RGB, resized so its shorter side is
@@ -55,7 +61,7 @@ def image_folder(path: str | os.PathLike, *, image_size: int = 224, skip_bad: bo
     if cache_dir is None:
         images = np.empty((len(files), image_size, image_size, 3), np.uint8)
         kept = _decode_into(images, files, image_size, skip_bad, workers)
-        images = images[:len(kept)]
+        images = images[: len(kept)]
     else:
         images, kept = _cached(root, Path(cache_dir), files, image_size, skip_bad, workers)
     return Dataset(images, labels[kept], classes, source=str(root))
@@ -67,15 +73,15 @@ def scan(root: Path) -> tuple[tuple[str, ...], list[Path], np.ndarray]:
         raise FileNotFoundError(f"{root} is not a folder; expected {root}/<class>/<image files>")
     class_dirs = sorted(d for d in root.iterdir() if d.is_dir() and not d.name.startswith("."))
     if not class_dirs:
-        raise ValueError(f"{root} has no class subfolders; put the images of each class in "
-                         f"{root}/<class name>/")
+        raise ValueError(f"{root} has no class subfolders; put the images of each class in {root}/<class name>/")
     files, labels = [], []
     for label, folder in enumerate(class_dirs):
-        found = sorted(p for p in folder.rglob("*")
-                       if p.is_file() and p.suffix.lower() in EXTENSIONS)
+        found = sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in EXTENSIONS)
         if not found:
-            raise ValueError(f"class folder {folder} has no images (looked for "
-                             f"{', '.join(EXTENSIONS)}); add images or remove the folder")
+            raise ValueError(
+                f"class folder {folder} has no images (looked for "
+                f"{', '.join(EXTENSIONS)}); add images or remove the folder"
+            )
         files += found
         labels += [label] * len(found)
     return tuple(d.name for d in class_dirs), files, np.asarray(labels, np.int32)
@@ -94,23 +100,26 @@ def decode(path: Path, image_size: int) -> np.ndarray:
     return np.asarray(image.crop((left, top, left + image_size, top + image_size)), np.uint8)
 
 
-def _decode_into(out: np.ndarray, files: list[Path], image_size: int, skip_bad: bool,
-                 workers: int | None) -> np.ndarray:
+def _decode_into(
+    out: np.ndarray, files: list[Path], image_size: int, skip_bad: bool, workers: int | None
+) -> np.ndarray:
     """Decode ``files`` in parallel into the first rows of ``out``, in order; return the
     indices of the files kept (all of them unless ``skip_bad`` skipped some)."""
+
     def attempt(path):
         try:
             return decode(path, image_size)
         except _DECODE_ERRORS as err:
             if not skip_bad:
-                raise ValueError(f"cannot decode image {path}: {err}; fix or delete the "
-                                 "file, or pass skip_bad=True to skip it") from err
+                raise ValueError(
+                    f"cannot decode image {path}: {err}; fix or delete the file, or pass skip_bad=True to skip it"
+                ) from err
             return err
 
     kept, bad = [], []
     with concurrent.futures.ThreadPoolExecutor(workers or os.cpu_count()) as pool:
         for start in range(0, len(files), _CHUNK):
-            chunk = files[start:start + _CHUNK]
+            chunk = files[start : start + _CHUNK]
             for i, result in enumerate(pool.map(attempt, chunk), start):
                 if isinstance(result, Exception):
                     bad.append((files[i], result))
@@ -118,13 +127,17 @@ def _decode_into(out: np.ndarray, files: list[Path], image_size: int, skip_bad: 
                     out[len(kept)] = result
                     kept.append(i)
     if bad:
-        warnings.warn(f"skipped {len(bad)} of {len(files)} images that could not be decoded, "
-                      f"the first: {bad[0][0]} ({bad[0][1]})", stacklevel=3)
+        warnings.warn(
+            f"skipped {len(bad)} of {len(files)} images that could not be decoded, "
+            f"the first: {bad[0][0]} ({bad[0][1]})",
+            stacklevel=3,
+        )
     return np.asarray(kept, np.int64)
 
 
-def _cached(root: Path, cache_dir: Path, files: list[Path], image_size: int, skip_bad: bool,
-            workers: int | None) -> tuple[np.ndarray, np.ndarray]:
+def _cached(
+    root: Path, cache_dir: Path, files: list[Path], image_size: int, skip_bad: bool, workers: int | None
+) -> tuple[np.ndarray, np.ndarray]:
     """Memory-mapped images [N, S, S, 3] and kept indices, decoding only when stale.
 
     The .json is written last and names the fingerprint of the files, so a cache
@@ -139,23 +152,20 @@ def _cached(root: Path, cache_dir: Path, files: list[Path], image_size: int, ski
     if meta.get("fingerprint") != fingerprint:
         cache_dir.mkdir(parents=True, exist_ok=True)
         meta_path.unlink(missing_ok=True)
-        meta = {"fingerprint": fingerprint,
-                "kept": _decode_to_file(array_path, files, image_size, skip_bad, workers)}
+        meta = {"fingerprint": fingerprint, "kept": _decode_to_file(array_path, files, image_size, skip_bad, workers)}
         part = cache_dir / f"{stem}.json.part"
         part.write_text(json.dumps(meta))
         os.replace(part, meta_path)
     # Skipped files leave unused rows at the end; slicing keeps it a memory map.
     kept = np.asarray(meta["kept"], np.int64)
-    return np.load(array_path, mmap_mode="r")[:len(kept)], kept
+    return np.load(array_path, mmap_mode="r")[: len(kept)], kept
 
 
-def _decode_to_file(path: Path, files: list[Path], image_size: int, skip_bad: bool,
-                    workers: int | None) -> list[int]:
+def _decode_to_file(path: Path, files: list[Path], image_size: int, skip_bad: bool, workers: int | None) -> list[int]:
     """Decode into a .npy written under a temporary name, renamed into ``path`` when done."""
     part = path.with_name(path.name + ".part")
     try:
-        out = np.lib.format.open_memmap(part, "w+", np.uint8,
-                                        (len(files), image_size, image_size, 3))
+        out = np.lib.format.open_memmap(part, "w+", np.uint8, (len(files), image_size, image_size, 3))
         kept = _decode_into(out, files, image_size, skip_bad, workers)
         out.flush()
         del out

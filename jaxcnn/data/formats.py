@@ -21,15 +21,18 @@ def parse_idx(payload: bytes, name: str = "idx file") -> np.ndarray:
       uint8 array with the dimensions from the header, e.g. [N, 28, 28] or [N].
     """
     if len(payload) < 4 or payload[:2] != b"\0\0" or payload[2] != _IDX_UBYTE:
-        raise ValueError(f"{name} is not an idx file of unsigned bytes: expected the header "
-                         f"00 00 08 <rank>, got {payload[:4].hex(' ')}")
+        raise ValueError(
+            f"{name} is not an idx file of unsigned bytes: expected the header "
+            f"00 00 08 <rank>, got {payload[:4].hex(' ')}"
+        )
     rank = payload[3]
     header = 4 + 4 * rank
     shape = tuple(int(d) for d in np.frombuffer(payload[4:header], ">i4"))
     expected = header + int(np.prod(shape))
     if len(shape) != rank or len(payload) != expected:
-        raise ValueError(f"{name} is truncated or padded: the header {shape} needs {expected} "
-                         f"bytes, the file has {len(payload)}")
+        raise ValueError(
+            f"{name} is truncated or padded: the header {shape} needs {expected} bytes, the file has {len(payload)}"
+        )
     return np.frombuffer(payload, np.uint8, offset=header).reshape(shape)
 
 
@@ -49,8 +52,7 @@ def idx_labels(payload: bytes, name: str) -> np.ndarray:
     return labels.astype(np.int32)
 
 
-def cifar_archive(payload: bytes, members: list[str], label_key: str,
-                  meta_member: str, names_key: str):
+def cifar_archive(payload: bytes, members: list[str], label_key: str, meta_member: str, names_key: str):
     """Read CIFAR's python version (https://www.cs.toronto.edu/~kriz/cifar.html) from its tar.gz.
 
     Each member is a pickled dict with b'data' (uint8 [N, 3072]: the red, green and
@@ -75,7 +77,6 @@ def _unpickle(tar: tarfile.TarFile, member: str) -> dict:
     try:
         handle = tar.extractfile(member)
     except KeyError:
-        raise ValueError(f"the CIFAR archive has no member {member!r}; "
-                         f"it holds {tar.getnames()}") from None
+        raise ValueError(f"the CIFAR archive has no member {member!r}; it holds {tar.getnames()}") from None
     # The official pickles were written by Python 2: keys and names are bytes.
     return pickle.load(handle, encoding="bytes")

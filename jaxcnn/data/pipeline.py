@@ -14,7 +14,7 @@ all devices in process order.
 
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
 import numpy as np
 
@@ -38,8 +38,16 @@ def epoch_order(n: int, seed: int, epoch: int) -> np.ndarray:
     return np.random.default_rng([seed, epoch]).permutation(n)
 
 
-def train_batches(ds: Dataset, batch_size: int, *, seed: int, epoch: int, start_batch: int = 0,
-                  process_index: int = 0, process_count: int = 1) -> Iterator[dict]:
+def train_batches(
+    ds: Dataset,
+    batch_size: int,
+    *,
+    seed: int,
+    epoch: int,
+    start_batch: int = 0,
+    process_index: int = 0,
+    process_count: int = 1,
+) -> Iterator[dict]:
     """One epoch of shuffled training batches; the last partial batch is dropped.
 
     Args:
@@ -56,17 +64,19 @@ def train_batches(ds: Dataset, batch_size: int, *, seed: int, epoch: int, start_
     """
     steps = steps_per_epoch(len(ds), batch_size)
     if steps == 0:
-        raise ValueError(f"batch_size {batch_size} is larger than the {len(ds)} training "
-                         "examples; use a smaller batch size")
+        raise ValueError(
+            f"batch_size {batch_size} is larger than the {len(ds)} training examples; use a smaller batch size"
+        )
     if not 0 <= start_batch <= steps:
-        raise ValueError(f"start_batch must be in 0..{steps} (batches per epoch), "
-                         f"got {start_batch}")
+        raise ValueError(f"start_batch must be in 0..{steps} (batches per epoch), got {start_batch}")
     rows = _local_rows(batch_size, process_index, process_count)
     order = epoch_order(len(ds), seed, epoch)
     first = epoch * steps * batch_size
     if first + steps * batch_size - 1 > _INT32_MAX:
-        raise ValueError(f"epoch {epoch} runs past 2**31 examples, the range of the int32 "
-                         "'index' that keys augmentation; start a new seed instead")
+        raise ValueError(
+            f"epoch {epoch} runs past 2**31 examples, the range of the int32 "
+            "'index' that keys augmentation; start a new seed instead"
+        )
     # Validation above runs at the call; the batches are produced lazily.
     return _gather_train(ds, order, rows, range(start_batch, steps), batch_size, first)
 
@@ -75,12 +85,10 @@ def _gather_train(ds, order, rows, batches, batch_size, first) -> Iterator[dict]
     for batch in batches:
         positions = batch * batch_size + rows
         chosen = order[positions]
-        yield {"image": ds.images[chosen], "label": ds.labels[chosen],
-               "index": (first + positions).astype(np.int32)}
+        yield {"image": ds.images[chosen], "label": ds.labels[chosen], "index": (first + positions).astype(np.int32)}
 
 
-def eval_batches(ds: Dataset, batch_size: int, *, process_index: int = 0,
-                 process_count: int = 1) -> Iterator[dict]:
+def eval_batches(ds: Dataset, batch_size: int, *, process_index: int = 0, process_count: int = 1) -> Iterator[dict]:
     """The dataset in order, in batches of ``batch_size``; every example exactly once.
 
     The last batch is padded to full size with zero images and label 0, marked
@@ -112,8 +120,10 @@ def _local_rows(batch_size: int, process_index: int, process_count: int) -> np.n
     if not 0 <= process_index < process_count:
         raise ValueError(f"process_index must be in 0..{process_count - 1}, got {process_index}")
     if batch_size % process_count:
-        raise ValueError(f"batch_size {batch_size} is not divisible by process_count "
-                         f"{process_count}; use a multiple of {process_count}")
+        raise ValueError(
+            f"batch_size {batch_size} is not divisible by process_count "
+            f"{process_count}; use a multiple of {process_count}"
+        )
     local = batch_size // process_count
     return np.arange(process_index * local, (process_index + 1) * local)
 

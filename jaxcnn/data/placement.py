@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import collections
 import itertools
-from typing import Iterable, Iterator
+from collections.abc import Iterable, Iterator
 
 import jax
 import numpy as np
@@ -39,23 +39,24 @@ def to_device(batch: dict, sharding=None, *, pmap: bool = False) -> dict:
     if sharding is None or isinstance(sharding, jax.Device):
         return jax.device_put(batch, sharding)
     if not isinstance(sharding, jax.sharding.Sharding):
-        raise TypeError(f"sharding must be None, a jax.Device or a jax.sharding.Sharding, "
-                        f"got {type(sharding).__name__}")
+        raise TypeError(
+            f"sharding must be None, a jax.Device or a jax.sharding.Sharding, got {type(sharding).__name__}"
+        )
     if not sharding.is_fully_addressable:
-        return {k: jax.make_array_from_process_local_data(sharding, np.asarray(v))
-                for k, v in batch.items()}
+        return {k: jax.make_array_from_process_local_data(sharding, np.asarray(v)) for k, v in batch.items()}
     for key, value in batch.items():
         try:
             sharding.shard_shape(np.shape(value))
         except ValueError:
-            raise ValueError(f"batch[{key!r}] of shape {np.shape(value)} cannot be split over "
-                             f"{len(sharding.device_set)} devices; use a batch size that is a "
-                             "multiple of the device count") from None
+            raise ValueError(
+                f"batch[{key!r}] of shape {np.shape(value)} cannot be split over "
+                f"{len(sharding.device_set)} devices; use a batch size that is a "
+                "multiple of the device count"
+            ) from None
     return jax.device_put(batch, sharding)
 
 
-def prefetch(batches: Iterable[dict], size: int = 2, *, sharding=None,
-             pmap: bool = False) -> Iterator[dict]:
+def prefetch(batches: Iterable[dict], size: int = 2, *, sharding=None, pmap: bool = False) -> Iterator[dict]:
     """Yield ``to_device(batch, sharding, pmap=pmap)`` for each batch, ``size`` batches ahead.
 
     Transfers are asynchronous, so while the caller computes on one batch the
@@ -85,13 +86,16 @@ def _pmap_devices(sharding) -> list:
     if sharding is None:
         return jax.local_devices()
     if not isinstance(sharding, NamedSharding) or not sharding.is_fully_addressable:
-        raise ValueError("with pmap=True, sharding must be None or a NamedSharding over this "
-                         f"process's devices, got {sharding!r}")
+        raise ValueError(
+            f"with pmap=True, sharding must be None or a NamedSharding over this process's devices, got {sharding!r}"
+        )
     return list(sharding.mesh.devices.flat)
 
 
 def _split_leading(key: str, value: np.ndarray, count: int) -> np.ndarray:
     if value.shape[0] % count:
-        raise ValueError(f"batch[{key!r}] has {value.shape[0]} rows, not divisible by the "
-                         f"{count} devices pmap runs on; use a multiple of {count}")
+        raise ValueError(
+            f"batch[{key!r}] has {value.shape[0]} rows, not divisible by the "
+            f"{count} devices pmap runs on; use a multiple of {count}"
+        )
     return value.reshape(count, value.shape[0] // count, *value.shape[1:])

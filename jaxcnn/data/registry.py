@@ -19,15 +19,25 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import os
-from typing import Callable
+from collections.abc import Callable
 
 from . import embedded, formats
 from .dataset import Dataset
 from .download import RemoteFile, fetch, search_dirs
 
 SPLITS = ("train", "test")
-FASHION_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
-                   "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
+FASHION_CLASSES = (
+    "T-shirt/top",
+    "Trouser",
+    "Pullover",
+    "Dress",
+    "Coat",
+    "Sandal",
+    "Shirt",
+    "Sneaker",
+    "Bag",
+    "Ankle boot",
+)
 
 
 def _idx(name: str, sha256: str) -> RemoteFile:
@@ -53,52 +63,82 @@ def _read_idx(classes: tuple[str, ...]):
         images = formats.idx_images(payloads[0], f"{split} images")
         labels = formats.idx_labels(payloads[1], f"{split} labels")
         return images, labels, classes
+
     return read
 
 
 def _mnist_like(dirname: str, base_url: str, sums: dict[str, str], classes) -> NamedDataset:
     def pair(prefix: str):
-        return tuple(_idx(f"{prefix}-{kind}.gz", sums[f"{prefix}-{kind}"])
-                     for kind in ("images-idx3-ubyte", "labels-idx1-ubyte"))
-    return NamedDataset(dirname, base_url, {"train": pair("train"), "test": pair("t10k")},
-                        _read_idx(classes))
+        return tuple(
+            _idx(f"{prefix}-{kind}.gz", sums[f"{prefix}-{kind}"]) for kind in ("images-idx3-ubyte", "labels-idx1-ubyte")
+        )
+
+    return NamedDataset(dirname, base_url, {"train": pair("train"), "test": pair("t10k")}, _read_idx(classes))
 
 
-def _cifar(dirname: str, base_url: str, archive: RemoteFile, members: dict[str, list[str]],
-           label_key: str, meta: str, names_key: str) -> NamedDataset:
+def _cifar(
+    dirname: str,
+    base_url: str,
+    archive: RemoteFile,
+    members: dict[str, list[str]],
+    label_key: str,
+    meta: str,
+    names_key: str,
+) -> NamedDataset:
     def read(payloads: list[bytes], split: str):
         return formats.cifar_archive(payloads[0], members[split], label_key, meta, names_key)
+
     return NamedDataset(dirname, base_url, {s: (archive,) for s in SPLITS}, read)
 
 
 DATASETS: dict[str, NamedDataset] = {
     "fashion_mnist": _mnist_like(
-        "fashion-mnist", "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/", {
+        "fashion-mnist",
+        "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",
+        {
             "train-images-idx3-ubyte": "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888",
             "train-labels-idx1-ubyte": "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9",
             "t10k-images-idx3-ubyte": "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b",
             "t10k-labels-idx1-ubyte": "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34",
-        }, FASHION_CLASSES),
+        },
+        FASHION_CLASSES,
+    ),
     "mnist": _mnist_like(
-        "mnist", "https://ossci-datasets.s3.amazonaws.com/mnist/", {
+        "mnist",
+        "https://ossci-datasets.s3.amazonaws.com/mnist/",
+        {
             "train-images-idx3-ubyte": "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
             "train-labels-idx1-ubyte": "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5",
             "t10k-images-idx3-ubyte": "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7",
             "t10k-labels-idx1-ubyte": "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2",
-        }, tuple(str(d) for d in range(10))),
+        },
+        tuple(str(d) for d in range(10)),
+    ),
     "cifar10": _cifar(
-        "cifar-10", "https://www.cs.toronto.edu/~kriz/",
-        RemoteFile("cifar-10-python.tar.gz",
-                   "6d958be074577803d12ecdefd02955f39262c83c16fe9348329d7fe0b5c001ce", gunzip=False),
-        {"train": [f"cifar-10-batches-py/data_batch_{i}" for i in range(1, 6)],
-         "test": ["cifar-10-batches-py/test_batch"]},
-        "labels", "cifar-10-batches-py/batches.meta", "label_names"),
+        "cifar-10",
+        "https://www.cs.toronto.edu/~kriz/",
+        RemoteFile(
+            "cifar-10-python.tar.gz", "6d958be074577803d12ecdefd02955f39262c83c16fe9348329d7fe0b5c001ce", gunzip=False
+        ),
+        {
+            "train": [f"cifar-10-batches-py/data_batch_{i}" for i in range(1, 6)],
+            "test": ["cifar-10-batches-py/test_batch"],
+        },
+        "labels",
+        "cifar-10-batches-py/batches.meta",
+        "label_names",
+    ),
     "cifar100": _cifar(
-        "cifar-100", "https://www.cs.toronto.edu/~kriz/",
-        RemoteFile("cifar-100-python.tar.gz",
-                   "85cd44d02ba6437773c5bbd22e183051d648de2e7d6b014e1ef29b855ba677a7", gunzip=False),
+        "cifar-100",
+        "https://www.cs.toronto.edu/~kriz/",
+        RemoteFile(
+            "cifar-100-python.tar.gz", "85cd44d02ba6437773c5bbd22e183051d648de2e7d6b014e1ef29b855ba677a7", gunzip=False
+        ),
         {"train": ["cifar-100-python/train"], "test": ["cifar-100-python/test"]},
-        "fine_labels", "cifar-100-python/meta", "fine_label_names"),
+        "fine_labels",
+        "cifar-100-python/meta",
+        "fine_label_names",
+    ),
 }
 
 
@@ -112,12 +152,17 @@ def check_dataset_name(name: str) -> None:
     if name not in list_datasets():
         close = difflib.get_close_matches(name, list_datasets(), n=3, cutoff=0.5)
         hint = f" Did you mean {' or '.join(map(repr, close))}?" if close else ""
-        raise ValueError(f"unknown dataset {name!r}.{hint} "
-                         f"Known datasets: {', '.join(list_datasets())}")
+        raise ValueError(f"unknown dataset {name!r}.{hint} Known datasets: {', '.join(list_datasets())}")
 
 
-def load(name: str, split: str = "train", *, root: str | os.PathLike | None = None,
-         mirror: str | None = None, checksums: dict[str, str] | None = None) -> Dataset:
+def load(
+    name: str,
+    split: str = "train",
+    *,
+    root: str | os.PathLike | None = None,
+    mirror: str | None = None,
+    checksums: dict[str, str] | None = None,
+) -> Dataset:
     """Load a named dataset split as a ``Dataset`` (uint8 NHWC images, int32 labels).
 
     ``fashion_mnist_small`` ships inside the package. The others are looked for in
@@ -146,5 +191,4 @@ def load(name: str, split: str = "train", *, root: str | os.PathLike | None = No
     found = [fetch(f, dirs, base_url, checksums.get(f.name)) for f in spec.files[split]]
     images, labels, classes = spec.read([payload for _, payload in found], split)
     first = spec.files[split][0]
-    return Dataset(images, labels, classes, source=str(found[0][0]),
-                   sha256=checksums.get(first.name, first.sha256))
+    return Dataset(images, labels, classes, source=str(found[0][0]), sha256=checksums.get(first.name, first.sha256))

@@ -12,7 +12,8 @@ what makes tiles joined along a spatial axis (adaptive pooling) come out right.
 from __future__ import annotations
 
 import dataclasses
-from typing import NamedTuple, Sequence
+from collections.abc import Sequence
+from typing import NamedTuple
 
 Pair = tuple[float, float]
 

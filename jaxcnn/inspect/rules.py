@@ -6,7 +6,7 @@ Each check returns warnings of one sentence that give the rule's reason and the 
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 from jaxcnn.inspect.field import Field
 from jaxcnn.inspect.walker import Row

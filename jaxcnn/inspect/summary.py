@@ -8,7 +8,7 @@ import collections
 import dataclasses
 import html
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import flax.linen as nn
 import jax

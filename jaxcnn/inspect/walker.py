@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from jax.extend.core import Literal
 
@@ -234,8 +235,8 @@ def _conv(eqn, ins, data, out_shape):
     rhs = eqn.invars[1].aval.shape
     kernel = tuple(rhs[d] for d in rhs_spec[2:])
     windows = {
-        a: Window((k - 1) * r + 1, s, pad[0], l)
-        for a, k, r, s, pad, l in zip(
+        a: Window((k - 1) * r + 1, s, pad[0], lhs_dil)
+        for a, k, r, s, pad, lhs_dil in zip(
             lhs_spec[2:], kernel, p["rhs_dilation"], p["window_strides"], p["padding"], p["lhs_dilation"]
         )
     }

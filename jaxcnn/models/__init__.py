@@ -6,7 +6,8 @@ import dataclasses
 import difflib
 import fnmatch
 import math
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import flax.linen as nn
 import jax

@@ -9,7 +9,8 @@ something else.
 from __future__ import annotations
 
 import functools
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import flax.linen as nn
 import jax.numpy as jnp
@@ -55,7 +56,8 @@ class ConvBN(nn.Module):
     """Conv -> optional norm -> optional ReLU (torchvision's ``BasicConv2d``, VGG's conv+bn+relu).
 
     ``norm`` is a partial from :func:`norm_layer` (which carries ``train``) or ``None``; the conv
-    has a bias when there is no norm unless ``use_bias`` says otherwise (torchvision's VGG-BN keeps it). Submodules are named ``conv`` and ``bn`` as in torchvision.
+    has a bias when there is no norm unless ``use_bias`` says otherwise (torchvision's VGG-BN
+    keeps it). Submodules are named ``conv`` and ``bn`` as in torchvision.
     ``[N, H, W, C] -> [N, H', W', features]``.
     """
 
@@ -104,9 +106,7 @@ def pool_padding(
     return pads
 
 
-def max_pool(
-    x: jnp.ndarray, window: int, strides: int, padding: int = 0, ceil_mode: bool = False
-) -> jnp.ndarray:
+def max_pool(x: jnp.ndarray, window: int, strides: int, padding: int = 0, ceil_mode: bool = False) -> jnp.ndarray:
     """``torch.nn.MaxPool2d(window, strides, padding, ceil_mode=...)`` on NHWC; pads with -inf."""
     window, strides = pair(window), pair(strides)
     return nn.max_pool(x, window, strides, pool_padding(x.shape[1:3], window, strides, padding, ceil_mode))
@@ -197,7 +197,11 @@ def check_input(x: Any, *, model: str, channels: int, min_size: int) -> None:
             f"in shape {tuple(shape)}. Create the model with in_channels={shape[-1]} or convert the images."
         )
     if dtype is None or not jnp.issubdtype(dtype, jnp.floating):
-        hint = " Convert uint8 images with x.astype(jnp.float32) / 255." if dtype is not None and jnp.issubdtype(dtype, jnp.integer) else ""
+        hint = (
+            " Convert uint8 images with x.astype(jnp.float32) / 255."
+            if dtype is not None and jnp.issubdtype(dtype, jnp.integer)
+            else ""
+        )
         raise TypeError(f"{model} expects floating-point images; got dtype {dtype}.{hint}")
     if min(shape[1:3]) < min_size:
         raise ValueError(
@@ -251,4 +255,3 @@ class Repeat(nn.Module):
         for i in range(self.length):
             x = functools.partial(block, *self.block.args, **self.block.keywords)(name=f"block{i}")(x)
         return x
-

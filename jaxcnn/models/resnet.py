@@ -9,7 +9,8 @@ bottleneck or pre-activation; ``stem`` decides ImageNet (7x7/2 conv + 3x3/2 max-
 from __future__ import annotations
 
 import functools
-from typing import Any, ClassVar, Sequence
+from collections.abc import Sequence
+from typing import Any, ClassVar
 
 import flax.linen as nn
 import jax.numpy as jnp
@@ -43,7 +44,9 @@ class _Block(nn.Module):
     shortcut: str = "projection"
     expansion: ClassVar[int] = 1
 
-    def bypass(self, x: jnp.ndarray, out_features: int, projection_input: jnp.ndarray | None = None) -> jnp.ndarray | None:
+    def bypass(
+        self, x: jnp.ndarray, out_features: int, projection_input: jnp.ndarray | None = None
+    ) -> jnp.ndarray | None:
         """The shortcut branch: identity, or for a shape change a 1x1 projection (option B) or
         subsampling with zero-padded channels (option A, parameter-free); ``None`` for plain nets."""
         if self.shortcut == "none":
@@ -67,7 +70,11 @@ class BasicBlock(_Block):
 
     @nn.compact
     def __call__(self, x: jnp.ndarray) -> jnp.ndarray:
-        y = self.act(self.norm(name="bn1")(self.conv(self.features, (3, 3), (self.strides,) * 2, padding=symmetric_padding(1), name="conv1")(x)))
+        y = self.act(
+            self.norm(name="bn1")(
+                self.conv(self.features, (3, 3), (self.strides,) * 2, padding=symmetric_padding(1), name="conv1")(x)
+            )
+        )
         y = self.norm(name="bn2")(self.conv(self.features, (3, 3), padding=symmetric_padding(1), name="conv2")(y))
         return self.act(_add(y, self.bypass(x, self.features)))
 
@@ -80,7 +87,11 @@ class Bottleneck(_Block):
     @nn.compact
     def __call__(self, x: jnp.ndarray) -> jnp.ndarray:
         y = self.act(self.norm(name="bn1")(self.conv(self.features, (1, 1), name="conv1")(x)))
-        y = self.act(self.norm(name="bn2")(self.conv(self.features, (3, 3), (self.strides,) * 2, padding=symmetric_padding(1), name="conv2")(y)))
+        y = self.act(
+            self.norm(name="bn2")(
+                self.conv(self.features, (3, 3), (self.strides,) * 2, padding=symmetric_padding(1), name="conv2")(y)
+            )
+        )
         y = self.norm(name="bn3")(self.conv(self.features * 4, (1, 1), name="conv3")(y))
         return self.act(_add(y, self.bypass(x, self.features * 4)))
 
@@ -95,7 +106,9 @@ class PreActBottleneck(_Block):
     def __call__(self, x: jnp.ndarray) -> jnp.ndarray:
         pre = self.act(self.norm(name="bn1")(x))
         y = self.conv(self.features, (1, 1), name="conv1")(pre)
-        y = self.conv(self.features, (3, 3), (self.strides,) * 2, padding=symmetric_padding(1), name="conv2")(self.act(self.norm(name="bn2")(y)))
+        y = self.conv(self.features, (3, 3), (self.strides,) * 2, padding=symmetric_padding(1), name="conv2")(
+            self.act(self.norm(name="bn2")(y))
+        )
         y = self.conv(self.features * 4, (1, 1), name="conv3")(self.act(self.norm(name="bn3")(y)))
         return _add(y, self.bypass(x, self.features * 4, projection_input=pre))
 
@@ -141,7 +154,9 @@ class ResNet(nn.Module):
         check_input(x, model=name, channels=self.in_channels, min_size=self.min_input_size)
         if self.shortcut not in SHORTCUTS:
             raise ValueError(f"{name} shortcut must be one of {SHORTCUTS}; got {self.shortcut!r}")
-        conv = functools.partial(nn.Conv, use_bias=False, dtype=self.dtype, param_dtype=jnp.float32, kernel_init=conv_init)
+        conv = functools.partial(
+            nn.Conv, use_bias=False, dtype=self.dtype, param_dtype=jnp.float32, kernel_init=conv_init
+        )
         norm = norm_layer(train, self.dtype, self.bn_axis_name)
         preact = self.block_cls is PreActBottleneck
         x = x.astype(self.dtype)
@@ -177,18 +192,33 @@ def _register(name: str, reference: str, **config) -> None:
 
 IMAGENET_STAGES = {18: (2, 2, 2, 2), 34: (3, 4, 6, 3), 50: (3, 4, 6, 3), 101: (3, 4, 23, 3), 152: (3, 8, 36, 3)}
 for _depth, _stages in IMAGENET_STAGES.items():
-    _register(f"resnet{_depth}", f"torchvision resnet{_depth}", stage_sizes=_stages,
-              block_cls=BasicBlock if _depth < 50 else Bottleneck)
+    _register(
+        f"resnet{_depth}",
+        f"torchvision resnet{_depth}",
+        stage_sizes=_stages,
+        block_cls=BasicBlock if _depth < 50 else Bottleneck,
+    )
 
 # CIFAR nets of He et al. 2015, sec. 4.2: depth 6n+2, 16/32/64 maps, option-A shortcuts.
 CIFAR = dict(stem="cifar", stem_width=16, widths=(16, 32, 64), block_cls=BasicBlock)
 for _depth in (20, 32, 44, 56, 110, 1202):
     _n = (_depth - 2) // 6
-    _register(f"resnet{_depth}", "He et al. 2015, CIFAR-10, option A", stage_sizes=(_n,) * 3, shortcut="zero_pad", **CIFAR)
+    _register(
+        f"resnet{_depth}", "He et al. 2015, CIFAR-10, option A", stage_sizes=(_n,) * 3, shortcut="zero_pad", **CIFAR
+    )
     if _depth != 1202:
-        _register(f"plain{_depth}", "He et al. 2015, CIFAR-10 plain net", stage_sizes=(_n,) * 3, shortcut="none", **CIFAR)
+        _register(
+            f"plain{_depth}", "He et al. 2015, CIFAR-10 plain net", stage_sizes=(_n,) * 3, shortcut="none", **CIFAR
+        )
 
 # Pre-activation bottleneck nets of He et al. 2016: depth 9n+2, projection shortcuts.
 for _depth in (164, 1001):
-    _register(f"preact_resnet{_depth}", "He et al. 2016, CIFAR-10, pre-activation", stage_sizes=((_depth - 2) // 9,) * 3,
-              stem="cifar", stem_width=16, widths=(16, 32, 64), block_cls=PreActBottleneck)
+    _register(
+        f"preact_resnet{_depth}",
+        "He et al. 2016, CIFAR-10, pre-activation",
+        stage_sizes=((_depth - 2) // 9,) * 3,
+        stem="cifar",
+        stem_width=16,
+        widths=(16, 32, 64),
+        block_cls=PreActBottleneck,
+    )

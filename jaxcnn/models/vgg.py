@@ -7,7 +7,8 @@ so a config is just ``((convs, width), ...)`` per stage.
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import flax.linen as nn
 import jax.numpy as jnp

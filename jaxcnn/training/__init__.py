@@ -9,7 +9,22 @@ from .state import TrainState, create_train_state
 from .steps import batch_metrics, cross_entropy, make_eval_step, make_train_step
 
 __all__ = [
-    "Checkpoints", "FitResult", "NonFiniteLossError", "TrainConfig", "evaluate", "fit", "load_checkpoint", "read_config",
-    "Parallel", "TrainState", "batch_metrics", "create_train_state", "cross_entropy", "make_eval_step",
-    "make_train_step", "optimizer", "resolve_mode", "schedule",
+    "Checkpoints",
+    "FitResult",
+    "NonFiniteLossError",
+    "TrainConfig",
+    "evaluate",
+    "fit",
+    "load_checkpoint",
+    "read_config",
+    "Parallel",
+    "TrainState",
+    "batch_metrics",
+    "create_train_state",
+    "cross_entropy",
+    "make_eval_step",
+    "make_train_step",
+    "optimizer",
+    "resolve_mode",
+    "schedule",
 ]

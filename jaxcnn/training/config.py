@@ -13,8 +13,18 @@ from .parallel import MODES
 DTYPES = ("float32", "bfloat16")
 
 # Fields that may differ between a run and its --resume: they do not change what is computed.
-RESUMABLE = frozenset({"resume", "checkpoint_every", "keep_checkpoints", "progress", "distributed",
-                       "coordinator_address", "num_processes", "process_id"})
+RESUMABLE = frozenset(
+    {
+        "resume",
+        "checkpoint_every",
+        "keep_checkpoints",
+        "progress",
+        "distributed",
+        "coordinator_address",
+        "num_processes",
+        "process_id",
+    }
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -98,20 +108,25 @@ class TrainConfig:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_json(cls, fields: dict[str, Any]) -> "TrainConfig":
+    def from_json(cls, fields: dict[str, Any]) -> TrainConfig:
         """The inverse of ``to_json``; unknown fields raise ``ValueError``."""
         unknown = set(fields) - {f.name for f in dataclasses.fields(cls)}
         if unknown:
             raise ValueError(f"unknown config fields: {', '.join(sorted(unknown))}")
         return cls(**fields)
 
-    def check_resumable_from(self, saved: "TrainConfig") -> None:
+    def check_resumable_from(self, saved: TrainConfig) -> None:
         """Raise ``ValueError`` naming the fields that differ from the run being resumed."""
-        differ = [f"{name} ({getattr(saved, name)!r} -> {getattr(self, name)!r})"
-                  for name in self.to_json() if name not in RESUMABLE and getattr(saved, name) != getattr(self, name)]
+        differ = [
+            f"{name} ({getattr(saved, name)!r} -> {getattr(self, name)!r})"
+            for name in self.to_json()
+            if name not in RESUMABLE and getattr(saved, name) != getattr(self, name)
+        ]
         if differ:
-            raise ValueError("--resume continues the run in the output folder, whose config differs in: "
-                             f"{', '.join(differ)}; use the same settings or another --out")
+            raise ValueError(
+                "--resume continues the run in the output folder, whose config differs in: "
+                f"{', '.join(differ)}; use the same settings or another --out"
+            )
 
 
 def read_config(out: str | Path) -> TrainConfig:

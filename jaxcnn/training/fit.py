@@ -20,7 +20,17 @@ import jax.numpy as jnp
 import numpy as np
 from tqdm import tqdm
 
-from jaxcnn.data import Dataset, augment, channel_stats, eval_batches, load, normalize, prefetch, steps_per_epoch, train_batches
+from jaxcnn.data import (
+    Dataset,
+    augment,
+    channel_stats,
+    eval_batches,
+    load,
+    normalize,
+    prefetch,
+    steps_per_epoch,
+    train_batches,
+)
 from jaxcnn.inspect import summary
 from jaxcnn.models import create_model
 
@@ -72,14 +82,16 @@ class FitResult:
         return self.history[-1]["test_accuracy"] if self.history else None
 
 
-def fit(config: TrainConfig = TrainConfig(), *, train: Dataset | None = None, test: Dataset | None = None) -> FitResult:
+def fit(config: TrainConfig | None = None, *, train: Dataset | None = None, test: Dataset | None = None) -> FitResult:
     """Train ``config.model`` on ``config.data`` (or the given datasets) into ``config.out``.
 
     Writes ``config.json``, ``metrics.jsonl`` (one row per epoch), ``curves.png`` and
     ``checkpoints/`` (every ``checkpoint_every`` steps and at each epoch end). SIGINT saves a
     checkpoint and returns with ``interrupted=True``; a non-finite loss raises
-    ``NonFiniteLossError`` before anything is saved for the bad step.
+    ``NonFiniteLossError`` before anything is saved for the bad step. ``config=None`` trains the
+    defaults (``TrainConfig()``).
     """
+    config = TrainConfig() if config is None else config
     if config.distributed:
         initialize_distributed(config)
     train = train if train is not None else load(config.data, "train", root=config.data_root)
@@ -96,7 +108,9 @@ def describe_data(train: Dataset, config: TrainConfig) -> DataInfo:
     mean, std = channel_stats(train)
     size = config.image_size
     if size is None:
-        model = create_model(config.model, num_classes=train.num_classes, in_channels=channels, **config.model_overrides)
+        model = create_model(
+            config.model, num_classes=train.num_classes, in_channels=channels, **config.model_overrides
+        )
         size = halving_size(model, max(height, width), channels)
     return DataInfo(train.num_classes, channels, size, tuple(map(float, mean)), tuple(map(float, std)), len(train))
 
@@ -113,13 +127,19 @@ def halving_size(model: nn.Module, side: int, channels: int) -> int:
 
 def build(config: TrainConfig, info: DataInfo):
     """The model, optimizer, learning-rate schedule and total steps of a run."""
-    model = create_model(config.model, num_classes=info.num_classes, in_channels=info.in_channels,
-                         dtype=jnp.dtype(config.dtype), **config.model_overrides)
+    model = create_model(
+        config.model,
+        num_classes=info.num_classes,
+        in_channels=info.in_channels,
+        dtype=jnp.dtype(config.dtype),
+        **config.model_overrides,
+    )
     per_epoch = steps_per_epoch(info.train_examples, config.batch_size)
     total = min(config.epochs * per_epoch, config.max_steps or sys.maxsize)
     lr = schedule(config.schedule, config.lr, total, min(int(config.warmup_epochs * per_epoch), total - 1))
-    tx = optimizer(config.optimizer, lr, momentum=config.momentum, nesterov=config.nesterov,
-                   weight_decay=config.weight_decay)
+    tx = optimizer(
+        config.optimizer, lr, momentum=config.momentum, nesterov=config.nesterov, weight_decay=config.weight_decay
+    )
     return model, tx, lr, total
 
 
@@ -135,8 +155,11 @@ def initialize_distributed(config: TrainConfig) -> None:
     $JAX_NUM_PROCESSES and $JAX_PROCESS_ID (unset values are left to JAX's cluster detection);
     CPU collectives go through gloo."""
     jax.config.update("jax_cpu_collectives_implementation", "gloo")
-    env = {"coordinator_address": os.environ.get("JAX_COORDINATOR_ADDRESS"),
-           "num_processes": os.environ.get("JAX_NUM_PROCESSES"), "process_id": os.environ.get("JAX_PROCESS_ID")}
+    env = {
+        "coordinator_address": os.environ.get("JAX_COORDINATOR_ADDRESS"),
+        "num_processes": os.environ.get("JAX_NUM_PROCESSES"),
+        "process_id": os.environ.get("JAX_PROCESS_ID"),
+    }
     kwargs = {k: getattr(config, k) if getattr(config, k) is not None else env[k] for k in env}
     kwargs = {k: (v if k == "coordinator_address" else int(v)) for k, v in kwargs.items() if v is not None}
     jax.distributed.initialize(**kwargs)
@@ -180,15 +203,18 @@ class _Run:
             self.config.check_resumable_from(read_config(self.out))
             return self.checkpoints.restore(template)
         if latest is not None:
-            raise FileExistsError(f"{self.out} already holds checkpoints (latest step {latest}); "
-                                  "pass --resume to continue that run or choose another --out")
+            raise FileExistsError(
+                f"{self.out} already holds checkpoints (latest step {latest}); "
+                "pass --resume to continue that run or choose another --out"
+            )
         return template, {}
 
     def _compile(self):
         axis = self.parallel.axis_name
         train_transform, eval_transform = transforms(self.config, self.info)
-        train_step = make_train_step(self.model, self.tx, axis_name=axis, label_smoothing=self.config.label_smoothing,
-                                     transform=train_transform)
+        train_step = make_train_step(
+            self.model, self.tx, axis_name=axis, label_smoothing=self.config.label_smoothing, transform=train_transform
+        )
         eval_step = make_eval_step(self.model, axis_name=axis, transform=eval_transform)
         return self.parallel.compile(train_step, eval_step)
 
@@ -196,12 +222,27 @@ class _Run:
         """Train to the end of the current epoch (or a stop request); returns (state, step, carried)."""
         config, epoch, first = self.config, step // self.per_epoch, step % self.per_epoch
         last = min(self.per_epoch, self.total - epoch * self.per_epoch)
-        batches = prefetch(train_batches(self.train, config.batch_size, seed=config.seed, epoch=epoch, start_batch=first,
-                                         process_index=jax.process_index(), process_count=jax.process_count()),
-                           **self.parallel.prefetch_kwargs())
+        batches = prefetch(
+            train_batches(
+                self.train,
+                config.batch_size,
+                seed=config.seed,
+                epoch=epoch,
+                start_batch=first,
+                process_index=jax.process_index(),
+                process_count=jax.process_count(),
+            ),
+            **self.parallel.prefetch_kwargs(),
+        )
         meter = _EpochMeter(carried, self.parallel)
-        bar = tqdm(total=last, initial=first, desc=f"epoch {epoch + 1}/{config.epochs}", unit="step",
-                   disable=not (config.progress and self.main_process), file=sys.stderr)
+        bar = tqdm(
+            total=last,
+            initial=first,
+            desc=f"epoch {epoch + 1}/{config.epochs}",
+            unit="step",
+            disable=not (config.progress and self.main_process),
+            file=sys.stderr,
+        )
         done, totals = first >= last, None
         for batch in batches:
             state, metrics = self.train_step(state, batch)
@@ -212,8 +253,11 @@ class _Run:
             if step % LOG_EVERY == 0 or done or checkpoint_due or stop["requested"]:  # the only host syncs
                 totals = self._check_finite(meter.totals())
                 bar.update(step - epoch * self.per_epoch - bar.n)
-                bar.set_postfix(loss=f"{totals['loss'] / totals['count']:.3f}",
-                                acc=f"{100 * totals['top1'] / totals['count']:.1f}%", img_s=f"{meter.speed():.0f}")
+                bar.set_postfix(
+                    loss=f"{totals['loss'] / totals['count']:.3f}",
+                    acc=f"{100 * totals['top1'] / totals['count']:.1f}%",
+                    img_s=f"{meter.speed():.0f}",
+                )
             if checkpoint_due and not done:
                 self._save(state, step, totals)
             if done or stop["requested"]:
@@ -225,18 +269,25 @@ class _Run:
             return state, step, {}
         self._save(state, step, totals)
         if self.main_process:
-            print(f"interrupted at step {step}: checkpoint saved in {self.checkpoints.directory}; continue with "
-                  f"`jaxcnn train --resume --out {self.out}`", file=sys.stderr)
+            print(
+                f"interrupted at step {step}: checkpoint saved in {self.checkpoints.directory}; continue with "
+                f"`jaxcnn train --resume --out {self.out}`",
+                file=sys.stderr,
+            )
         return state, step, totals
 
     def _check_finite(self, totals: dict) -> dict:
         bad = totals["nonfinite_step"]
         if math.isfinite(bad):
             good = self.checkpoints.latest_step()
-            kept = f"the last good checkpoint (step {good}) is intact" if good is not None else "no checkpoint was saved"
-            raise NonFiniteLossError(f"the training loss is not finite at step {int(bad)} (learning rate "
-                                     f"{float(self.lr(int(bad) - 1)):.4g}); training stopped and {kept} in "
-                                     f"{self.checkpoints.directory}. Lower --lr (or use warm-up) and try again.")
+            kept = (
+                f"the last good checkpoint (step {good}) is intact" if good is not None else "no checkpoint was saved"
+            )
+            raise NonFiniteLossError(
+                f"the training loss is not finite at step {int(bad)} (learning rate "
+                f"{float(self.lr(int(bad) - 1)):.4g}); training stopped and {kept} in "
+                f"{self.checkpoints.directory}. Lower --lr (or use warm-up) and try again."
+            )
         return totals
 
     def _save(self, state, step: int, totals: dict) -> None:
@@ -245,19 +296,30 @@ class _Run:
     def _end_epoch(self, state, step: int, epoch: int, totals: dict) -> None:
         test = self.evaluate(state)
         count = totals["count"]
-        row = {"epoch": epoch + 1, "step": step, "train_loss": totals["loss"] / count, "train_accuracy": totals["top1"] / count,
-               "train_top5": totals["top5"] / count, "test_loss": test["loss"], "test_accuracy": test["accuracy"],
-               "test_top5": test["top5"], "learning_rate": float(self.lr(step - 1)),
-               "images_per_second": totals["images"] / max(totals["seconds"], 1e-9),
-               "elapsed_s": (self.history[-1]["elapsed_s"] if self.history else 0.0) + totals["seconds"] + test["seconds"]}
+        row = {
+            "epoch": epoch + 1,
+            "step": step,
+            "train_loss": totals["loss"] / count,
+            "train_accuracy": totals["top1"] / count,
+            "train_top5": totals["top5"] / count,
+            "test_loss": test["loss"],
+            "test_accuracy": test["accuracy"],
+            "test_top5": test["top5"],
+            "learning_rate": float(self.lr(step - 1)),
+            "images_per_second": totals["images"] / max(totals["seconds"], 1e-9),
+            "elapsed_s": (self.history[-1]["elapsed_s"] if self.history else 0.0) + totals["seconds"] + test["seconds"],
+        }
         self.history.append(row)
         if self.main_process:
             write_history(self.out, self.history)
             plot_curves(self.out, self.history)
             if self.config.progress:
-                tqdm.write(f"epoch {epoch + 1}: train loss {row['train_loss']:.4f} acc {100 * row['train_accuracy']:.2f}% | "
-                           f"test loss {row['test_loss']:.4f} acc {100 * row['test_accuracy']:.2f}% | "
-                           f"{row['images_per_second']:.0f} img/s", file=sys.stderr)
+                tqdm.write(
+                    f"epoch {epoch + 1}: train loss {row['train_loss']:.4f} acc {100 * row['train_accuracy']:.2f}% | "
+                    f"test loss {row['test_loss']:.4f} acc {100 * row['test_accuracy']:.2f}% | "
+                    f"{row['images_per_second']:.0f} img/s",
+                    file=sys.stderr,
+                )
         self._save(state, step, {})
 
     def evaluate(self, state) -> dict:
@@ -266,9 +328,15 @@ class _Run:
 
     def _write_config(self) -> None:
         self.out.mkdir(parents=True, exist_ok=True)
-        payload = {"config": self.config.to_json(), "data": dataclasses.asdict(self.info),
-                   "parallel": {"mode": self.parallel.mode, "devices": self.parallel.devices,
-                                "processes": jax.process_count()}}
+        payload = {
+            "config": self.config.to_json(),
+            "data": dataclasses.asdict(self.info),
+            "parallel": {
+                "mode": self.parallel.mode,
+                "devices": self.parallel.devices,
+                "processes": jax.process_count(),
+            },
+        }
         (self.out / "config.json").write_text(json.dumps(payload, indent=2) + "\n")
 
     def _result(self, state, interrupted: bool = False) -> FitResult:
@@ -289,8 +357,13 @@ def evaluate_on(test: Dataset, eval_step, state, parallel: Parallel, batch_size:
     for batch in prefetch(batches, **parallel.prefetch_kwargs()):
         sums = add_metrics(sums, eval_step(state, batch))
     sums = {k: float(v) for k, v in parallel.fetch(sums).items()}
-    return {"loss": sums["loss"] / sums["count"], "accuracy": sums["top1"] / sums["count"],
-            "top5": sums["top5"] / sums["count"], "count": sums["count"], "seconds": time.perf_counter() - started}
+    return {
+        "loss": sums["loss"] / sums["count"],
+        "accuracy": sums["top1"] / sums["count"],
+        "top5": sums["top5"] / sums["count"],
+        "count": sums["count"],
+        "seconds": time.perf_counter() - started,
+    }
 
 
 class _EpochMeter:
@@ -316,7 +389,9 @@ class _EpochMeter:
         """Host floats: loss, top1, top5, count, nonfinite_step, images and seconds of the epoch so far."""
         fetched = {k: float(v) for k, v in self.parallel.fetch(self.device).items()} if self.device else {}
         totals = {key: self.carried.get(key, 0.0) + fetched.get(key, 0.0) for key in ("loss", "top1", "top5", "count")}
-        totals["nonfinite_step"] = min(self.carried.get("nonfinite_step", math.inf), fetched.get("nonfinite_step", math.inf))
+        totals["nonfinite_step"] = min(
+            self.carried.get("nonfinite_step", math.inf), fetched.get("nonfinite_step", math.inf)
+        )
         totals["images"] = self.carried["images"] + self.images
         totals["seconds"] = self.carried["seconds"] + time.perf_counter() - self.started
         return totals
@@ -373,5 +448,6 @@ def _multiple_of(value: int, divisor: int) -> int:
 def _check_divisible(batch_size: int, devices: int, processes: int) -> None:
     for count, what in ((devices, "devices"), (processes, "processes")):
         if batch_size % count:
-            raise ValueError(f"batch_size {batch_size} is not divisible by the {count} {what}; "
-                             f"use a multiple of {count}")
+            raise ValueError(
+                f"batch_size {batch_size} is not divisible by the {count} {what}; use a multiple of {count}"
+            )

@@ -39,8 +39,14 @@ def schedule(name: str, peak: float, total_steps: int, warmup_steps: int = 0) ->
     return optax.join_schedules([warmup, main], [warmup_steps])
 
 
-def optimizer(name: str = "sgd", learning_rate: float | optax.Schedule = 0.1, *, momentum: float = 0.9,
-              nesterov: bool = False, weight_decay: float = 5e-4) -> optax.GradientTransformation:
+def optimizer(
+    name: str = "sgd",
+    learning_rate: float | optax.Schedule = 0.1,
+    *,
+    momentum: float = 0.9,
+    nesterov: bool = False,
+    weight_decay: float = 5e-4,
+) -> optax.GradientTransformation:
     """SGD with momentum (coupled L2 weight decay) or AdamW (decoupled weight decay)."""
     if name not in OPTIMIZERS:
         raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {name!r}")
@@ -48,8 +54,10 @@ def optimizer(name: str = "sgd", learning_rate: float | optax.Schedule = 0.1, *,
         raise ValueError(f"weight_decay must be >= 0, got {weight_decay}")
     if name == "adamw":
         return optax.adamw(learning_rate, weight_decay=weight_decay, mask=kernels_only)
-    return optax.chain(optax.add_decayed_weights(weight_decay, mask=kernels_only),
-                       optax.sgd(learning_rate, momentum=momentum or None, nesterov=nesterov))
+    return optax.chain(
+        optax.add_decayed_weights(weight_decay, mask=kernels_only),
+        optax.sgd(learning_rate, momentum=momentum or None, nesterov=nesterov),
+    )
 
 
 def kernels_only(params):

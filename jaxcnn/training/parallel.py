@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -54,13 +55,18 @@ class Parallel:
     def compile(self, train_step: Callable, eval_step: Callable) -> tuple[Callable, Callable]:
         """The jitted (or pmapped) steps; the train step donates the state it is given."""
         if self.mode == "pmap":
-            return (jax.pmap(train_step, axis_name=PMAP_AXIS, donate_argnums=0),
-                    jax.pmap(eval_step, axis_name=PMAP_AXIS))
+            return (
+                jax.pmap(train_step, axis_name=PMAP_AXIS, donate_argnums=0),
+                jax.pmap(eval_step, axis_name=PMAP_AXIS),
+            )
         if self.mode == "sharded":
             replicated = _replicated()
-            return (jax.jit(train_step, in_shardings=(replicated, data_sharding()), out_shardings=replicated,
-                            donate_argnums=0),
-                    jax.jit(eval_step, in_shardings=(replicated, data_sharding()), out_shardings=replicated))
+            return (
+                jax.jit(
+                    train_step, in_shardings=(replicated, data_sharding()), out_shardings=replicated, donate_argnums=0
+                ),
+                jax.jit(eval_step, in_shardings=(replicated, data_sharding()), out_shardings=replicated),
+            )
         return jax.jit(train_step, donate_argnums=0), jax.jit(eval_step)
 
     def place(self, tree: Any) -> Any:
@@ -71,11 +77,14 @@ class Parallel:
             return jax.device_put(stacked, data_sharding(devices))
         if self.mode == "sharded":
             sharding = _replicated()
-            return jax.tree.map(lambda x: jax.make_array_from_callback(np.shape(x), sharding, lambda i: np.asarray(x)[i]), tree)
+            return jax.tree.map(
+                lambda x: jax.make_array_from_callback(np.shape(x), sharding, lambda i: np.asarray(x)[i]), tree
+            )
         return jax.device_put(tree)
 
     def fetch(self, tree: Any) -> Any:
         """The layout of ``place`` -> one host copy (numpy), on every process."""
+
         def one(x):
             local = np.asarray(x.addressable_data(0))
             return local.reshape(np.shape(x)[1:]) if self.mode == "pmap" else local

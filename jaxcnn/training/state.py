@@ -28,8 +28,9 @@ class TrainState:
         return {"params": self.params, "batch_stats": self.batch_stats}
 
 
-def create_train_state(model: nn.Module, rng: jax.Array, input_shape: tuple[int, ...],
-                       tx: optax.GradientTransformation) -> TrainState:
+def create_train_state(
+    model: nn.Module, rng: jax.Array, input_shape: tuple[int, ...], tx: optax.GradientTransformation
+) -> TrainState:
     """Initialise ``model`` for float32 inputs of ``input_shape`` ([N, H, W, C]) and ``tx``.
 
     Args:
@@ -43,6 +44,10 @@ def create_train_state(model: nn.Module, rng: jax.Array, input_shape: tuple[int,
     init_key, state_key = jax.random.split(key)
     variables = jax.jit(model.init)(init_key, jnp.zeros(input_shape, jnp.float32))
     params = variables["params"]
-    return TrainState(params=params, batch_stats=variables.get("batch_stats", {}),
-                      opt_state=tx.init(params), step=jnp.zeros((), jnp.int32),
-                      rng=jax.random.key_data(state_key))
+    return TrainState(
+        params=params,
+        batch_stats=variables.get("batch_stats", {}),
+        opt_state=tx.init(params),
+        step=jnp.zeros((), jnp.int32),
+        rng=jax.random.key_data(state_key),
+    )

@@ -7,7 +7,7 @@ host sync per step.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import flax.linen as nn
 import jax
@@ -27,8 +27,9 @@ def cross_entropy(logits: jax.Array, labels: jax.Array, label_smoothing: float =
     return optax.softmax_cross_entropy(logits.astype(jnp.float32), targets)
 
 
-def batch_metrics(logits: jax.Array, labels: jax.Array, losses: jax.Array, mask: jax.Array | None = None,
-                  axis_name: str | None = None) -> dict[str, jax.Array]:
+def batch_metrics(
+    logits: jax.Array, labels: jax.Array, losses: jax.Array, mask: jax.Array | None = None, axis_name: str | None = None
+) -> dict[str, jax.Array]:
     """Sums of loss, top-1 and top-5 hits and the example count (float32 scalars)."""
     weight = jnp.ones_like(losses) if mask is None else mask.astype(jnp.float32)
     k = min(5, logits.shape[-1])
@@ -42,8 +43,14 @@ def batch_metrics(logits: jax.Array, labels: jax.Array, losses: jax.Array, mask:
     return jax.lax.psum(sums, axis_name) if axis_name else sums
 
 
-def make_train_step(model: nn.Module, tx: optax.GradientTransformation, *, axis_name: str | None = None,
-                    label_smoothing: float = 0.0, transform: Callable | None = None) -> Callable:
+def make_train_step(
+    model: nn.Module,
+    tx: optax.GradientTransformation,
+    *,
+    axis_name: str | None = None,
+    label_smoothing: float = 0.0,
+    transform: Callable | None = None,
+) -> Callable:
     """A pure ``(state, batch) -> (state, metrics)``: one minibatch gradient-descent step.
 
     The loss is the softmax cross-entropy averaged over the (per-device) minibatch, plus
@@ -68,14 +75,23 @@ def make_train_step(model: nn.Module, tx: optax.GradientTransformation, *, axis_
 
     def train_step(state: TrainState, batch: Batch):
         key = jax.random.wrap_key_data(state.rng)
-        images = batch["image"] if transform is None else transform(batch["image"], batch["index"], jax.random.fold_in(key, 0))
+        images = (
+            batch["image"]
+            if transform is None
+            else transform(batch["image"], batch["index"], jax.random.fold_in(key, 0))
+        )
         dropout = jax.random.fold_in(jax.random.fold_in(key, 1), state.step)
         if axis_name:
             dropout = jax.random.fold_in(dropout, jax.lax.axis_index(axis_name))
 
         def loss_fn(params):
-            out, updates = model.apply({"params": params, "batch_stats": state.batch_stats}, images, train=True,
-                                       mutable=["batch_stats"], rngs={"dropout": dropout})
+            out, updates = model.apply(
+                {"params": params, "batch_stats": state.batch_stats},
+                images,
+                train=True,
+                mutable=["batch_stats"],
+                rngs={"dropout": dropout},
+            )
             logits, aux = out if isinstance(out, tuple) else (out, ())
             losses = cross_entropy(logits, batch["label"], label_smoothing)
             aux_loss = sum(cross_entropy(a, batch["label"], label_smoothing).mean() for a in aux)
@@ -90,9 +106,12 @@ def make_train_step(model: nn.Module, tx: optax.GradientTransformation, *, axis_
         if axis_name:
             finite = jax.lax.psum((~finite).astype(jnp.int32), axis_name) == 0
         metrics["nonfinite_step"] = jnp.where(finite, jnp.inf, (state.step + 1).astype(jnp.float32))
-        new_state = state.replace(params=optax.apply_updates(state.params, steps),
-                                  batch_stats=updates.get("batch_stats", state.batch_stats),
-                                  opt_state=opt_state, step=state.step + 1)
+        new_state = state.replace(
+            params=optax.apply_updates(state.params, steps),
+            batch_stats=updates.get("batch_stats", state.batch_stats),
+            opt_state=opt_state,
+            step=state.step + 1,
+        )
         return new_state, metrics
 
     return train_step

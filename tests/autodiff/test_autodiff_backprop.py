@@ -128,7 +128,7 @@ def test_minibatch_loss_and_gradient_are_averages_over_samples(classifier):
     params, losses, jax_loss, jax_grad, _ = classifier
     minibatch_loss = sum(losses) / S
     assert minibatch_loss.data == pytest.approx(jax_loss, abs=1e-12)
-    assert minibatch_loss.data == pytest.approx(np.mean([l.data for l in losses]), abs=1e-12)
+    assert minibatch_loss.data == pytest.approx(np.mean([loss.data for loss in losses]), abs=1e-12)
     mean_of_grads = np.mean([ad.grad(loss, params) for loss in losses], axis=0)
     np.testing.assert_allclose(ad.grad(minibatch_loss, params), mean_of_grads, atol=1e-12)
     np.testing.assert_allclose(ad.grad(minibatch_loss, params), jax_grad, rtol=0, atol=1e-6)

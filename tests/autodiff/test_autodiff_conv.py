@@ -24,15 +24,14 @@ def values_and_vjps(x, w, g, stride, padding):
     """(y, dx, dw) of our conv2d and of lax.conv, both pulled back from g."""
     results = []
     for conv in (conv2d, lax_conv):
-        y, pullback = jax.vjp(lambda x, w: conv(x, w, stride, padding), x, w)
+        y, pullback = jax.vjp(lambda x, w, conv=conv: conv(x, w, stride, padding), x, w)
         results.append((y, *pullback(g)))
     return results
 
 
 paddings = st.one_of(
     st.integers(0, 3),
-    st.tuples(st.tuples(st.integers(0, 3), st.integers(0, 3)),
-              st.tuples(st.integers(0, 3), st.integers(0, 3))),
+    st.tuples(st.tuples(st.integers(0, 3), st.integers(0, 3)), st.tuples(st.integers(0, 3), st.integers(0, 3))),
 )
 
 
@@ -48,8 +47,7 @@ paddings = st.one_of(
     seed=st.integers(0, 2**16),
 )
 # Stride 2 with (H + pads - k) odd: the last input row is never reached by a window.
-@example(kernel=3, stride=2, padding=((0, 0), (1, 0)), extra_h=1, extra_w=0, c_in=2, c_out=3,
-         seed=0)
+@example(kernel=3, stride=2, padding=((0, 0), (1, 0)), extra_h=1, extra_w=0, c_in=2, c_out=3, seed=0)
 # Padding beyond k - 1: the input-gradient convolution pads negatively (crops).
 @example(kernel=1, stride=2, padding=3, extra_h=2, extra_w=3, c_in=1, c_out=2, seed=1)
 def test_conv2d_and_its_vjp_equal_lax(kernel, stride, padding, extra_h, extra_w, c_in, c_out, seed):
@@ -73,13 +71,12 @@ def test_conv2d_accepts_padding_int_and_same_like_lax():
     x = jnp.asarray(np.random.default_rng(0).normal(size=(1, 7, 6, 2)), jnp.float32)
     w = jnp.asarray(np.random.default_rng(1).normal(size=(3, 3, 2, 4)), jnp.float32)
     for padding in ("SAME", "VALID"):
-        np.testing.assert_allclose(
-            conv2d(x, w, 2, padding), lax_conv(x, w, 2, padding), rtol=1e-5, atol=1e-5
-        )
+        np.testing.assert_allclose(conv2d(x, w, 2, padding), lax_conv(x, w, 2, padding), rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(
         conv2d(x, w, (2, 1), 1),
         lax.conv_general_dilated(x, w, (2, 1), ((1, 1), (1, 1)), dimension_numbers=DIMS),
-        rtol=1e-5, atol=1e-5,
+        rtol=1e-5,
+        atol=1e-5,
     )
 
 

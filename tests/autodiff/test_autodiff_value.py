@@ -34,9 +34,7 @@ def test_value_and_gradient_equal_jax(name, a, b):
     f = EXPRESSIONS[name]
     with jax.enable_x64(True):
         expected = f(jnp, jnp.float64(a), jnp.float64(b))
-        expected_grads = jax.grad(lambda a, b: f(jnp, a, b), argnums=(0, 1))(
-            jnp.float64(a), jnp.float64(b)
-        )
+        expected_grads = jax.grad(lambda a, b: f(jnp, a, b), argnums=(0, 1))(jnp.float64(a), jnp.float64(b))
     x, y = ad.Value(a), ad.Value(b)
     out = f(ad, x, y)
     assert out.data == pytest.approx(float(expected), rel=1e-12)

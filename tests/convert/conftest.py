@@ -31,8 +31,11 @@ class TorchvisionFixture:
 
     def cases(self, module: str = "") -> list[tuple[np.ndarray, np.ndarray]]:
         """``(NHWC input, torchvision's output)`` of every stored case of ``module`` ('' = whole model)."""
-        return [(random_images(c["seed"], *c["shape"]), self.outputs[c["name"]])
-                for c in self.description["cases"] if c["module"] == module]
+        return [
+            (random_images(c["seed"], *c["shape"]), self.outputs[c["name"]])
+            for c in self.description["cases"]
+            if c["module"] == module
+        ]
 
 
 @pytest.fixture(scope="session")

@@ -28,12 +28,16 @@ def write_safetensors(path, tensors, metadata=None):
 
 def test_reader_decodes_each_dtype_from_the_specified_bytes(tmp_path):
     path = tmp_path / "w.safetensors"
-    write_safetensors(path, {
-        "f32": ("F32", (2, 2), struct.pack("<4f", 1.5, -2.0, 3.25, 0.0)),
-        "bf16": ("BF16", (3,), bytes([0xC0, 0x3F, 0x00, 0xC0, 0x20, 0x3E])),  # 1.5, -2.0, 0.15625
-        "f16": ("F16", (1,), bytes([0x00, 0x38])),  # 0.5
-        "i64": ("I64", (), struct.pack("<q", -7)),
-    }, metadata={"format": "pt"})
+    write_safetensors(
+        path,
+        {
+            "f32": ("F32", (2, 2), struct.pack("<4f", 1.5, -2.0, 3.25, 0.0)),
+            "bf16": ("BF16", (3,), bytes([0xC0, 0x3F, 0x00, 0xC0, 0x20, 0x3E])),  # 1.5, -2.0, 0.15625
+            "f16": ("F16", (1,), bytes([0x00, 0x38])),  # 0.5
+            "i64": ("I64", (), struct.pack("<q", -7)),
+        },
+        metadata={"format": "pt"},
+    )
     tensors = read_safetensors(path)
     assert sorted(tensors) == ["bf16", "f16", "f32", "i64"]
     np.testing.assert_array_equal(tensors["f32"], [[1.5, -2.0], [3.25, 0.0]])
@@ -43,11 +47,14 @@ def test_reader_decodes_each_dtype_from_the_specified_bytes(tmp_path):
     assert tensors["i64"].shape == () and tensors["i64"] == -7
 
 
-@pytest.mark.parametrize("content, message", [
-    (b"\x01\x00", "fewer than the 8-byte header length"),
-    (struct.pack("<Q", 1000) + b"{}", "exceeds the file size"),
-    (struct.pack("<Q", 4) + b"{no}", "header is not JSON"),
-])
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        (b"\x01\x00", "fewer than the 8-byte header length"),
+        (struct.pack("<Q", 1000) + b"{}", "exceeds the file size"),
+        (struct.pack("<Q", 4) + b"{no}", "header is not JSON"),
+    ],
+)
 def test_malformed_files_are_refused(tmp_path, content, message):
     path = tmp_path / "bad.safetensors"
     path.write_bytes(content)
@@ -77,10 +84,17 @@ def assert_same_variables(ours, reference):
 
 def test_npz_and_safetensors_files_load_like_the_state_dict(tmp_path, resnet18_state_dict):
     np.savez(tmp_path / "r.npz", **resnet18_state_dict)
-    write_safetensors(tmp_path / "r.safetensors", {
-        key: ({"float32": "F32", "int64": "I64"}[str(value.dtype)], value.shape, value.astype(value.dtype.newbyteorder("<")).tobytes())
-        for key, value in resnet18_state_dict.items()
-    })
+    write_safetensors(
+        tmp_path / "r.safetensors",
+        {
+            key: (
+                {"float32": "F32", "int64": "I64"}[str(value.dtype)],
+                value.shape,
+                value.astype(value.dtype.newbyteorder("<")).tobytes(),
+            )
+            for key, value in resnet18_state_dict.items()
+        },
+    )
     reference = from_torchvision("resnet18", resnet18_state_dict)
     for name in ("r.npz", "r.safetensors"):
         assert_same_variables(load_torchvision("resnet18", tmp_path / name), reference)
@@ -96,7 +110,9 @@ def test_torch_checkpoint_without_torch_says_what_to_install(tmp_path, monkeypat
 
 def test_unknown_or_missing_files_are_refused(tmp_path):
     (tmp_path / "w.h5").write_bytes(b"\x00")
-    with pytest.raises(ValueError, match=r"expected a \.pth/\.pt \(torch\), \.safetensors or \.npz file; got suffix '\.h5'"):
+    with pytest.raises(
+        ValueError, match=r"expected a \.pth/\.pt \(torch\), \.safetensors or \.npz file; got suffix '\.h5'"
+    ):
         read_state_dict(tmp_path / "w.h5")
     with pytest.raises(FileNotFoundError, match="no checkpoint file"):
         load_torchvision("resnet18", tmp_path / "absent.safetensors")

@@ -35,7 +35,9 @@ def test_flattened_linear_computes_the_same_map_on_nhwc_features():
     features = rng.standard_normal((4, 3, 5))  # C, H, W
     weight = rng.standard_normal((6, features.size))
     kernel = kernel_to_flax(weight, flattened=(3, 5))
-    np.testing.assert_allclose(features.transpose(1, 2, 0).reshape(-1) @ kernel, weight @ features.reshape(-1), rtol=1e-12)
+    np.testing.assert_allclose(
+        features.transpose(1, 2, 0).reshape(-1) @ kernel, weight @ features.reshape(-1), rtol=1e-12
+    )
     np.testing.assert_array_equal(kernel_to_torch(kernel, flattened=(3, 5)), weight)
 
 
@@ -47,15 +49,22 @@ def test_unrolled_resnet_round_trips_and_holds_the_stacked_tensors(torchvision_f
     assert sorted(back) == sorted(state_dict)
     assert all(np.array_equal(back[k], v) for k, v in state_dict.items())
     for j in range(3):
-        np.testing.assert_array_equal(stacked["params"]["layer2_blocks"]["scan"]["block"]["conv2"]["kernel"][j],
-                                      unrolled["params"]["layer2_blocks"][f"block{j}"]["conv2"]["kernel"])
-    np.testing.assert_array_equal(unrolled["params"]["layer2_blocks"]["block1"]["conv2"]["kernel"],
-                                  state_dict["layer2.2.conv2.weight"].transpose(2, 3, 1, 0))
+        np.testing.assert_array_equal(
+            stacked["params"]["layer2_blocks"]["scan"]["block"]["conv2"]["kernel"][j],
+            unrolled["params"]["layer2_blocks"][f"block{j}"]["conv2"]["kernel"],
+        )
+    np.testing.assert_array_equal(
+        unrolled["params"]["layer2_blocks"]["block1"]["conv2"]["kernel"],
+        state_dict["layer2.2.conv2.weight"].transpose(2, 3, 1, 0),
+    )
 
 
 def test_num_classes_and_aux_heads_are_read_from_the_state_dict(torchvision_fixture):
-    spec = [(k, (10, *s[1:]) if k.startswith("fc.") else s) for k, s in torchvision_fixture("googlenet").spec
-            if not k.startswith("aux2.")]
+    spec = [
+        (k, (10, *s[1:]) if k.startswith("fc.") else s)
+        for k, s in torchvision_fixture("googlenet").spec
+        if not k.startswith("aux2.")
+    ]
     spec = [(k, (10, *s[1:]) if k.startswith("aux1.fc2") else s) for k, s in spec]
     with pytest.raises(ValueError, match=r"(?s)missing: aux2\.conv\.bn\.bias.*aux2\.fc2\.weight.*aux_logits=False"):
         from_torchvision("googlenet", random_state_dict(spec, 1))  # half an aux pair is an error
@@ -81,9 +90,13 @@ def test_exported_keys_match_torchvision_for_a_model_built_here(torchvision_fixt
     exported = to_torchvision("resnet18", variables)
     expected = {k: (10, *s[1:]) if k.startswith("fc.") else s for k, s in torchvision_fixture("resnet18").spec}
     assert {k: v.shape for k, v in exported.items()} == expected
-    assert all(exported[k] == 0 and exported[k].dtype == np.int64 for k in exported if k.endswith("num_batches_tracked"))
-    np.testing.assert_array_equal(exported["layer3.1.conv1.weight"],
-                                  np.transpose(variables["params"]["layer3_blocks"]["block0"]["conv1"]["kernel"], (3, 2, 0, 1)))
+    assert all(
+        exported[k] == 0 and exported[k].dtype == np.int64 for k in exported if k.endswith("num_batches_tracked")
+    )
+    np.testing.assert_array_equal(
+        exported["layer3.1.conv1.weight"],
+        np.transpose(variables["params"]["layer3_blocks"]["block0"]["conv1"]["kernel"], (3, 2, 0, 1)),
+    )
 
 
 def test_every_wrong_key_is_listed_in_one_error(torchvision_fixture):
@@ -118,7 +131,10 @@ def test_variables_that_do_not_fit_are_listed_in_one_error():
     variables = random_variables(model)
     del variables["params"]["layer1_block0"]["conv2"]
     variables["batch_stats"]["bn1"]["mean"] = np.zeros(3)
-    with pytest.raises(ValueError, match=r"(?s)1 missing: params/layer1_block0/conv2/kernel.*batch_stats/bn1/mean: expected \(64,\), got \(3,\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"(?s)1 missing: params/layer1_block0/conv2/kernel.*batch_stats/bn1/mean: expected \(64,\), got \(3,\)",
+    ):
         to_torchvision(model, variables)
 
 
@@ -128,10 +144,13 @@ def test_models_torchvision_lacks_are_refused_by_name(name):
         from_torchvision(name, {})
 
 
-@pytest.mark.parametrize("model, reason", [
-    (create_model("vgg11", head="gap"), "head='gap'"),
-    (create_model("resnet20"), "stem='cifar'"),
-])
+@pytest.mark.parametrize(
+    "model, reason",
+    [
+        (create_model("vgg11", head="gap"), "head='gap'"),
+        (create_model("resnet20"), "stem='cifar'"),
+    ],
+)
 def test_configurations_torchvision_lacks_are_refused(model, reason):
     with pytest.raises(ValueError, match=reason):
         to_torchvision(model, {})

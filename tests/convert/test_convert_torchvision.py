@@ -34,17 +34,22 @@ def torch_logits(model, x_nhwc):
         return model(torch.from_numpy(x_nhwc.transpose(0, 3, 1, 2).copy())).numpy()
 
 
-@pytest.mark.parametrize("name, kwargs, size", [
-    ("resnet18", {"num_classes": 10}, (67, 85)),
-    ("vgg11", {"num_classes": 3}, (40, 56)),  # a 1x2 map is stretched to 7x7 by the adaptive pool
-    ("googlenet", {"num_classes": 7, "aux_logits": True, "init_weights": False}, (64, 96)),
-    ("inception_v3", {"num_classes": 5, "aux_logits": False, "init_weights": False}, (75, 81)),
-])
+@pytest.mark.parametrize(
+    "name, kwargs, size",
+    [
+        ("resnet18", {"num_classes": 10}, (67, 85)),
+        ("vgg11", {"num_classes": 3}, (40, 56)),  # a 1x2 map is stretched to 7x7 by the adaptive pool
+        ("googlenet", {"num_classes": 7, "aux_logits": True, "init_weights": False}, (64, 96)),
+        ("inception_v3", {"num_classes": 5, "aux_logits": False, "init_weights": False}, (75, 81)),
+    ],
+)
 def test_imported_weights_give_torchvisions_logits(name, kwargs, size):
     model, state_dict = torchvision_model(name, **kwargs)
     x = random_images(4, 2, *size)
     variables = from_torchvision(name, state_dict, drop_aux=True)
-    ours = jax.jit(functools.partial(create_model(name, num_classes=kwargs["num_classes"]).apply, train=False))(variables, x)
+    ours = jax.jit(functools.partial(create_model(name, num_classes=kwargs["num_classes"]).apply, train=False))(
+        variables, x
+    )
     assert relative_error(ours, torch_logits(model, x)) <= TOLERANCE
 
 
@@ -78,7 +83,10 @@ def test_pth_files_and_tensors_load_with_bfloat16_widened(tmp_path):
     reference = from_torchvision("resnet18", state_dict)
     jax.tree.map(np.testing.assert_array_equal, load_torchvision("resnet18", tmp_path / "r.pth"), reference)
     jax.tree.map(np.testing.assert_array_equal, from_torchvision("resnet18", model.state_dict()), reference)  # tensors
-    torch.save({k: v.to(torch.bfloat16) if v.is_floating_point() else v for k, v in model.state_dict().items()}, tmp_path / "b.pth")
+    torch.save(
+        {k: v.to(torch.bfloat16) if v.is_floating_point() else v for k, v in model.state_dict().items()},
+        tmp_path / "b.pth",
+    )
     loaded = load_torchvision("resnet18", tmp_path / "b.pth")
     # bfloat16 keeps 8 significant bits: relative rounding error below 2^-8
     jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=2.0**-8), loaded, reference)
@@ -86,7 +94,12 @@ def test_pth_files_and_tensors_load_with_bfloat16_widened(tmp_path):
 
 def test_reader_agrees_with_the_safetensors_package(tmp_path):
     safetensors_torch = pytest.importorskip("safetensors.torch", reason="the safetensors package is not installed")
-    tensors = {"w": torch.randn(3, 4, 5), "b": torch.randn(7).to(torch.bfloat16), "n": torch.tensor(9), "h": torch.randn(2).half()}
+    tensors = {
+        "w": torch.randn(3, 4, 5),
+        "b": torch.randn(7).to(torch.bfloat16),
+        "n": torch.tensor(9),
+        "h": torch.randn(2).half(),
+    }
     safetensors_torch.save_file(tensors, tmp_path / "t.safetensors", metadata={"source": "test"})
     ours = read_safetensors(tmp_path / "t.safetensors")
     assert sorted(ours) == sorted(tensors)

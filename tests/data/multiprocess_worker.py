@@ -23,8 +23,9 @@ def main(port: int, process_id: int) -> None:
     images = np.arange(n, dtype=np.uint8)[:, None, None, None] * np.ones((1, 2, 2, 1), np.uint8)
     ds = Dataset(images, (np.arange(n) % 5).astype(np.int32), tuple("abcde"), "memory")
     whole = next(train_batches(ds, 16, seed=3, epoch=1))
-    mine = next(train_batches(ds, 16, seed=3, epoch=1, process_index=jax.process_index(),
-                              process_count=jax.process_count()))
+    mine = next(
+        train_batches(ds, 16, seed=3, epoch=1, process_index=jax.process_index(), process_count=jax.process_count())
+    )
     placed = to_device(mine, data_sharding())
     for key, array in placed.items():
         assert array.shape == whole[key].shape, (key, array.shape)

@@ -11,8 +11,7 @@ from jaxcnn.data import augment, normalize
 
 MEAN, STD = np.float32(0.5), np.float32(0.25)
 # One compilation per shape keeps these tests fast; the statistics are constants.
-aug = jax.jit(functools.partial(augment, mean=MEAN, std=STD),
-              static_argnames=("pad", "flip", "out_size"))
+aug = jax.jit(functools.partial(augment, mean=MEAN, std=STD), static_argnames=("pad", "flip", "out_size"))
 
 
 def distinct_images(n, side=6, channels=1):
@@ -25,7 +24,7 @@ def candidates(image, pad):
     """Every crop of the zero-padded image, unflipped then flipped: [(2p+1)^2 * 2, H, W, C]."""
     side = image.shape[0]
     padded = np.pad(image, ((pad, pad), (pad, pad), (0, 0)))
-    crops = [padded[y:y + side, x:x + side] for y in range(2 * pad + 1) for x in range(2 * pad + 1)]
+    crops = [padded[y : y + side, x : x + side] for y in range(2 * pad + 1) for x in range(2 * pad + 1)]
     return np.stack(crops + [c[:, ::-1] for c in crops])
 
 
@@ -38,8 +37,8 @@ def test_normalize_hand_computed_with_centre_padding():
     images = np.full((1, 28, 28, 1), 255, np.uint8)
     out = normalize(images, MEAN, STD, out_size=32)
     assert out.shape == (1, 32, 32, 1) and out.dtype == jnp.float32
-    np.testing.assert_allclose(out[0, 2:30, 2:30], (1 - 0.5) / 0.25)   # = 2
-    np.testing.assert_allclose(out[0, :2], (0 - 0.5) / 0.25)           # = -2, the zero border
+    np.testing.assert_allclose(out[0, 2:30, 2:30], (1 - 0.5) / 0.25)  # = 2
+    np.testing.assert_allclose(out[0, :2], (0 - 0.5) / 0.25)  # = -2, the zero border
     np.testing.assert_allclose(out[0, :, 30:], -2.0)
 
 
@@ -99,19 +98,21 @@ def test_augment_pads_to_out_size_then_crops():
         assert (allowed == result).all(axis=(1, 2, 3)).any()
 
 
-@pytest.mark.parametrize("kwargs, error, words", [
-    (dict(images=np.zeros((2, 6, 6, 1), np.float32)), TypeError, "uint8"),
-    (dict(images=np.zeros((6, 6, 1), np.uint8)), ValueError, "B, H, W, C"),
-    (dict(mean=np.zeros(3)), ValueError, r"shape \[1\]"),
-    (dict(std=0.0), ValueError, "std must be positive"),
-    (dict(index=np.arange(3)), ValueError, r"index must have shape \[B\] = \[2\]"),
-    (dict(index=np.zeros(2, np.float32)), TypeError, "integer"),
-    (dict(out_size=4), ValueError, "out_size must be an int >= the image side 6"),
-    (dict(pad=-1), ValueError, "pad must be an int >= 0"),
-])
+@pytest.mark.parametrize(
+    "kwargs, error, words",
+    [
+        (dict(images=np.zeros((2, 6, 6, 1), np.float32)), TypeError, "uint8"),
+        (dict(images=np.zeros((6, 6, 1), np.uint8)), ValueError, "B, H, W, C"),
+        (dict(mean=np.zeros(3)), ValueError, r"shape \[1\]"),
+        (dict(std=0.0), ValueError, "std must be positive"),
+        (dict(index=np.arange(3)), ValueError, r"index must have shape \[B\] = \[2\]"),
+        (dict(index=np.zeros(2, np.float32)), TypeError, "integer"),
+        (dict(out_size=4), ValueError, "out_size must be an int >= the image side 6"),
+        (dict(pad=-1), ValueError, "pad must be an int >= 0"),
+    ],
+)
 def test_bad_input_is_rejected(kwargs, error, words):
-    args = dict(images=np.zeros((2, 6, 6, 1), np.uint8), index=np.arange(2),
-                key=jax.random.key(0), mean=MEAN, std=STD)
+    args = dict(images=np.zeros((2, 6, 6, 1), np.uint8), index=np.arange(2), key=jax.random.key(0), mean=MEAN, std=STD)
     args.update(kwargs)
     images, index, key = args.pop("images"), args.pop("index"), args.pop("key")
     with pytest.raises(error, match=words):

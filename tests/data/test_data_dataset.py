@@ -7,9 +7,12 @@ from jaxcnn.data import Dataset, channel_stats
 
 
 def make(n=4, classes=("a", "b", "c"), **overrides):
-    args = dict(images=np.zeros((n, 5, 5, 1), np.uint8),
-                labels=np.arange(n, dtype=np.int32) % max(len(classes), 1),
-                classes=classes, source="memory")
+    args = dict(
+        images=np.zeros((n, 5, 5, 1), np.uint8),
+        labels=np.arange(n, dtype=np.int32) % max(len(classes), 1),
+        classes=classes,
+        source="memory",
+    )
     args.update(overrides)
     return Dataset(**args)
 
@@ -21,20 +24,23 @@ def test_valid_dataset_reports_size_and_classes():
     assert ds.sha256 is None
 
 
-@pytest.mark.parametrize("overrides, error, words", [
-    (dict(images=np.zeros((4, 5, 5, 1), np.float32)), TypeError, "uint8"),
-    (dict(images=[[0]]), TypeError, "numpy array"),
-    (dict(images=np.zeros((4, 5, 5), np.uint8)), ValueError, "rank 4"),
-    (dict(labels=np.zeros(4, np.int64)), TypeError, "int32"),
-    (dict(labels=np.zeros((4, 1), np.int32)), ValueError, "rank 1"),
-    (dict(labels=np.zeros(3, np.int32)), ValueError, "4 images, 3 labels"),
-    (dict(labels=np.array([0, 1, 3, 2], np.int32)), ValueError, "labels[2] = 3"),
-    (dict(labels=np.array([0, -1, 1, 2], np.int32)), ValueError, "outside 0..2"),
-    (dict(classes=["a", "b", "c"]), TypeError, "tuple of str"),
-    (dict(classes=()), ValueError, "classes is empty"),
-    (dict(source=3), TypeError, "source"),
-    (dict(sha256="abc"), ValueError, "64 lowercase hex"),
-])
+@pytest.mark.parametrize(
+    "overrides, error, words",
+    [
+        (dict(images=np.zeros((4, 5, 5, 1), np.float32)), TypeError, "uint8"),
+        (dict(images=[[0]]), TypeError, "numpy array"),
+        (dict(images=np.zeros((4, 5, 5), np.uint8)), ValueError, "rank 4"),
+        (dict(labels=np.zeros(4, np.int64)), TypeError, "int32"),
+        (dict(labels=np.zeros((4, 1), np.int32)), ValueError, "rank 1"),
+        (dict(labels=np.zeros(3, np.int32)), ValueError, "4 images, 3 labels"),
+        (dict(labels=np.array([0, 1, 3, 2], np.int32)), ValueError, "labels[2] = 3"),
+        (dict(labels=np.array([0, -1, 1, 2], np.int32)), ValueError, "outside 0..2"),
+        (dict(classes=["a", "b", "c"]), TypeError, "tuple of str"),
+        (dict(classes=()), ValueError, "classes is empty"),
+        (dict(source=3), TypeError, "source"),
+        (dict(sha256="abc"), ValueError, "64 lowercase hex"),
+    ],
+)
 def test_bad_input_is_rejected_with_a_clear_message(overrides, error, words):
     with pytest.raises(error, match=words.replace("[", r"\[").replace("]", r"\]")):
         make(**overrides)

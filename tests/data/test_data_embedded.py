@@ -61,8 +61,10 @@ def official(name: str) -> np.ndarray:
     return np.frombuffer(payload, np.uint8, offset=offset)
 
 
-@pytest.mark.skipif(not DEBIAN.is_dir(), reason="needs the official idx files from Debian's "
-                    "dataset-fashion-mnist in /usr/share/datasets/fashion-mnist")
+@pytest.mark.skipif(
+    not DEBIAN.is_dir(),
+    reason="needs the official idx files from Debian's dataset-fashion-mnist in /usr/share/datasets/fashion-mnist",
+)
 def test_images_equal_the_official_files_at_the_recorded_indices(splits):
     indices = embedded.record()["indices"]
     for ds, prefix, split in zip(splits, ("train", "t10k"), ("train", "test")):

@@ -51,13 +51,14 @@ def test_shorter_side_resize_then_centre_crop(tree):
     # (its outermost column may blend with red/blue under bilinear filtering).
     assert (wide[:, 1:15] == GREEN).all()
     assert (tall[1:15, :] == GREEN).all()
-    assert (grey == 77).all()                 # JPEG quality 100 of a flat grey: exact
-    assert (rgba == (10, 20, 30)).all()       # alpha dropped, colour kept
+    assert (grey == 77).all()  # JPEG quality 100 of a flat grey: exact
+    assert (rgba == (10, 20, 30)).all()  # alpha dropped, colour kept
 
 
 def test_parallel_and_serial_decoding_agree(tree):
-    np.testing.assert_array_equal(image_folder(tree, image_size=16, workers=1).images,
-                                  image_folder(tree, image_size=16, workers=4).images)
+    np.testing.assert_array_equal(
+        image_folder(tree, image_size=16, workers=1).images, image_folder(tree, image_size=16, workers=4).images
+    )
 
 
 def write_bad_files(tree):
@@ -93,8 +94,7 @@ def test_cache_is_a_memory_map_reused_until_a_file_changes(tree, tmp_path_factor
         raise AssertionError("decoded although the cache is current")
 
     monkeypatch.setattr(folder, "decode", no_decoding)
-    np.testing.assert_array_equal(image_folder(tree, image_size=16, cache_dir=cache).images,
-                                  fresh.images)
+    np.testing.assert_array_equal(image_folder(tree, image_size=16, cache_dir=cache).images, fresh.images)
     stat = (tree / "cat" / "wide.png").stat()
     os.utime(tree / "cat" / "wide.png", ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))
     with pytest.raises(AssertionError, match="decoded although"):

@@ -45,7 +45,7 @@ class Handler(http.server.SimpleHTTPRequestHandler):
     def do_GET(self):
         if not self.path.startswith("/cut/"):
             return super().do_GET()
-        data = (Path(self.directory) / self.path[len("/cut/"):]).read_bytes()
+        data = (Path(self.directory) / self.path[len("/cut/") :]).read_bytes()
         self.send_response(200)
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
@@ -60,8 +60,7 @@ class Handler(http.server.SimpleHTTPRequestHandler):
 def server(tmp_path_factory):
     """(base URL, folder it serves) of an HTTP server on 127.0.0.1."""
     www = tmp_path_factory.mktemp("www")
-    httpd = http.server.ThreadingHTTPServer(
-        ("127.0.0.1", 0), lambda *a: Handler(*a, directory=str(www)))
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), lambda *a: Handler(*a, directory=str(www)))
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{httpd.server_address[1]}", www
@@ -82,10 +81,12 @@ def mnist_files(server):
     """Small MNIST-format files served under /mnist/: arrays and payload sums."""
     _, www = server
     rng = np.random.default_rng(0)
-    arrays = {"train-images-idx3-ubyte": rng.integers(0, 256, (12, 28, 28), dtype=np.uint8),
-              "train-labels-idx1-ubyte": rng.integers(0, 10, 12, dtype=np.uint8),
-              "t10k-images-idx3-ubyte": rng.integers(0, 256, (5, 28, 28), dtype=np.uint8),
-              "t10k-labels-idx1-ubyte": rng.integers(0, 10, 5, dtype=np.uint8)}
+    arrays = {
+        "train-images-idx3-ubyte": rng.integers(0, 256, (12, 28, 28), dtype=np.uint8),
+        "train-labels-idx1-ubyte": rng.integers(0, 10, 12, dtype=np.uint8),
+        "t10k-images-idx3-ubyte": rng.integers(0, 256, (5, 28, 28), dtype=np.uint8),
+        "t10k-labels-idx1-ubyte": rng.integers(0, 10, 5, dtype=np.uint8),
+    }
     (www / "mnist").mkdir()
     sums = {}
     for name, array in arrays.items():
@@ -119,8 +120,7 @@ def test_mnist_downloads_verifies_and_caches(server, mnist_files, tmp_path):
     np.testing.assert_array_equal(again.images, ds.images)
 
 
-def test_mirror_from_environment_and_data_dir_from_environment(server, mnist_files, tmp_path,
-                                                               monkeypatch):
+def test_mirror_from_environment_and_data_dir_from_environment(server, mnist_files, tmp_path, monkeypatch):
     url, _ = server
     arrays, sums = mnist_files
     monkeypatch.setenv("JAXCNN_DATA_MIRROR", f"{url}/mnist")
@@ -130,8 +130,7 @@ def test_mirror_from_environment_and_data_dir_from_environment(server, mnist_fil
     assert (tmp_path / "env" / "mnist" / "t10k-images-idx3-ubyte.gz").is_file()
 
 
-def test_pinned_checksums_reject_files_that_are_not_the_official_ones(server, mnist_files,
-                                                                     tmp_path):
+def test_pinned_checksums_reject_files_that_are_not_the_official_ones(server, mnist_files, tmp_path):
     url, _ = server
     root = tmp_path / "data"
     with pytest.raises(ValueError, match="wrong sha256: expected ba891046"):
@@ -190,12 +189,12 @@ def test_offline_without_a_copy_says_which_files_to_put_where(tmp_path):
 def test_cifar10_python_archive(server, tmp_path):
     url, www = server
     rng = np.random.default_rng(1)
-    data = {f"data_batch_{i}": {b"data": rng.integers(0, 256, (2, 3072), dtype=np.uint8),
-                                b"labels": [i % 10, (i + 3) % 10]} for i in range(1, 6)}
-    data["test_batch"] = {b"data": rng.integers(0, 256, (3, 3072), dtype=np.uint8),
-                          b"labels": [9, 0, 4]}
-    names = [b"airplane", b"automobile", b"bird", b"cat", b"deer", b"dog", b"frog", b"horse",
-             b"ship", b"truck"]
+    data = {
+        f"data_batch_{i}": {b"data": rng.integers(0, 256, (2, 3072), dtype=np.uint8), b"labels": [i % 10, (i + 3) % 10]}
+        for i in range(1, 6)
+    }
+    data["test_batch"] = {b"data": rng.integers(0, 256, (3, 3072), dtype=np.uint8), b"labels": [9, 0, 4]}
+    names = [b"airplane", b"automobile", b"bird", b"cat", b"deer", b"dog", b"frog", b"horse", b"ship", b"truck"]
     archive = cifar_tar("cifar-10-batches-py", data, "batches.meta", {b"label_names": names})
     (www / "cifar10").mkdir()
     (www / "cifar10" / "cifar-10-python.tar.gz").write_bytes(archive)
@@ -208,29 +207,40 @@ def test_cifar10_python_archive(server, tmp_path):
     # CIFAR layout: row r of 'data' holds the red, green, blue 32x32 planes, row-major.
     raw = data["test_batch"][b"data"]
     for c in range(3):
-        np.testing.assert_array_equal(test.images[:, :, :, c], raw[:, c * 1024:(c + 1) * 1024]
-                                      .reshape(3, 32, 32))
+        np.testing.assert_array_equal(test.images[:, :, :, c], raw[:, c * 1024 : (c + 1) * 1024].reshape(3, 32, 32))
 
 
 def test_cifar100_fine_labels(server, tmp_path):
     url, www = server
     rng = np.random.default_rng(2)
-    data = {name: {b"data": rng.integers(0, 256, (n, 3072), dtype=np.uint8),
-                   b"fine_labels": list(range(n)), b"coarse_labels": [0] * n}
-            for name, n in (("train", 4), ("test", 2))}
+    data = {
+        name: {
+            b"data": rng.integers(0, 256, (n, 3072), dtype=np.uint8),
+            b"fine_labels": list(range(n)),
+            b"coarse_labels": [0] * n,
+        }
+        for name, n in (("train", 4), ("test", 2))
+    }
     fine = [f"class{i}".encode() for i in range(100)]
-    archive = cifar_tar("cifar-100-python", data, "meta",
-                        {b"fine_label_names": fine, b"coarse_label_names": [b"x"] * 20})
+    archive = cifar_tar(
+        "cifar-100-python", data, "meta", {b"fine_label_names": fine, b"coarse_label_names": [b"x"] * 20}
+    )
     (www / "cifar100").mkdir()
     (www / "cifar100" / "cifar-100-python.tar.gz").write_bytes(archive)
-    ds = load("cifar100", "train", root=tmp_path, mirror=f"{url}/cifar100",
-              checksums={"cifar-100-python.tar.gz": sha256(archive)})
+    ds = load(
+        "cifar100",
+        "train",
+        root=tmp_path,
+        mirror=f"{url}/cifar100",
+        checksums={"cifar-100-python.tar.gz": sha256(archive)},
+    )
     assert ds.labels.tolist() == [0, 1, 2, 3] and ds.num_classes == 100
     assert ds.classes[99] == "class99"
 
 
-@pytest.mark.parametrize("name, suggestion", [("fashion-mnist", "fashion_mnist"),
-                                              ("cifar_10", "cifar10"), ("mnsit", "mnist")])
+@pytest.mark.parametrize(
+    "name, suggestion", [("fashion-mnist", "fashion_mnist"), ("cifar_10", "cifar10"), ("mnsit", "mnist")]
+)
 def test_unknown_names_list_close_matches(name, suggestion):
     with pytest.raises(ValueError, match=f"unknown dataset '{name}'. Did you mean '{suggestion}'"):
         load(name)
@@ -241,8 +251,10 @@ def test_unknown_split_is_rejected():
         load("mnist", "validation")
 
 
-@pytest.mark.skipif(not DEBIAN.is_dir(), reason="needs Debian's dataset-fashion-mnist "
-                    "(apt-get install dataset-fashion-mnist) in /usr/share/datasets")
+@pytest.mark.skipif(
+    not DEBIAN.is_dir(),
+    reason="needs Debian's dataset-fashion-mnist (apt-get install dataset-fashion-mnist) in /usr/share/datasets",
+)
 def test_debian_fashion_mnist_matches_the_published_dataset(tmp_path):
     train = load("fashion_mnist", "train", root=tmp_path)
     test = load("fashion_mnist", "test", root=tmp_path)

@@ -10,8 +10,7 @@ def numbered(n, classes=7):
     """Image i carries i in its first two pixels (base 256); its label is i % classes."""
     images = np.zeros((n, 4, 4, 1), np.uint8)
     images[:, 0, 0, 0], images[:, 0, 1, 0] = np.arange(n) // 256, np.arange(n) % 256
-    return Dataset(images, (np.arange(n) % classes).astype(np.int32),
-                   tuple(map(str, range(classes))), "memory")
+    return Dataset(images, (np.arange(n) % classes).astype(np.int32), tuple(map(str, range(classes))), "memory")
 
 
 def ids(batch):
@@ -45,8 +44,7 @@ def test_train_batches_cover_the_shuffled_epoch_once_and_drop_the_remainder():
         np.testing.assert_array_equal(b["label"], ids(b) % 7)
         assert b["image"].dtype == np.uint8 and b["label"].dtype == np.int32
     # index = (epoch * steps + batch) * batch_size + row = 200, 201, ..., 299
-    np.testing.assert_array_equal(np.concatenate([b["index"] for b in batches]),
-                                  np.arange(200, 300))
+    np.testing.assert_array_equal(np.concatenate([b["index"] for b in batches]), np.arange(200, 300))
     assert batches[0]["index"].dtype == np.int32
 
 
@@ -63,12 +61,10 @@ def test_train_batches_resume_mid_epoch():
 def test_process_slices_concatenate_to_the_global_batch():
     ds = numbered(40)
     whole = list(train_batches(ds, 8, seed=0, epoch=0))
-    parts = [list(train_batches(ds, 8, seed=0, epoch=0, process_index=p, process_count=4))
-             for p in range(4)]
+    parts = [list(train_batches(ds, 8, seed=0, epoch=0, process_index=p, process_count=4)) for p in range(4)]
     for step, batch in enumerate(whole):
         for key in ("image", "label", "index"):
-            np.testing.assert_array_equal(
-                batch[key], np.concatenate([parts[p][step][key] for p in range(4)]))
+            np.testing.assert_array_equal(batch[key], np.concatenate([parts[p][step][key] for p in range(4)]))
         assert len(parts[1][step]["label"]) == 2
 
 
@@ -87,20 +83,25 @@ def test_eval_batches_count_every_example_once_with_a_padded_masked_tail():
 def test_eval_batches_split_over_processes():
     ds = numbered(23)
     parts = [list(eval_batches(ds, 10, process_index=p, process_count=2)) for p in range(2)]
-    real = np.concatenate([ids(parts[p][s])[parts[p][s]["mask"]]
-                           for s in range(3) for p in range(2)])
+    real = np.concatenate([ids(parts[p][s])[parts[p][s]["mask"]] for s in range(3) for p in range(2)])
     np.testing.assert_array_equal(real, np.arange(23))
 
 
-@pytest.mark.parametrize("call, words", [
-    (lambda ds: train_batches(ds, 11, seed=0, epoch=0), "larger than the 10"),
-    (lambda ds: train_batches(ds, 4, seed=0, epoch=0, start_batch=3), "start_batch must be in 0..2"),
-    (lambda ds: train_batches(ds, 4, seed=-1, epoch=0), "seed must be an int >= 0"),
-    (lambda ds: train_batches(ds, 4, seed=0, epoch=0, process_count=3), "not divisible by process_count 3"),
-    (lambda ds: train_batches(ds, 4, seed=0, epoch=0, process_index=2, process_count=2), "process_index must be in 0..1"),
-    (lambda ds: train_batches(ds, 4, seed=0, epoch=2**30), "2\\*\\*31"),
-    (lambda ds: eval_batches(ds, 0), "batch_size must be a positive int"),
-])
+@pytest.mark.parametrize(
+    "call, words",
+    [
+        (lambda ds: train_batches(ds, 11, seed=0, epoch=0), "larger than the 10"),
+        (lambda ds: train_batches(ds, 4, seed=0, epoch=0, start_batch=3), "start_batch must be in 0..2"),
+        (lambda ds: train_batches(ds, 4, seed=-1, epoch=0), "seed must be an int >= 0"),
+        (lambda ds: train_batches(ds, 4, seed=0, epoch=0, process_count=3), "not divisible by process_count 3"),
+        (
+            lambda ds: train_batches(ds, 4, seed=0, epoch=0, process_index=2, process_count=2),
+            "process_index must be in 0..1",
+        ),
+        (lambda ds: train_batches(ds, 4, seed=0, epoch=2**30), "2\\*\\*31"),
+        (lambda ds: eval_batches(ds, 0), "batch_size must be a positive int"),
+    ],
+)
 def test_bad_arguments_fail_at_the_call(call, words):
     with pytest.raises(ValueError, match=words):
         call(numbered(10))

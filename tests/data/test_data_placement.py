@@ -11,8 +11,7 @@ import jax
 import numpy as np
 import pytest
 
-from jaxcnn.data import (Dataset, augment, data_sharding, prefetch, to_device,
-                         train_batches)
+from jaxcnn.data import Dataset, augment, data_sharding, prefetch, to_device, train_batches
 
 MEAN, STD = np.float32(0.3), np.float32(0.2)
 
@@ -21,14 +20,17 @@ MEAN, STD = np.float32(0.3), np.float32(0.2)
 def eight_devices():
     assert jax.device_count() == 8, (
         "these tests need 8 devices: tests/conftest.py sets "
-        "XLA_FLAGS=--xla_force_host_platform_device_count=8 before jax starts")
+        "XLA_FLAGS=--xla_force_host_platform_device_count=8 before jax starts"
+    )
 
 
 def batch(size=16, side=6):
     rng = np.random.default_rng(size)
-    return {"image": rng.integers(0, 256, (size, side, side, 1), dtype=np.uint8),
-            "label": rng.integers(0, 10, size).astype(np.int32),
-            "index": np.arange(1000, 1000 + size, dtype=np.int32)}
+    return {
+        "image": rng.integers(0, 256, (size, side, side, 1), dtype=np.uint8),
+        "label": rng.integers(0, 10, size).astype(np.int32),
+        "index": np.arange(1000, 1000 + size, dtype=np.int32),
+    }
 
 
 def test_one_device():
@@ -45,7 +47,7 @@ def test_sharded_over_the_data_mesh_puts_rows_on_their_device():
     for key, array in placed.items():
         assert array.shape == host[key].shape and len(array.addressable_shards) == 8
         for i, shard in enumerate(sorted(array.addressable_shards, key=lambda s: s.device.id)):
-            np.testing.assert_array_equal(shard.data, host[key][2 * i:2 * i + 2])
+            np.testing.assert_array_equal(shard.data, host[key][2 * i : 2 * i + 2])
 
 
 def test_pmap_layout_has_a_leading_device_axis():
@@ -110,9 +112,15 @@ def free_port() -> int:
 def test_two_processes_each_feed_their_slice_of_the_global_batch():
     worker = Path(__file__).with_name("multiprocess_worker.py")
     port = free_port()
-    procs = [subprocess.Popen([sys.executable, str(worker), str(port), str(i)],
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-             for i in range(2)]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, str(worker), str(port), str(i)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for i in range(2)
+    ]
     outputs = []
     try:
         for proc in procs:

@@ -8,16 +8,31 @@ from jaxcnn.models import count_params, create_model, list_models
 
 # torchvision's parameter counts (sum of p.numel() over model.parameters()), num_classes=1000.
 TORCHVISION_PARAMS = {
-    "vgg11": 132_863_336, "vgg11_bn": 132_868_840, "vgg13": 133_047_848, "vgg16": 138_357_544,
-    "vgg16_bn": 138_365_992, "vgg19": 143_667_240, "googlenet": 6_624_904, "inception_v3": 23_834_568,
-    "resnet18": 11_689_512, "resnet34": 21_797_672, "resnet50": 25_557_032, "resnet101": 44_549_160,
+    "vgg11": 132_863_336,
+    "vgg11_bn": 132_868_840,
+    "vgg13": 133_047_848,
+    "vgg16": 138_357_544,
+    "vgg16_bn": 138_365_992,
+    "vgg19": 143_667_240,
+    "googlenet": 6_624_904,
+    "inception_v3": 23_834_568,
+    "resnet18": 11_689_512,
+    "resnet34": 21_797_672,
+    "resnet50": 25_557_032,
+    "resnet101": 44_549_160,
     "resnet152": 60_192_808,
 }
 TORCHVISION_PARAMS_WITH_AUX = {"googlenet": 13_004_888, "inception_v3": 27_161_264}
 # He et al. 2015 (table 6) and He et al. 2016 (table 3), CIFAR-10 (num_classes=10), in millions.
 PAPER_PARAMS_M = {
-    "resnet20": 0.27, "resnet32": 0.46, "resnet44": 0.66, "resnet56": 0.85, "resnet110": 1.7,
-    "resnet1202": 19.4, "preact_resnet164": 1.7, "preact_resnet1001": 10.2,
+    "resnet20": 0.27,
+    "resnet32": 0.46,
+    "resnet44": 0.66,
+    "resnet56": 0.85,
+    "resnet110": 1.7,
+    "resnet1202": 19.4,
+    "preact_resnet164": 1.7,
+    "preact_resnet1001": 10.2,
 }
 SMALL_INPUT = {"inception_v3": 75}  # every other model accepts 32x32
 
@@ -75,8 +90,12 @@ def test_bfloat16_computes_in_bf16_but_keeps_float32_parameters():
     assert {leaf.dtype for leaf in jax.tree.leaves(variables)} == {jnp.dtype(jnp.float32)}
     hidden = jax.make_jaxpr(lambda v: model.apply(v, x))(variables)
     conv_dtypes = {eqn.outvars[0].aval.dtype for eqn in hidden.eqns if eqn.primitive.name == "conv_general_dilated"}
-    conv_dtypes |= {e.outvars[0].aval.dtype for sub in _subjaxprs(hidden.jaxpr) for e in sub.eqns
-                    if e.primitive.name == "conv_general_dilated"}
+    conv_dtypes |= {
+        e.outvars[0].aval.dtype
+        for sub in _subjaxprs(hidden.jaxpr)
+        for e in sub.eqns
+        if e.primitive.name == "conv_general_dilated"
+    }
     assert conv_dtypes == {jnp.dtype(jnp.bfloat16)}
     assert jax.eval_shape(model.apply, variables, x).dtype == jnp.float32
 

@@ -41,12 +41,15 @@ def test_other_non_float_dtypes_get_a_type_error(dtype):
         init("resnet20", jnp.zeros((1, 32, 32, 3), dtype))
 
 
-@pytest.mark.parametrize("name, smallest, kw", [
-    ("vgg16", 32, {}),            # five 2x2/2 max-pools
-    ("googlenet", 15, {}),        # ceil-mode 3x3/2 pools need a full window
-    ("inception_v3", 75, {}),     # torchvision's documented minimum
-    ("inception_v3", 299, {"aux_logits": True}),
-])
+@pytest.mark.parametrize(
+    "name, smallest, kw",
+    [
+        ("vgg16", 32, {}),  # five 2x2/2 max-pools
+        ("googlenet", 15, {}),  # ceil-mode 3x3/2 pools need a full window
+        ("inception_v3", 75, {}),  # torchvision's documented minimum
+        ("inception_v3", 299, {"aux_logits": True}),
+    ],
+)
 def test_too_small_input_names_the_model_and_its_smallest_size(name, smallest, kw):
     init(name, jnp.zeros((1, smallest, smallest, 3)), **kw)  # the smallest size works...
     with pytest.raises(ValueError, match=rf"at least {smallest}x{smallest}.*got {smallest - 1}x"):

@@ -24,7 +24,10 @@ def train_loss(model, variables, x, labels, rngs=None):
     def loss(params):
         out, updates = model.apply({**variables, "params": params}, x, train=True, mutable=["batch_stats"], rngs=rngs)
         logits, aux = out if isinstance(out, tuple) else (out, ())
-        ce = lambda z: optax.softmax_cross_entropy_with_integer_labels(z, labels).mean()
+
+        def ce(z):
+            return optax.softmax_cross_entropy_with_integer_labels(z, labels).mean()
+
         return ce(logits) + sum(model.aux_weight * ce(a) for a in aux), updates
 
     return loss
@@ -36,8 +39,9 @@ def test_train_mode_updates_batch_stats_with_momentum_0_1():
     variables = model.init(RNG, x)
     _, updates = model.apply(variables, x, train=True, mutable=["batch_stats"])
     # torchvision's running-mean update, with momentum 0.1: 0.9 * old (zeros) + 0.1 * batch mean.
-    first = jax.lax.conv_general_dilated(x, variables["params"]["conv1"]["kernel"], (1, 1), ((1, 1), (1, 1)),
-                                         dimension_numbers=("NHWC", "HWIO", "NHWC"))
+    first = jax.lax.conv_general_dilated(
+        x, variables["params"]["conv1"]["kernel"], (1, 1), ((1, 1), (1, 1)), dimension_numbers=("NHWC", "HWIO", "NHWC")
+    )
     np.testing.assert_allclose(updates["batch_stats"]["bn1"]["mean"], 0.1 * first.mean((0, 1, 2)), rtol=1e-4, atol=1e-6)
     assert not np.allclose(updates["batch_stats"]["layer3_blocks"]["block1"]["bn2"]["var"], 1.0)
 
@@ -46,9 +50,21 @@ SMALL_NETS = {
     "resnet20": (lambda: create_model("resnet20"), 32),
     "plain20": (lambda: create_model("plain20"), 32),
     "resnet18": (lambda: create_model("resnet18", num_classes=10), 32),
-    "bottleneck": (lambda: ResNet(stage_sizes=(2, 2), block_cls=Bottleneck, widths=(4, 8), stem_width=8, num_classes=10), 32),
-    "preact": (lambda: ResNet(stage_sizes=(2, 2, 2), block_cls=PreActBottleneck, widths=(4, 8, 8), stem="cifar",
-                              stem_width=8, num_classes=10), 16),
+    "bottleneck": (
+        lambda: ResNet(stage_sizes=(2, 2), block_cls=Bottleneck, widths=(4, 8), stem_width=8, num_classes=10),
+        32,
+    ),
+    "preact": (
+        lambda: ResNet(
+            stage_sizes=(2, 2, 2),
+            block_cls=PreActBottleneck,
+            widths=(4, 8, 8),
+            stem="cifar",
+            stem_width=8,
+            num_classes=10,
+        ),
+        16,
+    ),
     "vgg_bn_mlp": (lambda: VGG(stages=((1, 8), (2, 16)), batch_norm=True, num_classes=10), 8),
     "vgg_gap": (lambda: VGG(stages=((1, 8), (2, 16)), head="gap", num_classes=10), 8),
 }
@@ -71,7 +87,10 @@ def test_inception_v3_aux_head_returns_logits_in_train_mode_only():
     model = create_model("inception_v3", aux_logits=True, num_classes=5)
     x = jax.ShapeDtypeStruct((1, 299, 299, 3), jnp.float32)
     variables = jax.eval_shape(model.init, RNG, x)
-    train = lambda v, x: model.apply(v, x, train=True, mutable=["batch_stats"], rngs={"dropout": RNG})[0]
+
+    def train(v, x):
+        return model.apply(v, x, train=True, mutable=["batch_stats"], rngs={"dropout": RNG})[0]
+
     logits, aux = jax.eval_shape(train, variables, x)
     assert [o.shape for o in (logits, *aux)] == [(1, 5), (1, 5)]
     assert jax.eval_shape(model.apply, variables, x).shape == (1, 5)  # eval mode: logits only
@@ -94,10 +113,15 @@ def test_scan_and_unrolled_compute_the_same_function():
     variables = jax.jit(unrolled.init)(RNG, x)
     stacked = {k: stack_unrolled(v) for k, v in variables.items()}
     labels = jnp.array([1, 2])
-    (l1, u1), g1 = jax.jit(jax.value_and_grad(train_loss(unrolled, variables, x, labels), has_aux=True))(variables["params"])
+    (l1, u1), g1 = jax.jit(jax.value_and_grad(train_loss(unrolled, variables, x, labels), has_aux=True))(
+        variables["params"]
+    )
     (l2, u2), g2 = jax.jit(jax.value_and_grad(train_loss(scanned, stacked, x, labels), has_aux=True))(stacked["params"])
     np.testing.assert_allclose(l1, l2, rtol=1e-5)
-    for a, b in zip(jax.tree.leaves((stack_unrolled(g1), stack_unrolled(u1["batch_stats"]))), jax.tree.leaves((g2, u2["batch_stats"]))):
+    for a, b in zip(
+        jax.tree.leaves((stack_unrolled(g1), stack_unrolled(u1["batch_stats"]))),
+        jax.tree.leaves((g2, u2["batch_stats"])),
+    ):
         # float32 sums in another order: compare against the scale of each tensor.
         np.testing.assert_allclose(a, b, rtol=1e-3, atol=1e-4 * float(np.abs(b).max()))
 
@@ -117,7 +141,9 @@ def test_thousand_layer_nets_run_a_jitted_forward_and_backward(name):
     model = create_model(name)
     x = images((1, 32, 32, 3))
     variables = jax.jit(model.init)(RNG, x)
-    (loss, _), grads = jax.jit(jax.value_and_grad(train_loss(model, variables, x, jnp.array([1])), has_aux=True))(variables["params"])
+    (loss, _), grads = jax.jit(jax.value_and_grad(train_loss(model, variables, x, jnp.array([1])), has_aux=True))(
+        variables["params"]
+    )
     assert np.isfinite(loss)
     assert all(np.all(np.isfinite(g)) for g in jax.tree.leaves(grads))
     # The scanned stage holds every repeated block: 199 (resnet1202) or 110 (preact_resnet1001).

@@ -7,10 +7,38 @@ import pytest
 import jaxcnn
 from jaxcnn.models import create_model, list_models
 
-TORCHVISION_NAMES = ["vgg11", "vgg11_bn", "vgg13", "vgg13_bn", "vgg16", "vgg16_bn", "vgg19", "vgg19_bn",
-                     "googlenet", "inception_v3", "resnet18", "resnet34", "resnet50", "resnet101", "resnet152"]
-PAPER_NAMES = ["resnet20", "resnet32", "resnet44", "resnet56", "resnet110", "resnet1202",
-               "plain20", "plain32", "plain44", "plain56", "plain110", "preact_resnet164", "preact_resnet1001"]
+TORCHVISION_NAMES = [
+    "vgg11",
+    "vgg11_bn",
+    "vgg13",
+    "vgg13_bn",
+    "vgg16",
+    "vgg16_bn",
+    "vgg19",
+    "vgg19_bn",
+    "googlenet",
+    "inception_v3",
+    "resnet18",
+    "resnet34",
+    "resnet50",
+    "resnet101",
+    "resnet152",
+]
+PAPER_NAMES = [
+    "resnet20",
+    "resnet32",
+    "resnet44",
+    "resnet56",
+    "resnet110",
+    "resnet1202",
+    "plain20",
+    "plain32",
+    "plain44",
+    "plain56",
+    "plain110",
+    "preact_resnet164",
+    "preact_resnet1001",
+]
 
 
 def test_every_name_the_issue_lists_is_registered_and_nothing_else():

@@ -17,6 +17,15 @@ def subset(ds: Dataset, n: int) -> Dataset:
 
 def tiny_config(out, **overrides) -> TrainConfig:
     """A run of a few seconds: tiny ResNet, batch 32, 2 epochs of 8 steps, no progress bar."""
-    base = TrainConfig(model="resnet20", model_overrides=TINY_RESNET, epochs=2, batch_size=32, eval_batch_size=50,
-                       warmup_epochs=0, parallel="none", progress=False, out=str(out))
+    base = TrainConfig(
+        model="resnet20",
+        model_overrides=TINY_RESNET,
+        epochs=2,
+        batch_size=32,
+        eval_batch_size=50,
+        warmup_epochs=0,
+        parallel="none",
+        progress=False,
+        out=str(out),
+    )
     return dataclasses.replace(base, **overrides)

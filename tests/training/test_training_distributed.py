@@ -9,7 +9,6 @@ import jax
 import numpy as np
 
 from jaxcnn.training import fit, load_checkpoint
-
 from tests.training.runs import tiny_config
 
 WORKER = Path(__file__).with_name("worker.py")
@@ -23,8 +22,15 @@ def free_port() -> int:
 
 def test_two_processes_train_the_parameters_of_one(tiny_data, tmp_path):
     port, out = free_port(), tmp_path / "two"
-    procs = [subprocess.Popen([sys.executable, str(WORKER), "distributed", str(out), str(port), str(i)],
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for i in range(2)]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, str(WORKER), "distributed", str(out), str(port), str(i)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for i in range(2)
+    ]
     try:
         outputs = [p.communicate(timeout=300)[0] for p in procs]
     finally:

@@ -12,11 +12,19 @@ import pytest
 
 from jaxcnn.data import normalize
 from jaxcnn.training import Checkpoints, NonFiniteLossError, TrainConfig, evaluate, fit, load_checkpoint
-
 from tests.training.runs import tiny_config
 
 WORKER = Path(__file__).with_name("worker.py")
-ROW_FIELDS = {"epoch", "step", "train_loss", "train_accuracy", "test_loss", "test_accuracy", "images_per_second", "elapsed_s"}
+ROW_FIELDS = {
+    "epoch",
+    "step",
+    "train_loss",
+    "train_accuracy",
+    "test_loss",
+    "test_accuracy",
+    "images_per_second",
+    "elapsed_s",
+}
 
 
 @pytest.fixture(scope="module")
@@ -32,8 +40,9 @@ def assert_same_params(a, b):
 
 
 def run_worker(mode, out, *extra):
-    return subprocess.run([sys.executable, str(WORKER), mode, str(out), *map(str, extra)],
-                          capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, str(WORKER), mode, str(out), *map(str, extra)], capture_output=True, text=True, timeout=300
+    )
 
 
 def test_fit_writes_config_history_curves_and_the_last_checkpoints(reference, tiny_data):

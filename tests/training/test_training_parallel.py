@@ -9,7 +9,6 @@ import pytest
 from jaxcnn.data import augment, prefetch, train_batches
 from jaxcnn.models import create_model
 from jaxcnn.training import Parallel, create_train_state, make_eval_step, make_train_step, optimizer
-
 from tests.training.runs import TINY_RESNET
 
 
@@ -17,7 +16,8 @@ def one_step(mode, state, batch, model, tx, transform):
     parallel = Parallel(mode)
     train_step, _ = parallel.compile(
         make_train_step(model, tx, axis_name=parallel.axis_name, label_smoothing=0.1, transform=transform),
-        make_eval_step(model, axis_name=parallel.axis_name))
+        make_eval_step(model, axis_name=parallel.axis_name),
+    )
     placed = next(prefetch([batch], **parallel.prefetch_kwargs()))
     new, metrics = train_step(parallel.place(state), placed)
     return parallel.fetch(new), parallel.fetch(metrics)

@@ -5,18 +5,22 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxcnn.training import fit
-
 from tests.training.runs import tiny_config
 
 
 def test_bfloat16_training_keeps_float32_state_and_tracks_float32(tiny_data, tmp_path):
     train, test = tiny_data
-    runs = {dtype: fit(tiny_config(tmp_path / dtype, dtype=dtype), train=train, test=test)
-            for dtype in ("float32", "bfloat16")}
+    runs = {
+        dtype: fit(tiny_config(tmp_path / dtype, dtype=dtype), train=train, test=test)
+        for dtype in ("float32", "bfloat16")
+    }
     half = runs["bfloat16"]
     assert half.model.dtype == jnp.bfloat16
-    assert {leaf.dtype for leaf in jax.tree.leaves((half.state.params, half.state.opt_state, half.state.batch_stats))
-            if np.issubdtype(leaf.dtype, np.floating)} == {np.dtype(np.float32)}
+    assert {
+        leaf.dtype
+        for leaf in jax.tree.leaves((half.state.params, half.state.opt_state, half.state.batch_stats))
+        if np.issubdtype(leaf.dtype, np.floating)
+    } == {np.dtype(np.float32)}
     full, half = runs["float32"].history[-1], half.history[-1]
     # bf16 keeps 8 significant bits (relative rounding 2**-9 = 0.2% per operation); over ~10 layers and
     # 16 steps these errors stay within a few percent of the loss, far below the change from training

@@ -7,9 +7,15 @@ import numpy as np
 import pytest
 
 from jaxcnn.models import create_model
-from jaxcnn.training import (batch_metrics, create_train_state, cross_entropy, make_eval_step, make_train_step, optimizer,
-                             schedule)
-
+from jaxcnn.training import (
+    batch_metrics,
+    create_train_state,
+    cross_entropy,
+    make_eval_step,
+    make_train_step,
+    optimizer,
+    schedule,
+)
 from tests.training.runs import TINY_RESNET
 
 RNG = np.random.default_rng(0)
@@ -29,8 +35,11 @@ class AuxNet(nn.Module):
 
 
 def batch(n=8, size=8, channels=1, classes=4):
-    return {"image": jnp.asarray(RNG.normal(size=(n, size, size, channels)), jnp.float32),
-            "label": jnp.asarray(RNG.integers(0, classes, n), jnp.int32), "index": jnp.arange(n, dtype=jnp.int32)}
+    return {
+        "image": jnp.asarray(RNG.normal(size=(n, size, size, channels)), jnp.float32),
+        "label": jnp.asarray(RNG.integers(0, classes, n), jnp.int32),
+        "index": jnp.arange(n, dtype=jnp.int32),
+    }
 
 
 def log_softmax_ce(logits, labels):
@@ -46,8 +55,9 @@ def test_sgd_step_subtracts_the_learning_rate_times_jax_grad_of_the_minibatch_lo
     b = batch()
 
     def loss(params):
-        logits, _ = model.apply({"params": params, "batch_stats": state.batch_stats}, b["image"], train=True,
-                                mutable=["batch_stats"])
+        logits, _ = model.apply(
+            {"params": params, "batch_stats": state.batch_stats}, b["image"], train=True, mutable=["batch_stats"]
+        )
         return log_softmax_ce(logits, b["label"])
 
     expected = jax.tree.map(lambda p, g: p - 0.5 * g, state.params, jax.grad(loss)(state.params))
@@ -70,8 +80,9 @@ def test_auxiliary_heads_add_their_weighted_loss():
     grads = jax.grad(loss)(state.params)
     new, _ = make_train_step(model, tx)(state, b)
     for name in ("main", "aux"):
-        np.testing.assert_allclose(new.params[name]["kernel"], state.params[name]["kernel"] - grads[name]["kernel"],
-                                   rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(
+            new.params[name]["kernel"], state.params[name]["kernel"] - grads[name]["kernel"], rtol=1e-5, atol=1e-6
+        )
 
 
 def test_label_smoothing_mixes_the_uniform_distribution_into_the_target():
@@ -109,14 +120,17 @@ def test_cosine_schedule_with_warmup_follows_its_formula():
 
 def test_step_schedule_divides_by_ten_at_half_and_three_quarters():
     lr = schedule("step", 0.1, total_steps=100)
-    np.testing.assert_allclose([lr(0), lr(49), lr(50), lr(74), lr(75), lr(99)],
-                               [0.1, 0.1, 0.01, 0.01, 0.001, 0.001], rtol=1e-5)
+    np.testing.assert_allclose(
+        [lr(0), lr(49), lr(50), lr(74), lr(75), lr(99)], [0.1, 0.1, 0.01, 0.01, 0.001, 0.001], rtol=1e-5
+    )
     assert float(schedule("constant", 0.3, total_steps=5)(4)) == pytest.approx(0.3)
 
 
 def weight_decay_update(name, lr=0.1, wd=0.01):
-    params = {"conv": {"kernel": jnp.full((3, 3, 2, 2), 2.0), "bias": jnp.full((2,), 2.0)},
-              "bn": {"scale": jnp.full((2,), 2.0)}}
+    params = {
+        "conv": {"kernel": jnp.full((3, 3, 2, 2), 2.0), "bias": jnp.full((2,), 2.0)},
+        "bn": {"scale": jnp.full((2,), 2.0)},
+    }
     tx = optimizer(name, lr, momentum=0.0, weight_decay=wd)
     zeros = jax.tree.map(jnp.zeros_like, params)
     updates, _ = tx.update(zeros, tx.init(params), params)
@@ -135,12 +149,15 @@ def test_adamw_weight_decay_is_decoupled_on_kernels_only():
     assert not np.any(updates["conv"]["bias"]) and not np.any(updates["bn"]["scale"])
 
 
-@pytest.mark.parametrize("call, message", [
-    (lambda: optimizer("lbfgs"), "optimizer must be one of"),
-    (lambda: schedule("linear", 0.1, 10), "schedule must be one of"),
-    (lambda: schedule("cosine", 0.1, 10, warmup_steps=10), "warmup_steps must be in 0..9"),
-    (lambda: optimizer("sgd", weight_decay=-1.0), "weight_decay must be >= 0"),
-])
+@pytest.mark.parametrize(
+    "call, message",
+    [
+        (lambda: optimizer("lbfgs"), "optimizer must be one of"),
+        (lambda: schedule("linear", 0.1, 10), "schedule must be one of"),
+        (lambda: schedule("cosine", 0.1, 10, warmup_steps=10), "warmup_steps must be in 0..9"),
+        (lambda: optimizer("sgd", weight_decay=-1.0), "weight_decay must be >= 0"),
+    ],
+)
 def test_bad_optimizer_settings_raise_value_errors(call, message):
     with pytest.raises(ValueError, match=message):
         call()

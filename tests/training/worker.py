@@ -49,9 +49,20 @@ elif MODE == "sigint":
     print(f"interrupted={result.interrupted} step={int(result.state.step)}")
 elif MODE == "distributed":
     port, pid = sys.argv[3], int(sys.argv[4])
-    config = tiny_config(OUT, parallel="sharded", max_steps=6, lr=0.01, distributed=True,
-                         coordinator_address=f"127.0.0.1:{port}", num_processes=2, process_id=pid)
+    config = tiny_config(
+        OUT,
+        parallel="sharded",
+        max_steps=6,
+        lr=0.01,
+        distributed=True,
+        coordinator_address=f"127.0.0.1:{port}",
+        num_processes=2,
+        process_id=pid,
+    )
     result = fit_module.fit(config, train=TRAIN, test=TEST)
-    print(f"process {jax.process_index()} of {jax.process_count()}: {jax.device_count()} devices, "
-          f"step {int(result.state.step)}", flush=True)
+    print(
+        f"process {jax.process_index()} of {jax.process_count()}: {jax.device_count()} devices, "
+        f"step {int(result.state.step)}",
+        flush=True,
+    )
     jax.distributed.shutdown()
