@@ -92,6 +92,7 @@ class GoogLeNet(nn.Module):
 
     With ``aux_logits=True`` and ``train=True`` it returns ``(logits, (aux1, aux2))``; the
     training loss adds ``aux_weight`` times each auxiliary loss (0.3 in the paper).
+    ``conv_impl``: ``"cpu"``, ``"xla"`` or ``None`` (automatic), as in ``jaxcnn.models.conv.Conv``.
     """
 
     num_classes: int = 1000
@@ -100,6 +101,7 @@ class GoogLeNet(nn.Module):
     in_channels: int = 3
     dtype: Any = jnp.float32
     bn_axis_name: str | None = None
+    conv_impl: str | None = None
 
     aux_weight: ClassVar[float] = 0.3
     min_input_size: ClassVar[int] = 15  # smallest size whose ceil-mode pools all see a full window
@@ -107,7 +109,12 @@ class GoogLeNet(nn.Module):
     @nn.compact
     def __call__(self, x: jnp.ndarray, train: bool = False):
         check_input(x, model="GoogLeNet", channels=self.in_channels, min_size=self.min_input_size)
-        conv = functools.partial(ConvBN, norm=norm_layer(train, self.dtype, self.bn_axis_name, 1e-3), dtype=self.dtype)
+        conv = functools.partial(
+            ConvBN,
+            norm=norm_layer(train, self.dtype, self.bn_axis_name, 1e-3),
+            dtype=self.dtype,
+            conv_impl=self.conv_impl,
+        )
         module = functools.partial(InceptionV1Module, conv=conv)
         with_aux = self.aux_logits and (train or self.is_initializing())
         aux = []
@@ -228,6 +235,7 @@ class InceptionV3(nn.Module):
     ``transform_input=False``. ``[N, 299, 299, 3]`` float -> logits ``[N, num_classes]``.
 
     With ``aux_logits=True`` and ``train=True`` it returns ``(logits, (aux,))``.
+    ``conv_impl``: ``"cpu"``, ``"xla"`` or ``None`` (automatic), as in ``jaxcnn.models.conv.Conv``.
     """
 
     num_classes: int = 1000
@@ -236,6 +244,7 @@ class InceptionV3(nn.Module):
     in_channels: int = 3
     dtype: Any = jnp.float32
     bn_axis_name: str | None = None
+    conv_impl: str | None = None
 
     aux_weight: ClassVar[float] = 0.4
 
@@ -247,7 +256,12 @@ class InceptionV3(nn.Module):
     @nn.compact
     def __call__(self, x: jnp.ndarray, train: bool = False):
         check_input(x, model="InceptionV3", channels=self.in_channels, min_size=self.min_input_size)
-        c = functools.partial(ConvBN, norm=norm_layer(train, self.dtype, self.bn_axis_name, 1e-3), dtype=self.dtype)
+        c = functools.partial(
+            ConvBN,
+            norm=norm_layer(train, self.dtype, self.bn_axis_name, 1e-3),
+            dtype=self.dtype,
+            conv_impl=self.conv_impl,
+        )
         with_aux = self.aux_logits and (train or self.is_initializing())
         x = c(32, 3, 2, name="Conv2d_1a_3x3")(x.astype(self.dtype))
         x = c(64, 3, padding=1, name="Conv2d_2b_3x3")(c(32, 3, name="Conv2d_2a_3x3")(x))

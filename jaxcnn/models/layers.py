@@ -16,6 +16,8 @@ import flax.linen as nn
 import jax.numpy as jnp
 import numpy as np
 
+from jaxcnn.models.conv import Conv
+
 ModuleDef = Any
 Dtype = Any
 
@@ -69,10 +71,11 @@ class ConvBN(nn.Module):
     act: bool = True
     use_bias: bool | None = None
     dtype: Dtype = jnp.float32
+    conv_impl: str | None = None
 
     @nn.compact
     def __call__(self, x: jnp.ndarray) -> jnp.ndarray:
-        x = nn.Conv(
+        x = Conv(
             self.features,
             pair(self.kernel_size),
             pair(self.strides),
@@ -81,6 +84,7 @@ class ConvBN(nn.Module):
             dtype=self.dtype,
             param_dtype=jnp.float32,
             kernel_init=conv_init,
+            impl=self.conv_impl,
             name="conv",
         )(x)
         if self.norm is not None:

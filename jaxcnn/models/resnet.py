@@ -16,6 +16,7 @@ import flax.linen as nn
 import jax.numpy as jnp
 
 from jaxcnn.models import register_model
+from jaxcnn.models.conv import Conv
 from jaxcnn.models.layers import (
     ModuleDef,
     Repeat,
@@ -131,6 +132,8 @@ class ResNet(nn.Module):
         XLA:CPU runs convolution gradients inside a loop about 15x slower than unrolled ones
         (measured on resnet20), while unrolling hundreds of blocks makes compilation slow.
       remat: recompute block activations in the backward pass to save memory.
+      conv_impl: ``"cpu"`` or ``"xla"`` convolutions (``jaxcnn.models.conv``); ``None`` follows
+        ``$JAXCNN_CONV``, else the backend (``"cpu"`` on a CPU).
     """
 
     stage_sizes: Sequence[int]
@@ -145,6 +148,7 @@ class ResNet(nn.Module):
     bn_axis_name: str | None = None
     scan: bool | None = None
     remat: bool = False
+    conv_impl: str | None = None
 
     min_input_size: ClassVar[int] = 1  # padded strided convs/pools never reach zero size
 
@@ -155,7 +159,7 @@ class ResNet(nn.Module):
         if self.shortcut not in SHORTCUTS:
             raise ValueError(f"{name} shortcut must be one of {SHORTCUTS}; got {self.shortcut!r}")
         conv = functools.partial(
-            nn.Conv, use_bias=False, dtype=self.dtype, param_dtype=jnp.float32, kernel_init=conv_init
+            Conv, use_bias=False, dtype=self.dtype, param_dtype=jnp.float32, kernel_init=conv_init, impl=self.conv_impl
         )
         norm = norm_layer(train, self.dtype, self.bn_axis_name)
         preact = self.block_cls is PreActBottleneck

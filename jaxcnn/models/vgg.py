@@ -34,6 +34,7 @@ class VGG(nn.Module):
       batch_norm: BatchNorm after every conv (the ``*_bn`` variants).
       head: ``"mlp"`` (torchvision's 7x7 pool + 4096-4096 MLP) or ``"gap"`` (global average
         pooling + one linear layer, the simpler backend the course recommends).
+      conv_impl: ``"cpu"``, ``"xla"`` or ``None`` (automatic), as in ``jaxcnn.models.conv.Conv``.
     """
 
     stages: Sequence[tuple[int, int]]
@@ -43,6 +44,7 @@ class VGG(nn.Module):
     in_channels: int = 3
     dtype: Any = jnp.float32
     bn_axis_name: str | None = None
+    conv_impl: str | None = None
 
     @property
     def min_input_size(self) -> int:
@@ -55,7 +57,16 @@ class VGG(nn.Module):
         x = x.astype(self.dtype)
         for s, (convs, width) in enumerate(self.stages, start=1):
             for j in range(1, convs + 1):
-                x = ConvBN(width, 3, padding=1, norm=norm, use_bias=True, dtype=self.dtype, name=f"conv{s}_{j}")(x)
+                x = ConvBN(
+                    width,
+                    3,
+                    padding=1,
+                    norm=norm,
+                    use_bias=True,
+                    dtype=self.dtype,
+                    conv_impl=self.conv_impl,
+                    name=f"conv{s}_{j}",
+                )(x)
             x = max_pool(x, 2, 2)
         if self.head == "mlp":
             x = MLPHead(self.num_classes, dtype=self.dtype, name="head")(x, train)

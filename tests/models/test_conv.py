@@ -1,0 +1,175 @@
+"""The one convolution (jaxcnn.models.conv): the same function, and the same gradients, as
+``lax.conv_general_dilated`` for every convolution configuration the registered models use,
+and the same training step as XLA's own convolution for a model of each family."""
+
+from functools import partial
+
+import jax
+import jax.extend
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from jax import lax
+
+from jaxcnn.models import create_model, list_models
+from jaxcnn.models.conv import CHUNK, Conv, conv_impl, cpu_conv, xla_conv
+from jaxcnn.models.inception import InceptionV1Module
+from jaxcnn.models.layers import ConvBN, norm_layer
+from jaxcnn.training import create_train_state, make_train_step, optimizer
+
+# The smallest input each model takes, so tracing every model stays quick.
+TRACE_SIZE = {"inception_v3": 75, "googlenet": 32}
+
+
+def registry_conv_configs() -> list[tuple]:
+    """(kernel_hw, strides, padding) of every convolution in every registered model, read from
+    the jaxpr of each model's forward pass (not written down by hand)."""
+    configs = set()
+    for name in list_models():
+        model = create_model(name, conv_impl="xla")
+        size = TRACE_SIZE.get(name, 32)
+        x = jax.ShapeDtypeStruct((1, size, size, model.in_channels), jnp.float32)
+        variables = jax.eval_shape(model.init, jax.random.key(0), x)
+        jaxpr = jax.make_jaxpr(lambda v, x, model=model: model.apply(v, x))(variables, x)
+        for eqn in _equations(jaxpr.jaxpr):
+            if eqn.primitive.name == "conv_general_dilated":
+                kernel_hw = tuple(eqn.invars[1].aval.shape[:2])
+                padding = tuple(tuple(p) for p in eqn.params["padding"])
+                configs.add((kernel_hw, tuple(eqn.params["window_strides"]), padding))
+    return sorted(configs)
+
+
+def _equations(jaxpr):
+    for eqn in jaxpr.eqns:
+        yield eqn
+        for sub in jax.extend.core.jaxprs_in_params(eqn.params):
+            yield from _equations(sub)
+
+
+CONFIGS = registry_conv_configs()
+
+
+def test_the_registry_uses_the_expected_variety_of_convolutions():
+    kernels = {kernel for kernel, _, _ in CONFIGS}
+    assert {(1, 1), (3, 3), (5, 5), (7, 7), (1, 7), (7, 1), (1, 3), (3, 1)} <= kernels
+    assert {strides for _, strides, _ in CONFIGS} == {(1, 1), (2, 2)}
+
+
+@pytest.mark.parametrize("kernel_hw, strides, padding", CONFIGS)
+@pytest.mark.parametrize("batch", [1, CHUNK + 3])
+def test_values_and_cotangents_equal_lax_conv(kernel_hw, strides, padding, batch):
+    size = 2 * max(kernel_hw) + 3  # odd, and larger than every kernel
+    kx, kw, kg = jax.random.split(jax.random.key(batch), 3)
+    x = jax.random.normal(kx, (batch, size, size + 1, 3))
+    kernel = jax.random.normal(kw, (*kernel_hw, 3, 5))
+    ours, ours_vjp = jax.vjp(lambda x, k: cpu_conv(x, k, strides, padding), x, kernel)
+    ref, ref_vjp = jax.vjp(
+        lambda x, k: lax.conv_general_dilated(x, k, strides, padding, dimension_numbers=("NHWC", "HWIO", "NHWC")),
+        x,
+        kernel,
+    )
+    np.testing.assert_allclose(ours, ref, rtol=1e-5, atol=1e-5)
+    g = jax.random.normal(kg, ref.shape)
+    for mine, theirs in zip(ours_vjp(g), ref_vjp(g)):
+        np.testing.assert_allclose(mine, theirs, rtol=1e-5, atol=1e-4 * float(jnp.abs(theirs).max()))
+
+
+@pytest.mark.parametrize("batch", [1, 7, 2 * CHUNK + 5])
+def test_kernel_gradient_sums_every_example_once(batch):
+    """d/dkernel of sum(conv) is, per tap, the sum of the inputs it touches: a number we can
+    compute with numpy alone for a 1x1 convolution (sum over N, H, W of x per input channel)."""
+    x = jax.random.normal(jax.random.key(3), (batch, 4, 4, 2))
+    kernel = jnp.ones((1, 1, 2, 3))
+    grad = jax.grad(lambda k: cpu_conv(x, k, (1, 1), ((0, 0), (0, 0))).sum())(kernel)
+    expected = np.broadcast_to(np.asarray(x).sum(axis=(0, 1, 2))[:, None], (2, 3))
+    np.testing.assert_allclose(grad[0, 0], expected, rtol=1e-5)
+
+
+def test_bfloat16_gradients_match_xla_within_bf16_precision():
+    x = jax.random.normal(jax.random.key(4), (CHUNK + 1, 9, 9, 8)).astype(jnp.bfloat16)
+    kernel = jax.random.normal(jax.random.key(5), (3, 3, 8, 8)).astype(jnp.bfloat16)
+    args = ((2, 2), ((1, 1), (1, 1)))
+    ours = jax.grad(lambda x, k: cpu_conv(x, k, *args).astype(jnp.float32).sum(), argnums=(0, 1))(x, kernel)
+    ref = jax.grad(lambda x, k: xla_conv(x, k, *args).astype(jnp.float32).sum(), argnums=(0, 1))(x, kernel)
+    for mine, theirs in zip(ours, ref):
+        assert mine.dtype == jnp.bfloat16
+        scale = float(jnp.abs(theirs.astype(jnp.float32)).max())
+        np.testing.assert_allclose(mine.astype(jnp.float32), theirs.astype(jnp.float32), atol=2e-2 * scale)
+
+
+def test_conv_module_has_flax_convs_parameters_and_result():
+    import flax.linen as nn
+
+    x = jax.random.normal(jax.random.key(6), (2, 8, 8, 3))
+    ours = Conv(4, (3, 3), (2, 2), ((1, 1), (1, 1)), name="conv")
+    theirs = nn.Conv(4, (3, 3), (2, 2), padding=((1, 1), (1, 1)), name="conv")
+    v_ours, v_theirs = ours.init(jax.random.key(7), x), theirs.init(jax.random.key(7), x)
+    assert jax.tree.map(jnp.shape, v_ours) == jax.tree.map(jnp.shape, v_theirs)
+    for a, b in zip(jax.tree.leaves(v_ours), jax.tree.leaves(v_theirs)):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_allclose(ours.apply(v_ours, x), theirs.apply(v_theirs, x), rtol=1e-6, atol=1e-6)
+
+
+def test_implementation_is_chosen_by_attribute_then_environment_then_backend(monkeypatch):
+    monkeypatch.delenv("JAXCNN_CONV", raising=False)
+    assert conv_impl() == ("cpu" if jax.default_backend() == "cpu" else "xla")
+    monkeypatch.setenv("JAXCNN_CONV", "xla")
+    assert conv_impl() == "xla"
+    assert conv_impl("cpu") == "cpu"
+    monkeypatch.setenv("JAXCNN_CONV", "fast")
+    with pytest.raises(ValueError, match=r"one of \('xla', 'cpu'\).*got 'fast'"):
+        conv_impl()
+
+
+FAMILIES = [
+    ("resnet20", {}, (CHUNK + 3, 28, 28, 1)),
+    ("vgg11_bn", {"head": "gap", "stages": ((1, 8), (1, 16), (2, 16), (2, 16), (2, 16))}, (3, 32, 32, 3)),
+]
+
+
+@pytest.mark.parametrize("name, overrides, shape", FAMILIES, ids=[f[0] for f in FAMILIES])
+def test_a_train_step_gives_the_parameters_of_xlas_convolution(name, overrides, shape):
+    tx = optimizer("sgd", 0.1, nesterov=True)
+    batch = {
+        "image": jax.random.normal(jax.random.key(8), shape),
+        "label": jnp.arange(shape[0], dtype=jnp.int32) % 10,
+        "index": jnp.arange(shape[0], dtype=jnp.int32),
+    }
+    params = {}
+    for impl in ("cpu", "xla"):
+        model = create_model(name, num_classes=10, in_channels=shape[-1], conv_impl=impl, **overrides)
+        state = create_train_state(model, jax.random.key(9), (1, *shape[1:]), tx)
+        initial = state.params
+        state, _ = jax.jit(make_train_step(model, tx))(state, batch)
+        params[impl] = state.params
+    assert_moved_and_equal(initial, params["cpu"], params["xla"])
+
+
+def test_an_inception_module_has_the_gradients_of_xlas_convolution():
+    """GoogLeNet's module (1x1, 3x3, pooled branches, batch norm in train mode); the whole
+    network takes minutes to compile twice on a 2-core CPU."""
+    x = jax.random.normal(jax.random.key(10), (CHUNK + 1, 9, 9, 8))
+    grads, initial = {}, None
+    for impl in ("cpu", "xla"):
+        conv = partial(ConvBN, norm=norm_layer(True, jnp.float32, None, 1e-3), conv_impl=impl)
+        module = InceptionV1Module(4, 4, 6, 2, 3, 3, conv=conv)
+        variables = module.init(jax.random.key(11), x)
+        initial = variables["params"]
+
+        def loss(params, module=module, variables=variables):
+            out, _ = module.apply({**variables, "params": params}, x, mutable=["batch_stats"])
+            return jnp.sum(out**2)
+
+        grads[impl] = jax.jit(jax.grad(loss))(initial)
+    stepped = {impl: jax.tree.map(lambda p, g: p - 0.1 * g, initial, grads[impl]) for impl in grads}
+    assert_moved_and_equal(initial, stepped["cpu"], stepped["xla"])
+
+
+def assert_moved_and_equal(initial, ours, reference):
+    """Every parameter took a step (so the comparison means something) and ours equal the
+    reference's to float32 tolerance (relative to each tensor's scale: the two sum the same
+    products in different orders)."""
+    moved = jax.tree.map(lambda a, b: bool(jnp.any(a != b)), initial, reference)
+    assert all(jax.tree.leaves(moved))
+    for mine, theirs in zip(jax.tree.leaves(ours), jax.tree.leaves(reference)):
+        np.testing.assert_allclose(mine, theirs, rtol=1e-4, atol=1e-5 * float(jnp.abs(theirs).max()))
