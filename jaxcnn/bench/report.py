@@ -6,6 +6,7 @@ README differs from what the stored files give.
 
 from __future__ import annotations
 
+import datetime
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -19,6 +20,12 @@ HEADER = (
     "| torch.compile | jaxcnn TFLOP/s | MFU | compile s | note |\n"
     "|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|"
 )
+
+
+def dated_path(name: str, directory: str | Path = "benchmarks/results") -> Path:
+    """``directory/YYYY-MM-DD-name.jsonl`` for today (UTC): where a benchmark script stores its rows."""
+    today = datetime.datetime.now(datetime.UTC).date().isoformat()
+    return Path(directory) / f"{today}-{name}.jsonl"
 
 
 def result_files(directory: str | Path) -> list[Path]:
