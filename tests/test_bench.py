@@ -105,6 +105,16 @@ def test_torch_rows_in_both_layouts_with_the_best_marked_and_ratios(run):
     assert "best layout" in out
 
 
+def test_eval_rows_count_2_flops_per_mac_and_take_the_given_peak():
+    kwargs = dict(batch_sizes=(2,), image_size=SIZE, warmup=0, steps=1, repeats=1, peak=0.5)
+    rows = bench.benchmark("resnet20", mode="eval", compare="torch-eager" if torch is not None else None, **kwargs)
+    assert [r.mode for r in rows] == ["eval"] * len(rows) and rows[0].framework == "jaxcnn"
+    for r in rows:
+        assert r.status == "ok", r.note
+        assert r.tflops == pytest.approx(r.img_s * cifar_resnet_macs(3, SIZE, CHANNELS, CLASSES) * 2 / 1e12, rel=1e-12)
+        assert (r.peak_tflops, r.peak_source, r.mfu) == (0.5, "--peak-tflops", pytest.approx(r.tflops / 0.5))
+
+
 def fake_step(spec, peak, state=None):
     """A measured-looking jaxcnn row without compiling anything."""
     row = spec.row("jaxcnn", "jit", backend="cpu", device_kind="cpu", img_s=100.0, img_s_min=90.0, img_s_max=110.0)
