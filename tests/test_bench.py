@@ -6,7 +6,10 @@ import contextlib
 import io
 import json
 import math
+import os
+import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -19,6 +22,7 @@ try:
 except ImportError:
     torch = None
 
+ROOT = Path(__file__).resolve().parents[1]
 SIZE, CHANNELS, CLASSES, BATCH = 8, 3, 10, 4
 TINY = ["--batch-size", str(BATCH), "--image-size", str(SIZE), "--warmup", "1", "--steps", "2", "--repeats", "2"]
 
@@ -190,3 +194,9 @@ def test_results_round_trip_and_plot(tmp_path):
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     with pytest.raises(ValueError, match="no measured row"):
         bench.plot_rows([Row("torch", "-", "resnet20", "train", 32, "float32", 32, 3, 10, status="skipped")], png)
+
+
+def test_importing_jaxcnn_and_its_command_does_not_import_torch():
+    code = "import sys, jaxcnn, jaxcnn.bench, jaxcnn.cli; sys.exit('torch' in sys.modules)"
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert done.returncode == 0, "torch was imported: PyTorch must stay an optional extra"
