@@ -32,7 +32,8 @@ class Row:
       macs: multiply-accumulates of one image's forward pass (``jaxcnn.summary``).
       tflops: img_s x macs x (6 for train and fit, 2 for eval) / 1e12.
       peak_tflops, peak_source, mfu: the device's peak, where it came from, tflops / peak.
-      peak_memory_bytes: the device's peak memory in use, where the backend reports it.
+      peak_memory_bytes: the device's peak memory in use so far in this process (JAX has no reset; a
+        batch sweep runs best from small to large), where the backend reports it.
       step_img_s, overhead_pct: for fit rows, the bare train step's rate in the same run and
         the share of it the pipeline costs: 100 x (1 - img_s / step_img_s).
       ratio: jaxcnn img/s divided by this row's img/s on torch rows; on the jaxcnn row,
