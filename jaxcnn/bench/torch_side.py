@@ -45,8 +45,6 @@ def torch_rows(spec: Spec, jax_row: Row, peak, *, compile: bool = True) -> list[
 
 
 def _skip_reason(spec: Spec, jax_row: Row) -> str | None:
-    if spec.mode == "fit":
-        return "jaxcnn.fit has no PyTorch counterpart here; compare the bare step with --mode train"
     try:
         import torch
         import torchvision  # noqa: F401
