@@ -1,66 +1,74 @@
-"""Compile time of a jitted forward+backward against depth, scanned and unrolled.
+"""Compile time and step time of the train step against depth, scanned and unrolled, for any model.
 
-    python benchmarks/compile_time.py [--models resnet20 resnet56 resnet110 resnet1202] [--repeats 3]
+    python benchmarks/compile_time.py [--models resnet20 resnet56 resnet110 resnet1202] [--batch-size 8]
+                                      [--steps 5] [--repeats 3] [--compiles 1] [--results FILE]
 
-For each model and layout (``scan=None``: the default, scanning stages that repeat a block
-12+ times; ``scan=True``; ``scan=False``) it traces, lowers and compiles ``jax.grad`` of the
-train-mode loss at batch 8, 32x32, and then times one compiled step. Figures are medians of
-``--repeats`` fresh compilations. Unrolling is skipped above ``--max-unrolled`` blocks.
+For each model and layout (``default``: the model's own, which scans ResNet stages that repeat
+a block 12+ times; ``scan``; ``unrolled``; only ``default`` for models without repeated blocks)
+``jaxcnn.bench`` lowers and compiles the full train step (``make_train_step``, SGD-Nesterov,
+as ``jaxcnn train`` runs it) at ``--batch-size``, 32x32 (or the model's minimum input size),
+and times ``--repeats`` blocks of ``--steps`` steps after one warm-up step. Compile time is the
+median of ``--compiles`` fresh compilations. Unrolled nets of more than ``--max-unrolled-blocks``
+residual blocks are skipped (their compilation grows with depth).
 """
 
 from __future__ import annotations
 
 import argparse
+import shlex
 import statistics
-import time
+import sys
 
-import jax
-import jax.numpy as jnp
-import optax
-
+from jaxcnn import bench
 from jaxcnn.models import create_model
 
-
-def grad_fn(model, variables, x, labels):
-    def loss(params):
-        logits, _ = model.apply({**variables, "params": params}, x, train=True, mutable=["batch_stats"])
-        return optax.softmax_cross_entropy_with_integer_labels(logits, labels).mean()
-
-    return jax.grad(loss)
+LAYOUTS = ("default", "scan", "unrolled")
 
 
-def measure(name: str, scan, repeats: int) -> tuple[float, float]:
-    """(median compile seconds, median step seconds) of fwd+bwd at batch 8, 32x32."""
-    model = create_model(name, scan=scan)
-    x, labels = jnp.ones((8, 32, 32, 3)), jnp.zeros(8, jnp.int32)
-    variables = jax.jit(model.init)(jax.random.key(0), x)
-    compiles, steps = [], []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        compiled = jax.jit(grad_fn(model, variables, x, labels)).lower(variables["params"]).compile()
-        compiles.append(time.perf_counter() - start)
-        jax.block_until_ready(compiled(variables["params"]))
-        start = time.perf_counter()
-        jax.block_until_ready(compiled(variables["params"]))
-        steps.append(time.perf_counter() - start)
-    return statistics.median(compiles), statistics.median(steps)
+def layouts(name: str, max_unrolled_blocks: int) -> list[str]:
+    """The layouts worth measuring for ``name``."""
+    model = create_model(name)
+    if not hasattr(model, "scan"):
+        return ["default"]
+    blocks = sum(model.stage_sizes)
+    return [layout for layout in LAYOUTS if layout != "unrolled" or blocks <= max_unrolled_blocks]
 
 
-def main() -> None:
+def measure(name: str, layout: str, args: argparse.Namespace) -> list[bench.Row]:
+    """``--compiles`` train-mode rows of ``name`` in ``layout``."""
+    size = max(32, create_model(name).min_input_size)
+    kwargs = dict(batch_sizes=(args.batch_size,), image_size=size, layout=layout, warmup=1)
+    kwargs |= dict(steps=args.steps, repeats=args.repeats, command=args.command)
+    return [bench.benchmark(name, **kwargs)[0] for _ in range(args.compiles)]
+
+
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--models", nargs="+", default=["resnet20", "resnet56", "resnet110", "resnet1202"])
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--max-unrolled", type=int, default=110, help="skip unrolled nets deeper than this")
-    args = parser.parse_args()
-    print(f"{jax.devices()[0].device_kind}, jax {jax.__version__}; batch 8, 32x32, median of {args.repeats}")
-    print("| model | layout | compile (s) | fwd+bwd step (s) |\n|---|---|---|---|")
-    for name in args.models:
-        depth = int(name.removeprefix("resnet"))
-        for label, scan in (("default", None), ("scan", True), ("unrolled", False)):
-            if scan is False and depth > args.max_unrolled:
+    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--steps", type=int, default=5, help="steps per timed block")
+    parser.add_argument("--repeats", type=int, default=3, help="timed blocks; the step time is their median")
+    parser.add_argument("--compiles", type=int, default=1, help="fresh compilations; the median is reported")
+    parser.add_argument("--max-unrolled-blocks", type=int, default=54, help="skip unrolled nets deeper (54: resnet110)")
+    parser.add_argument("--results", default=None, help="append the rows to this JSON-lines file")
+    args = parser.parse_args(argv)
+    args.command = shlex.join(["python", "benchmarks/compile_time.py", *(sys.argv[1:] if argv is None else argv)])
+    names = bench.resolve_models(args.models)
+    print(f"batch {args.batch_size}; {args.repeats} blocks of {args.steps} steps; {args.compiles} compilation(s)")
+    print("| model | layout | input | compile (s) | train step (ms) | device |\n|---|---|---:|---:|---:|---|")
+    for name in names:
+        for layout in layouts(name, args.max_unrolled_blocks):
+            rows = measure(name, layout, args)
+            ok = [r for r in rows if r.status == "ok"]
+            if not ok:
+                print(f"| {name} | {layout} | {rows[0].image_size} | {rows[0].status}: {rows[0].note} | | |")
                 continue
-            compile_s, step_s = measure(name, scan, args.repeats)
-            print(f"| {name} | {label} | {compile_s:.1f} | {step_s:.3f} |", flush=True)
+            compile_s = statistics.median(r.compile_s for r in ok)
+            step_ms = statistics.median(r.step_ms for r in ok)
+            size, device = ok[0].image_size, ok[0].device_kind
+            print(f"| {name} | {layout} | {size} | {compile_s:.1f} | {step_ms:.1f} | {device} |", flush=True)
+            if args.results:
+                bench.append_jsonl(args.results, rows)
 
 
 if __name__ == "__main__":

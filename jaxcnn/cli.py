@@ -1,4 +1,4 @@
-"""The ``jaxcnn`` command: models, summary, train, evaluate."""
+"""The ``jaxcnn`` command: models, summary, train, evaluate, bench."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import argparse
 import dataclasses
 import sys
 
+from jaxcnn.bench.command import add_bench_parser
 from jaxcnn.inspect import add_summary_parser
 
 
@@ -34,6 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--data", type=_dataset_name, default=None, help="dataset (default: the one it trained on)")
     evaluate.add_argument("--step", type=int, default=None, help="checkpoint step (default: the latest)")
     evaluate.set_defaults(func=_evaluate)
+    add_bench_parser(commands)
     return parser
 
 

@@ -1,0 +1,95 @@
+"""What one benchmark runs (``Spec``), resolved against the registry, and the timing loop."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Callable
+from typing import Any
+
+from jaxcnn.models import create_model, model_info
+
+from .rows import LAYOUTS, MODES, Row
+
+SCAN = {"default": None, "scan": True, "unrolled": False}  # --layout -> the models' ``scan`` attribute
+
+
+@dataclasses.dataclass(frozen=True)
+class Spec:
+    """One configuration: ``model`` at ``batch`` images of ``image_size`` x ``image_size`` x
+    ``in_channels`` (None: the model's own input size and channels, 3), ``num_classes`` outputs
+    (None: the model's own), compute ``dtype``, ``mode`` (train | eval | fit) and ``layout``
+    (default | scan | unrolled repeated blocks, for the ResNets). Timing: ``warmup`` untimed
+    steps, then ``repeats`` timed blocks of ``steps`` steps each."""
+
+    model: str
+    mode: str = "train"
+    batch: int = 32
+    dtype: str = "float32"
+    image_size: int | None = None
+    in_channels: int | None = None
+    num_classes: int | None = None
+    layout: str = "default"
+    warmup: int = 3
+    steps: int = 10
+    repeats: int = 3
+
+    def resolved(self) -> Spec:
+        """The same spec with every None filled from the registry; ``ValueError`` for an unknown
+        model, mode, dtype or layout, a non-positive count, or a layout the model does not have."""
+        info = model_info(self.model)
+        _check_choice("mode", self.mode, MODES)
+        _check_choice("dtype", self.dtype, ("float32", "bfloat16"))
+        _check_choice("layout", self.layout, LAYOUTS)
+        for name in ("batch", "steps", "repeats"):
+            _check_count(name, getattr(self, name), 1)
+        _check_count("warmup", self.warmup, 0)
+        spec = dataclasses.replace(
+            self,
+            image_size=self.image_size or info.input_size,
+            in_channels=self.in_channels or 3,
+            num_classes=self.num_classes or info.num_classes,
+        )
+        if spec.layout != "default" and not hasattr(create_model(spec.model), "scan"):
+            raise ValueError(f"{spec.model} has no scanned blocks; --layout {spec.layout} applies to the ResNets only")
+        return spec
+
+    @property
+    def model_overrides(self) -> dict:
+        """The model attributes the layout sets (``{'scan': True}`` ...), for ``TrainConfig``."""
+        return {} if self.layout == "default" else {"scan": SCAN[self.layout]}
+
+    def row(self, framework: str, variant: str, **fields: Any) -> Row:
+        """An empty row describing this (resolved) spec."""
+        names = ("model", "mode", "batch", "dtype", "image_size", "in_channels", "num_classes", "layout")
+        counts = ("warmup", "steps", "repeats")
+        return Row(framework, variant, **{n: getattr(self, n) for n in names + counts}, **fields)
+
+
+def time_blocks(
+    run: Callable[[Any], Any], carry: Any, spec: Spec, sync: Callable[[Any], Any]
+) -> tuple[list[float], Any]:
+    """Seconds of each of ``spec.repeats`` blocks of ``spec.steps`` calls ``carry = run(carry)``,
+    after ``spec.warmup`` untimed calls. ``sync(carry)`` waits for the device (for jax:
+    ``jax.block_until_ready``) before each clock reading. Returns (seconds, last carry)."""
+    for _ in range(spec.warmup):
+        carry = run(carry)
+    sync(carry)
+    seconds = []
+    for _ in range(spec.repeats):
+        start = time.perf_counter()
+        for _ in range(spec.steps):
+            carry = run(carry)
+        sync(carry)
+        seconds.append(time.perf_counter() - start)
+    return seconds, carry
+
+
+def _check_choice(name: str, value: str, allowed: tuple[str, ...]) -> None:
+    if value not in allowed:
+        raise ValueError(f"{name} must be one of {', '.join(allowed)}; got {value!r}")
+
+
+def _check_count(name: str, value: int, least: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < least:
+        raise ValueError(f"{name} must be an int >= {least}, got {value!r}")

@@ -1,0 +1,65 @@
+"""The README's speed tables are what tools/make_speed_tables.py makes of benchmarks/results."""
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+from jaxcnn.bench import FIELDS
+from jaxcnn.bench.report import BEGIN, END, replace_section, speed_section
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def load_tool():
+    spec = importlib.util.spec_from_file_location("make_speed_tables", ROOT / "tools" / "make_speed_tables.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_readme_speed_section_is_up_to_date():
+    assert (ROOT / "README.md").read_text() == load_tool().expected_readme(ROOT), (
+        "README.md's speed section is stale: run python tools/make_speed_tables.py"
+    )
+
+
+def test_stored_result_files_are_rows():
+    for path in sorted((ROOT / "benchmarks" / "results").glob("*.jsonl")):
+        for line in path.read_text().splitlines():
+            assert set(json.loads(line)) <= set(FIELDS), f"{path.name}: unknown fields"
+
+
+def row(**fields):
+    base = dict(framework="jaxcnn", variant="jit", model="resnet20", mode="train", batch=32, dtype="float32")
+    base |= dict(image_size=28, in_channels=1, num_classes=10, img_s=150.0, backend="cpu", device_kind="cpu")
+    base |= dict(cpu_count=2, jax_version="0.10.2", jaxlib_version="0.10.2", date="2026-11-27T12:00:00+00:00")
+    return base | dict(command="jaxcnn bench resnet20", tflops=0.1, mfu=0.5, compile_s=4.0) | fields
+
+
+def test_a_new_result_file_changes_the_section(tmp_path):
+    empty = speed_section(tmp_path, tmp_path)
+    assert "No CPU result is stored yet" in empty and "No GPU result is stored yet" in empty
+    torch = dict(framework="torch", torch_version="2.14.1", ratio=0.5, command="jaxcnn bench resnet20")
+    rows = [
+        row(ratio=0.5),
+        row(**torch, variant="eager channels_last", img_s=300.0, best=True),
+        row(**torch, variant="eager channels_first", img_s=200.0, best=False),
+        row(**torch, variant="compile channels_last", status="failed", note="RuntimeError: no compiler", img_s=None),
+    ]
+    (tmp_path / "2026-11-27-cpu.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    section = speed_section(tmp_path, tmp_path)
+    assert "No GPU result is stored yet" in section and "No CPU result" not in section
+    assert "From `2026-11-27-cpu.jsonl`: cpu (host with 2 CPU cores), 2026-11-27, JAX 0.10.2" in section
+    line = next(line for line in section.splitlines() if line.startswith("| resnet20"))
+    cells = [c.strip() for c in line.strip("|").split("|")]
+    assert cells[:9] == ["resnet20", "1x28x28", "train", "float32", "32", "150", "300 (channels_last)", "0.50", "-"]
+    assert "torch.compile failed: RuntimeError: no compiler" in cells[-1]
+
+
+def test_replace_section_needs_the_markers():
+    text = f"a\n{BEGIN}\nold\n{END}\nb\n"
+    assert replace_section(text, "new\n") == f"a\n{BEGIN}\n\nnew\n\n{END}\nb\n"
+    with pytest.raises(ValueError, match="markers"):
+        replace_section("no markers", "new\n")
