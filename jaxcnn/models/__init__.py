@@ -13,6 +13,20 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from jaxcnn.models.base import Classifier, check_classifier
+
+__all__ = [
+    "Classifier",
+    "ModelInfo",
+    "check_classifier",
+    "count_params",
+    "create_model",
+    "init_shapes",
+    "list_models",
+    "model_info",
+    "register_model",
+]
+
 
 @dataclasses.dataclass(frozen=True)
 class ModelInfo:
@@ -76,9 +90,9 @@ def create_model(name: str, *, num_classes: int | None = None, dtype: Any = jnp.
         raise TypeError(f"create_model({name!r}): {err}") from None
 
 
-def init_shapes(model: nn.Module, input_size: int, in_channels: int | None = None) -> Any:
+def init_shapes(model: Classifier, input_size: int, in_channels: int | None = None) -> Any:
     """Abstract variables (``jax.ShapeDtypeStruct`` leaves) of ``model`` at a square input; no FLOPs."""
-    channels = in_channels or getattr(model, "in_channels", 3)
+    channels = in_channels or model.in_channels
     x = jax.ShapeDtypeStruct((1, input_size, input_size, channels), jnp.float32)
     return jax.eval_shape(lambda: model.init(jax.random.key(0), jnp.zeros(x.shape, x.dtype)))
 

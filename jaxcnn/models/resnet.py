@@ -16,6 +16,7 @@ import flax.linen as nn
 import jax.numpy as jnp
 
 from jaxcnn.models import register_model
+from jaxcnn.models.base import Classifier
 from jaxcnn.models.layers import (
     ModuleDef,
     Repeat,
@@ -116,7 +117,7 @@ class PreActBottleneck(_Block):
 SCAN_MIN_REPEATS = 12  # resnet110, resnet1202, the pre-activation nets and resnet101/152's layer3 scan
 
 
-class ResNet(nn.Module):
+class ResNet(Classifier):
     """A residual (or plain) network. ``[N, H, W, in_channels]`` float -> logits ``[N, num_classes]``.
 
     Attributes:
@@ -145,8 +146,6 @@ class ResNet(nn.Module):
     bn_axis_name: str | None = None
     scan: bool | None = None
     remat: bool = False
-
-    min_input_size: ClassVar[int] = 1  # padded strided convs/pools never reach zero size
 
     @nn.compact
     def __call__(self, x: jnp.ndarray, train: bool = False) -> jnp.ndarray:

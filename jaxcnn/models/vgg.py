@@ -14,6 +14,7 @@ import flax.linen as nn
 import jax.numpy as jnp
 
 from jaxcnn.models import register_model
+from jaxcnn.models.base import Classifier
 from jaxcnn.models.layers import ConvBN, GAPHead, MLPHead, check_input, max_pool, norm_layer, output_logits
 
 # (convs in the stage, feature maps) per stage; torchvision's configs "A", "B", "D", "E".
@@ -25,7 +26,7 @@ CONFIGS: dict[int, tuple[tuple[int, int], ...]] = {
 }
 
 
-class VGG(nn.Module):
+class VGG(Classifier):
     """A VGG network. ``[N, H, W, in_channels]`` float -> logits ``[N, num_classes]`` float32.
 
     Attributes:

@@ -119,7 +119,7 @@ def halving_size(model: nn.Module, side: int, channels: int) -> int:
     """The smallest size >= ``side`` and >= the model's minimum that is divisible by 2^k, for
     the k stride-2 reductions ``jaxcnn.summary`` finds in the model (resnet20: 28 -> 28,
     k = 2; VGG and ResNet-50: 28 -> 32, k = 5)."""
-    start = max(side, getattr(model, "min_input_size", 1))
+    start = max(side, model.min_input_size)
     rows = summary(model, (1, start, start, channels)).rows
     multiple = max(int(max(row.jump)) for row in rows)  # the deepest layer's stride in input pixels, 2^k
     return multiple * math.ceil(start / multiple)
