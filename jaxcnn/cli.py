@@ -26,7 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
     """The argparse parser of every subcommand."""
     parser = argparse.ArgumentParser(prog="jaxcnn", description="VGGNet, Inception and ResNet in JAX.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    models = commands.add_parser("models", help="list the models with their parameter counts")
+    models = commands.add_parser("models", help="list the models with their parameters, MACs and reference")
     models.add_argument("pattern", nargs="?", default=None, help="fnmatch pattern, e.g. 'resnet*'")
     models.set_defaults(func=_models)
     add_summary_parser(commands)
@@ -158,7 +158,7 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 
 def _models(args: argparse.Namespace) -> int:
-    from jaxcnn.models import count_params, create_model, init_shapes, list_models, model_info
+    from jaxcnn.models import list_models, model_info
 
     names = list_models(args.pattern)
     if not names:
@@ -166,8 +166,10 @@ def _models(args: argparse.Namespace) -> int:
     width = max(map(len, names))
     for name in names:
         info = model_info(name)
-        params = count_params(init_shapes(create_model(name), info.input_size))
-        print(f"{name:<{width}}  {params:>12,}  {info.reference}")
+        size = f"{info.input_size}x{info.input_size}"
+        print(
+            f"{name:<{width}}  {info.params:>12,} params  {info.macs / 1e9:7.3f} GMACs at {size:<7}  {info.reference}"
+        )
     return 0
 
 
