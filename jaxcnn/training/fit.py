@@ -38,7 +38,7 @@ from .checkpoint import Checkpoints
 from .config import TrainConfig, read_config
 from .optim import optimizer, schedule
 from .parallel import Parallel, add_metrics, resolve_mode
-from .report import plot_curves, read_history, write_history
+from .report import plot_curves, progress, read_history, write_history
 from .state import TrainState, create_train_state
 from .steps import make_eval_step, make_train_step
 
@@ -240,14 +240,7 @@ class _Run:
             **self.parallel.prefetch_kwargs(),
         )
         meter = _EpochMeter(carried, self.parallel)
-        bar = tqdm(
-            total=last,
-            initial=first,
-            desc=f"epoch {epoch + 1}/{config.epochs}",
-            unit="step",
-            disable=not (config.progress and self.main_process),
-            file=sys.stderr,
-        )
+        bar = progress(last, first, f"epoch {epoch + 1}/{config.epochs}", config.progress and self.main_process)
         done, totals = first >= last, None
         for batch in batches:
             state, metrics = self.train_step(state, batch)
