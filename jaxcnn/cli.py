@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import sys
+from pathlib import Path
 
 from jaxcnn.bench.command import add_bench_parser
 from jaxcnn.inspect import add_summary_parser
@@ -25,7 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
     """The argparse parser of every subcommand."""
     parser = argparse.ArgumentParser(prog="jaxcnn", description="VGGNet, Inception and ResNet in JAX.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    models = commands.add_parser("models", help="list the models with their parameter counts")
+    models = commands.add_parser("models", help="list the models with their parameters, MACs and reference")
     models.add_argument("pattern", nargs="?", default=None, help="fnmatch pattern, e.g. 'resnet*'")
     models.set_defaults(func=_models)
     add_summary_parser(commands)
@@ -40,52 +42,101 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _add_train_parser(commands) -> None:
+    """``jaxcnn train``: one flag per ``TrainConfig`` field, in groups. Defaults are left out of
+    the namespace (``SUPPRESS``) so that ``_train_config`` knows which flags were given and
+    lets them override ``--config``; the help shows ``TrainConfig``'s defaults."""
     from jaxcnn.training import TrainConfig
     from jaxcnn.training.config import DTYPES
     from jaxcnn.training.optim import OPTIMIZERS, SCHEDULES
     from jaxcnn.training.parallel import MODES
 
-    d = TrainConfig()
     p = commands.add_parser(
         "train",
         help="train a model (default: resnet20 on the embedded fashion_mnist_small)",
         description="Train with minibatch SGD (jax.grad + optax); writes config.json, "
-        "metrics.jsonl, curves.png and checkpoints/ into --out.",
+        "metrics.jsonl, curves.png and checkpoints/ into --out. Every TrainConfig field has a flag.",
+        argument_default=argparse.SUPPRESS,
     )
     p.add_argument(
-        "--model", type=_model_name, default=d.model, help=f"a name from `jaxcnn models` (default {d.model})"
+        "--config", type=_config_file, metavar="CONFIG_JSON", help="start from a saved config.json; flags override it"
     )
-    p.add_argument("--data", type=_dataset_name, default=d.data, help=f"dataset name (default {d.data})")
-    p.add_argument("--data-root", default=None, help="folder searched first for dataset files")
-    p.add_argument("--epochs", type=_positive, default=d.epochs)
-    p.add_argument("--batch-size", type=_positive, default=d.batch_size, help="global batch size")
-    p.add_argument("--lr", type=float, default=d.lr, help="peak learning rate")
-    p.add_argument("--optimizer", choices=OPTIMIZERS, default=d.optimizer)
-    p.add_argument("--schedule", choices=SCHEDULES, default=d.schedule)
-    p.add_argument("--warmup-epochs", type=float, default=d.warmup_epochs)
-    p.add_argument("--weight-decay", type=float, default=d.weight_decay)
-    p.add_argument("--label-smoothing", type=float, default=d.label_smoothing)
-    p.add_argument("--dtype", choices=DTYPES, default=d.dtype, help="compute dtype")
-    p.add_argument("--parallel", choices=MODES, default=d.parallel)
-    p.add_argument("--seed", type=int, default=d.seed)
-    p.add_argument("--max-steps", type=_positive, default=None, help="stop after N steps")
-    p.add_argument("--checkpoint-every", type=int, default=d.checkpoint_every, help="also checkpoint every N steps")
-    p.add_argument("--keep-checkpoints", type=_positive, default=d.keep_checkpoints)
-    p.add_argument("--out", default=d.out, help=f"output folder (default {d.out})")
-    p.add_argument("--resume", action="store_true", help="continue from the latest checkpoint in --out")
-    p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
-    p.add_argument("--distributed", action="store_true", help="multi-host: call jax.distributed.initialize")
-    p.add_argument("--coordinator-address", default=None, help="host:port of process 0 ($JAX_COORDINATOR_ADDRESS)")
-    p.add_argument("--num-processes", type=_positive, default=None, help="($JAX_NUM_PROCESSES)")
-    p.add_argument("--process-id", type=int, default=None, help="($JAX_PROCESS_ID)")
+    d = TrainConfig()
+
+    def flag(group, name: str, help: str = "", **kwargs) -> None:
+        field = name.removeprefix("--no-").removeprefix("--").replace("-", "_")
+        default = getattr(d, kwargs.get("dest", field))
+        if default is not None and kwargs.get("action") not in ("store_true", "store_false"):
+            help = f"{help}{' ' if help else ''}(default {default})"
+        group.add_argument(name, help=help, **kwargs)
+
+    model = p.add_argument_group("model")
+    flag(model, "--model", "a name from `jaxcnn models`", type=_model_name)
+    model.add_argument(
+        "--model-arg",
+        dest="model_overrides",
+        action="append",
+        type=_model_arg,
+        metavar="KEY=VALUE",
+        help="a model attribute, repeatable: scan=false, remat=true, stage_sizes=[1,1,1] (values read as JSON, "
+        "else as text)",
+    )
+    flag(model, "--dtype", "compute dtype", choices=DTYPES)
+    data = p.add_argument_group("data")
+    flag(data, "--data", "dataset name", type=_dataset_name)
+    flag(data, "--data-root", "folder searched first for dataset files")
+    flag(
+        data,
+        "--image-size",
+        "centre-pad inputs to this size (default: the smallest size the model's stride-2 layers halve exactly)",
+        type=_positive,
+    )
+    flag(data, "--pad", "random-crop padding in pixels", type=_non_negative)
+    flag(data, "--flip", "random horizontal flips", action=argparse.BooleanOptionalAction)
+    flag(data, "--eval-batch-size", "test batch size", type=_positive)
+    opt = p.add_argument_group("optimisation")
+    flag(opt, "--epochs", type=_positive)
+    flag(opt, "--batch-size", "global batch size", type=_positive)
+    flag(opt, "--max-steps", "stop after N steps (default: all epochs)", type=_positive)
+    flag(opt, "--lr", "peak learning rate", type=float)
+    flag(opt, "--optimizer", choices=OPTIMIZERS)
+    flag(opt, "--schedule", choices=SCHEDULES)
+    flag(opt, "--warmup-epochs", type=float)
+    flag(opt, "--momentum", "SGD momentum", type=float)
+    flag(opt, "--nesterov", "Nesterov momentum", action=argparse.BooleanOptionalAction)
+    flag(opt, "--weight-decay", type=float)
+    flag(opt, "--label-smoothing", type=float)
+    flag(opt, "--seed", type=int)
+    par = p.add_argument_group("parallelism")
+    flag(par, "--parallel", choices=MODES)
+    flag(par, "--distributed", "multi-host: call jax.distributed.initialize", action="store_true")
+    flag(par, "--coordinator-address", "host:port of process 0 ($JAX_COORDINATOR_ADDRESS)")
+    flag(par, "--num-processes", "($JAX_NUM_PROCESSES)", type=_positive)
+    flag(par, "--process-id", "($JAX_PROCESS_ID)", type=int)
+    out = p.add_argument_group("output")
+    flag(out, "--out", "output folder")
+    flag(out, "--resume", "continue from the latest checkpoint in --out", action="store_true")
+    flag(out, "--checkpoint-every", "also checkpoint every N steps", type=int)
+    flag(out, "--keep-checkpoints", type=_positive)
+    flag(out, "--no-progress", "no progress bar", dest="progress", action="store_false")
     p.set_defaults(func=_train)
 
 
-def _train(args: argparse.Namespace) -> int:
-    from jaxcnn.training import TrainConfig, fit
+def _train_config(args: argparse.Namespace):
+    """The ``TrainConfig`` of ``jaxcnn train``: defaults, then ``--config``, then the flags given."""
+    from jaxcnn.training import TrainConfig
 
     fields = {f.name for f in dataclasses.fields(TrainConfig)}
-    config = TrainConfig(**{k: v for k, v in vars(args).items() if k in fields})
+    given = {k: v for k, v in vars(args).items() if k in fields}
+    saved = getattr(args, "config", {})
+    if "model_overrides" in given:
+        given["model_overrides"] = {**saved.get("model_overrides", {}), **dict(given["model_overrides"])}
+    return TrainConfig.from_json({**saved, **given})
+
+
+def _train(args: argparse.Namespace) -> int:
+    from jaxcnn.training import fit
+
+    config = _train_config(args)
     result = fit(config)
     if result.interrupted:
         return 130
@@ -109,7 +160,7 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 
 def _models(args: argparse.Namespace) -> int:
-    from jaxcnn.models import count_params, create_model, init_shapes, list_models, model_info
+    from jaxcnn.models import list_models, model_info
 
     names = list_models(args.pattern)
     if not names:
@@ -117,8 +168,10 @@ def _models(args: argparse.Namespace) -> int:
     width = max(map(len, names))
     for name in names:
         info = model_info(name)
-        params = count_params(init_shapes(create_model(name), info.input_size))
-        print(f"{name:<{width}}  {params:>12,}  {info.reference}")
+        size = f"{info.input_size}x{info.input_size}"
+        print(
+            f"{name:<{width}}  {info.params:>12,} params  {info.macs / 1e9:7.3f} GMACs at {size:<7}  {info.reference}"
+        )
     return 0
 
 
@@ -141,6 +194,39 @@ def _argument(check, name: str) -> str:
     except ValueError as err:
         raise argparse.ArgumentTypeError(str(err)) from None
     return name
+
+
+def _config_file(path: str) -> dict:
+    """The config fields of a run's ``config.json`` (or of a JSON object of fields)."""
+    from jaxcnn.training import TrainConfig
+
+    try:
+        saved = json.loads(Path(path).read_text())
+        fields = saved["config"] if "config" in saved else saved
+        TrainConfig.from_json(fields)  # unknown fields and bad values fail here, with the usage line
+    except (OSError, ValueError, TypeError, AttributeError) as err:
+        raise argparse.ArgumentTypeError(f"cannot use {path} as a training config: {err}") from None
+    return fields
+
+
+def _model_arg(text: str) -> tuple[str, object]:
+    """``'scan=false'`` -> ``('scan', False)``: the value as JSON (true, 3, 0.5, [1, 2], null), else as text."""
+    key, sep, value = text.partition("=")
+    if not sep or not key.isidentifier():
+        raise argparse.ArgumentTypeError(
+            f"expected KEY=VALUE with KEY a model attribute, e.g. scan=false; got {text!r}"
+        )
+    try:
+        return key, json.loads(value)
+    except ValueError:
+        return key, value
+
+
+def _non_negative(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 0, got {text}")
+    return value
 
 
 def _positive(text: str) -> int:

@@ -1,8 +1,13 @@
-"""The jaxcnn command: model listing against torchvision's counts, and bad arguments."""
+"""The jaxcnn command: model listing against torchvision's counts, train flags = TrainConfig, bad arguments."""
+
+import argparse
+import dataclasses
+import json
 
 import pytest
 
-from jaxcnn.cli import main
+from jaxcnn.cli import _train_config, build_parser, main
+from jaxcnn.training import TrainConfig
 
 
 def test_models_lists_names_with_torchvision_parameter_counts(capsys):
@@ -35,3 +40,88 @@ def test_a_failing_command_exits_1_with_the_reason(tmp_path, capsys):
     assert "is not a jaxcnn training folder" in capsys.readouterr().err
     assert main(["models", "alexnet*"]) == 1
     assert "no model matches 'alexnet*'" in capsys.readouterr().err
+
+
+def train_config(*argv):
+    return _train_config(build_parser().parse_args(["train", *argv]))
+
+
+def train_parser():
+    commands = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    return commands.choices["train"]
+
+
+def test_every_train_config_field_has_a_train_flag():
+    dests = {action.dest for action in train_parser()._actions}
+    assert {f.name for f in dataclasses.fields(TrainConfig)} - dests == set()
+
+
+def test_train_without_flags_is_the_default_config():
+    assert train_config() == TrainConfig()
+
+
+def test_train_flags_set_their_config_fields():
+    argv = "--pad 4 --flip --image-size 32 --momentum 0.8 --no-nesterov --eval-batch-size 100 --no-progress"
+    assert train_config(*argv.split()) == TrainConfig(
+        pad=4, flip=True, image_size=32, momentum=0.8, nesterov=False, eval_batch_size=100, progress=False
+    )
+
+
+def test_model_args_are_parsed_as_json_values_or_text():
+    config = train_config(
+        *("--model-arg", "scan=false", "--model-arg", "remat=true", "--model-arg", "stage_sizes=[1, 1, 1]"),
+        *("--model-arg", "stem_width=8", "--model-arg", "shortcut=none", "--model-arg", "bn_axis_name=null"),
+    )
+    assert config.model_overrides == {
+        "scan": False,
+        "remat": True,
+        "stage_sizes": [1, 1, 1],
+        "stem_width": 8,
+        "shortcut": "none",
+        "bn_axis_name": None,
+    }
+
+
+def test_config_file_is_loaded_and_explicit_flags_override_it(tmp_path):
+    saved = TrainConfig(lr=0.05, epochs=5, flip=True, model_overrides={"scan": True, "remat": True})
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps({"config": saved.to_json(), "data": {}}))  # as fit writes it
+    config = train_config("--config", str(path), "--epochs", "2", "--no-flip", "--model-arg", "remat=false")
+    assert config == dataclasses.replace(saved, epochs=2, flip=False, model_overrides={"scan": True, "remat": False})
+    # a flag given with its default value still overrides the file
+    assert train_config("--config", str(path), "--lr", "0.1").lr == 0.1
+
+
+def test_train_help_groups_the_flags(capsys):
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    text = capsys.readouterr().out
+    sections = {
+        title: text.index(f"\n{title}:\n") for title in ("model", "data", "optimisation", "parallelism", "output")
+    }
+    assert list(sections) == sorted(sections, key=sections.get)  # in this order
+    for flag, section in (("--model-arg", "model"), ("--flip", "data"), ("--momentum", "optimisation")):
+        after = [t for t, start in sections.items() if start < text.index(f"  {flag}")]
+        assert after[-1] == section, flag
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--model-arg", "scan"], "expected KEY=VALUE"),
+        (["--config", "absent.json"], "cannot use absent.json as a training config"),
+        (["--pad", "-1"], "must be an integer >= 0"),
+    ],
+)
+def test_bad_train_options_exit_2(argv, message, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["train", *argv])
+    assert exit_info.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_unknown_config_fields_are_refused(tmp_path, capsys):
+    path = tmp_path / "run.json"
+    path.write_text(json.dumps({"lr": 0.1, "colour": "red"}))
+    with pytest.raises(SystemExit):
+        main(["train", "--config", str(path)])
+    assert "unknown config fields: colour" in capsys.readouterr().err

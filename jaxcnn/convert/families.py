@@ -14,19 +14,14 @@ from collections.abc import Callable
 
 import flax.linen as nn
 
-from jaxcnn.models import create_model
+from jaxcnn.models import create_model, list_models
 from jaxcnn.models.inception import GoogLeNet, InceptionV3
 from jaxcnn.models.resnet import BasicBlock, Bottleneck, ResNet
 from jaxcnn.models.vgg import VGG
 
 Path = tuple[str, ...]
 
-TORCHVISION_MODELS = (
-    *(f"vgg{d}{bn}" for d in (11, 13, 16, 19) for bn in ("", "_bn")),
-    "googlenet",
-    "inception_v3",
-    *(f"resnet{d}" for d in (18, 34, 50, 101, 152)),
-)
+TORCHVISION_MODELS = tuple(list_models(torchvision=True))  # the registry records which models torchvision has
 
 
 @dataclasses.dataclass(frozen=True)

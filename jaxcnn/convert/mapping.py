@@ -82,7 +82,7 @@ def kernel_to_torch(kernel: np.ndarray, flattened: tuple[int, int] | None = None
 
 def expected_shapes(model: nn.Module) -> dict[tuple[str, ...], tuple[int, ...]]:
     """Flat ``{(collection, *modules, leaf): shape}`` of ``model``'s variables, without FLOPs."""
-    size = max(getattr(model, "min_input_size", 1), 32)
+    size = max(model.min_input_size, 32)
     x = jax.ShapeDtypeStruct((1, size, size, model.in_channels), jnp.float32)
     abstract = jax.eval_shape(lambda: model.init(jax.random.key(0), jnp.zeros(x.shape, x.dtype)))
     return {path: tuple(leaf.shape) for path, leaf in traverse_util.flatten_dict(abstract).items()}
@@ -132,10 +132,10 @@ def check_names(
     raise ValueError("\n".join(lines))
 
 
-def _describe(model: nn.Module) -> str:
-    fields = [f"num_classes={model.num_classes}"] + [
-        f"{a}={getattr(model, a)}" for a in ("aux_logits", "scan") if hasattr(model, a)
-    ]
+def _describe(model: nn.Module, family: Family) -> str:
+    fields = [f"num_classes={model.num_classes}"]
+    fields += [f"aux_logits={model.aux_logits}"] if family.aux else []
+    fields += [f"scan={model.scan}"] if family.scans else []
     return f"{type(model).__name__}({', '.join(fields)})"
 
 
@@ -206,14 +206,14 @@ def from_torchvision(model: str | nn.Module, state_dict: Mapping[str, Any], *, d
         model = model_from_name(model, **_model_kwargs_from_torch(model, arrays, drop_aux))
     family = family_of(model)
     table = entries(model, family)
-    if drop_aux and not getattr(model, "aux_logits", False):
+    if drop_aux and not model.aux_heads:
         arrays = {k: v for k, v in arrays.items() if k not in _aux_keys(arrays, family)}
     expected = {key: e.torch_shape for e in table for key in e.keys}
     given = {key: a.shape for key, a in arrays.items()}
     check_names(
         expected,
         given,
-        subject=f"state_dict does not fit {_describe(model)}",
+        subject=f"state_dict does not fit {_describe(model, family)}",
         optional=batch_counters(table),
         hints=_import_hints(family, set(expected) - set(given), set(given) - set(expected), named),
     )
@@ -273,11 +273,12 @@ def to_torchvision(model: str | nn.Module, variables: Mapping[str, Any]) -> dict
     flat = traverse_util.flatten_dict(variables)
     if isinstance(model, str):
         model = model_from_name(model, **_model_kwargs_from_flax(model, flat))
-    table = entries(model, family_of(model))
+    family = family_of(model)
+    table = entries(model, family)
     check_names(
         {"/".join(e.path): e.shape for e in table},
         {"/".join(p): np.shape(v) for p, v in flat.items()},
-        subject=f"variables do not fit {_describe(model)}",
+        subject=f"variables do not fit {_describe(model, family)}",
     )
     state_dict = {}
     for e in table:

@@ -215,6 +215,5 @@ def summary_command(args: argparse.Namespace) -> int:
     info = model_info(args.model)
     model = create_model(args.model, num_classes=args.num_classes)
     size = args.input or info.input_size
-    channels = getattr(model, "in_channels", 3)
-    print(summary(model, (1, size, size, channels), num_classes=args.num_classes or info.num_classes))
+    print(summary(model, (1, size, size, model.in_channels), num_classes=args.num_classes or info.num_classes))
     return 0

@@ -6,6 +6,7 @@ import dataclasses
 import difflib
 import fnmatch
 import math
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -13,37 +14,81 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from jaxcnn.models.base import Classifier, check_classifier
+
+__all__ = [
+    "Classifier",
+    "ModelInfo",
+    "check_classifier",
+    "count_params",
+    "create_model",
+    "init_shapes",
+    "list_models",
+    "model_info",
+    "register_model",
+]
+
 
 @dataclasses.dataclass(frozen=True)
 class ModelInfo:
-    """What the registry knows of a model: its factory, natural input size and reference."""
+    """What the registry knows of a model, kept beside its definition (as timm's ``default_cfgs``).
+
+    Attributes:
+      name, factory: the registered name and ``factory(**kwargs) -> Classifier``.
+      params: scalars in the ``params`` collection with the default attributes.
+      macs: multiply-accumulates of the conv and dense layers for one image of ``input_size``
+        (``jaxcnn.summary(model, (1, input_size, input_size, 3)).total_macs``).
+      input_size: the natural square input (224, 299 for Inception v3, 32 for CIFAR nets).
+      num_classes: outputs with the default attributes (1000 ImageNet, 10 CIFAR-10).
+      reference: where the architecture and its figures come from (paper or torchvision).
+      torchvision: torchvision has this model under the same name (weights convert both ways).
+    """
 
     name: str
     factory: Callable[..., nn.Module]
+    params: int
+    macs: int
     input_size: int
     num_classes: int
     reference: str
+    torchvision: bool
 
 
 _REGISTRY: dict[str, ModelInfo] = {}
 
 
-def register_model(*, input_size: int = 224, num_classes: int = 1000, reference: str = ""):
-    """Decorator registering ``factory(**kwargs) -> nn.Module`` under its function name."""
+def register_model(
+    *,
+    params: int,
+    macs: int,
+    input_size: int = 224,
+    num_classes: int = 1000,
+    reference: str = "",
+    torchvision: bool = False,
+):
+    """Decorator registering ``factory(**kwargs) -> Classifier`` under its function name, with
+    the facts of :class:`ModelInfo` (tests/models checks them against the built model)."""
 
     def decorate(factory):
         name = factory.__name__
         if name in _REGISTRY:
             raise ValueError(f"model {name!r} is already registered")
-        _REGISTRY[name] = ModelInfo(name, factory, input_size, num_classes, reference)
+        _REGISTRY[name] = ModelInfo(name, factory, params, macs, input_size, num_classes, reference, torchvision)
         return factory
 
     return decorate
 
 
-def list_models(pattern: str | None = None) -> list[str]:
-    """Sorted registered names, optionally filtered by an fnmatch ``pattern`` (``'resnet*'``)."""
-    names = sorted(_REGISTRY)
+def natural_key(name: str) -> list:
+    """Sort key putting ``plain20`` before ``plain110``: digit runs compare as numbers."""
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name)]
+
+
+def list_models(pattern: str | None = None, *, torchvision: bool | None = None) -> list[str]:
+    """Registered names in natural order (``resnet20`` before ``resnet110``), optionally filtered
+    by an fnmatch ``pattern`` (``'resnet*'``) and by whether torchvision has the model."""
+    names = sorted(_REGISTRY, key=natural_key)
+    names = [n for n in names if torchvision is None or _REGISTRY[n].torchvision == torchvision]
     return [n for n in names if fnmatch.fnmatch(n, pattern)] if pattern else names
 
 
@@ -76,9 +121,9 @@ def create_model(name: str, *, num_classes: int | None = None, dtype: Any = jnp.
         raise TypeError(f"create_model({name!r}): {err}") from None
 
 
-def init_shapes(model: nn.Module, input_size: int, in_channels: int | None = None) -> Any:
+def init_shapes(model: Classifier, input_size: int, in_channels: int | None = None) -> Any:
     """Abstract variables (``jax.ShapeDtypeStruct`` leaves) of ``model`` at a square input; no FLOPs."""
-    channels = in_channels or getattr(model, "in_channels", 3)
+    channels = in_channels or model.in_channels
     x = jax.ShapeDtypeStruct((1, input_size, input_size, channels), jnp.float32)
     return jax.eval_shape(lambda: model.init(jax.random.key(0), jnp.zeros(x.shape, x.dtype)))
 

@@ -15,6 +15,7 @@ import flax.linen as nn
 import jax.numpy as jnp
 
 from jaxcnn.models import register_model
+from jaxcnn.models.base import Classifier
 from jaxcnn.models.layers import (
     ConvBN,
     ModuleDef,
@@ -87,7 +88,7 @@ GOOGLENET_MODULES = {
 }
 
 
-class GoogLeNet(nn.Module):
+class GoogLeNet(Classifier):
     """GoogLeNet / Inception v1. ``[N, H, W, in_channels]`` float -> logits ``[N, num_classes]``.
 
     With ``aux_logits=True`` and ``train=True`` it returns ``(logits, (aux1, aux2))``; the
@@ -104,7 +105,14 @@ class GoogLeNet(nn.Module):
     conv_impl: str | None = None
 
     aux_weight: ClassVar[float] = 0.3
-    min_input_size: ClassVar[int] = 15  # smallest size whose ceil-mode pools all see a full window
+
+    @property
+    def aux_heads(self) -> int:
+        return 2 if self.aux_logits else 0
+
+    @property
+    def min_input_size(self) -> int:
+        return 15  # smallest size whose ceil-mode pools all see a full window
 
     @nn.compact
     def __call__(self, x: jnp.ndarray, train: bool = False):
@@ -230,7 +238,7 @@ class InceptionV3Aux(nn.Module):
         return output_logits(dense(self.num_classes, self.dtype, "fc")(x))
 
 
-class InceptionV3(nn.Module):
+class InceptionV3(Classifier):
     """Inception v3 (Szegedy et al. 2016) as torchvision's ``inception_v3`` with
     ``transform_input=False``. ``[N, 299, 299, 3]`` float -> logits ``[N, num_classes]``.
 
@@ -247,6 +255,10 @@ class InceptionV3(nn.Module):
     conv_impl: str | None = None
 
     aux_weight: ClassVar[float] = 0.4
+
+    @property
+    def aux_heads(self) -> int:
+        return 1 if self.aux_logits else 0
 
     @property
     def min_input_size(self) -> int:
@@ -280,13 +292,19 @@ class InceptionV3(nn.Module):
         return (logits, aux) if with_aux and train else logits
 
 
-@register_model(reference="torchvision googlenet")
+@register_model(params=6_624_904, macs=1_498_376_192, reference="torchvision googlenet", torchvision=True)
 def googlenet(**kwargs) -> GoogLeNet:
     """GoogLeNet (Inception v1); ``aux_logits=True`` adds the two auxiliary classifiers."""
     return GoogLeNet(**kwargs)
 
 
-@register_model(input_size=299, reference="torchvision inception_v3 (transform_input=False)")
+@register_model(
+    params=23_834_568,
+    macs=5_713_216_096,
+    input_size=299,
+    reference="torchvision inception_v3 (transform_input=False)",
+    torchvision=True,
+)
 def inception_v3(**kwargs) -> InceptionV3:
     """Inception v3 at 299x299; ``aux_logits=True`` adds the auxiliary classifier."""
     return InceptionV3(**kwargs)

@@ -16,6 +16,7 @@ import flax.linen as nn
 import jax.numpy as jnp
 
 from jaxcnn.models import register_model
+from jaxcnn.models.base import Classifier
 from jaxcnn.models.conv import Conv
 from jaxcnn.models.layers import (
     ModuleDef,
@@ -117,7 +118,7 @@ class PreActBottleneck(_Block):
 SCAN_MIN_REPEATS = 12  # resnet110, resnet1202, the pre-activation nets and resnet101/152's layer3 scan
 
 
-class ResNet(nn.Module):
+class ResNet(Classifier):
     """A residual (or plain) network. ``[N, H, W, in_channels]`` float -> logits ``[N, num_classes]``.
 
     Attributes:
@@ -150,8 +151,6 @@ class ResNet(nn.Module):
     remat: bool = False
     conv_impl: str | None = None
 
-    min_input_size: ClassVar[int] = 1  # padded strided convs/pools never reach zero size
-
     @nn.compact
     def __call__(self, x: jnp.ndarray, train: bool = False) -> jnp.ndarray:
         name = type(self).__name__
@@ -183,6 +182,30 @@ class ResNet(nn.Module):
         return output_logits(dense(self.num_classes, self.dtype, "fc")(global_avg_pool(x)))
 
 
+# name: (parameters, MACs at the natural input size: 224 ImageNet, 32 CIFAR), checked against the
+# built models by tests/models/test_registry.py.
+FACTS = {
+    "resnet18": (11_689_512, 1_814_073_344),
+    "resnet34": (21_797_672, 3_663_761_408),
+    "resnet50": (25_557_032, 4_089_184_256),
+    "resnet101": (44_549_160, 7_801_405_440),
+    "resnet152": (60_192_808, 11_513_626_624),
+    "resnet20": (269_722, 40_551_040),
+    "resnet32": (464_154, 68_862_592),
+    "resnet44": (658_586, 97_174_144),
+    "resnet56": (853_018, 125_485_696),
+    "resnet110": (1_727_962, 252_887_680),
+    "resnet1202": (19_421_274, 2_829_238_912),
+    "plain20": (269_722, 40_551_040),
+    "plain32": (464_154, 68_862_592),
+    "plain44": (658_586, 97_174_144),
+    "plain56": (853_018, 125_485_696),
+    "plain110": (1_727_962, 252_887_680),
+    "preact_resnet164": (1_703_258, 247_646_720),
+    "preact_resnet1001": (10_327_706, 1_490_995_712),
+}
+
+
 def _register(name: str, reference: str, **config) -> None:
     cifar = config.get("stem") == "cifar"
 
@@ -191,7 +214,15 @@ def _register(name: str, reference: str, **config) -> None:
 
     factory.__name__ = name
     factory.__doc__ = f"{name}: {reference}."
-    register_model(input_size=32 if cifar else 224, num_classes=10 if cifar else 1000, reference=reference)(factory)
+    params, macs = FACTS[name]
+    register_model(
+        params=params,
+        macs=macs,
+        input_size=32 if cifar else 224,
+        num_classes=10 if cifar else 1000,
+        reference=reference,
+        torchvision=not cifar,
+    )(factory)
 
 
 IMAGENET_STAGES = {18: (2, 2, 2, 2), 34: (3, 4, 6, 3), 50: (3, 4, 6, 3), 101: (3, 4, 23, 3), 152: (3, 8, 36, 3)}

@@ -14,6 +14,7 @@ import flax.linen as nn
 import jax.numpy as jnp
 
 from jaxcnn.models import register_model
+from jaxcnn.models.base import Classifier
 from jaxcnn.models.layers import ConvBN, GAPHead, MLPHead, check_input, max_pool, norm_layer, output_logits
 
 # (convs in the stage, feature maps) per stage; torchvision's configs "A", "B", "D", "E".
@@ -25,7 +26,7 @@ CONFIGS: dict[int, tuple[tuple[int, int], ...]] = {
 }
 
 
-class VGG(nn.Module):
+class VGG(Classifier):
     """A VGG network. ``[N, H, W, in_channels]`` float -> logits ``[N, num_classes]`` float32.
 
     Attributes:
@@ -77,6 +78,19 @@ class VGG(nn.Module):
         return output_logits(x)
 
 
+# name: (parameters, MACs at 224x224), checked against the built models by tests/models/test_registry.py.
+FACTS = {
+    "vgg11": (132_863_336, 7_609_090_048),
+    "vgg11_bn": (132_868_840, 7_609_090_048),
+    "vgg13": (133_047_848, 11_308_466_176),
+    "vgg13_bn": (133_053_736, 11_308_466_176),
+    "vgg16": (138_357_544, 15_470_264_320),
+    "vgg16_bn": (138_365_992, 15_470_264_320),
+    "vgg19": (143_667_240, 19_632_062_464),
+    "vgg19_bn": (143_678_248, 19_632_062_464),
+}
+
+
 def _register(depth: int, batch_norm: bool) -> None:
     name = f"vgg{depth}" + ("_bn" if batch_norm else "")
 
@@ -85,7 +99,8 @@ def _register(depth: int, batch_norm: bool) -> None:
 
     factory.__name__ = name
     factory.__doc__ = f"VGG-{depth}{' with BatchNorm' if batch_norm else ''} (torchvision ``{name}``)."
-    register_model(reference=f"torchvision {name}")(factory)
+    params, macs = FACTS[name]
+    register_model(params=params, macs=macs, reference=f"torchvision {name}", torchvision=True)(factory)
 
 
 for _depth in CONFIGS:

@@ -32,13 +32,13 @@ from jaxcnn.data import (
     train_batches,
 )
 from jaxcnn.inspect import summary
-from jaxcnn.models import create_model
+from jaxcnn.models import create_model, init_shapes
 
 from .checkpoint import Checkpoints
 from .config import TrainConfig, read_config
 from .optim import optimizer, schedule
 from .parallel import Parallel, add_metrics, resolve_mode
-from .report import plot_curves, read_history, write_history
+from .report import plot_curves, progress, read_history, write_history
 from .state import TrainState, create_train_state
 from .steps import make_eval_step, make_train_step
 
@@ -119,21 +119,26 @@ def halving_size(model: nn.Module, side: int, channels: int) -> int:
     """The smallest size >= ``side`` and >= the model's minimum that is divisible by 2^k, for
     the k stride-2 reductions ``jaxcnn.summary`` finds in the model (resnet20: 28 -> 28,
     k = 2; VGG and ResNet-50: 28 -> 32, k = 5)."""
-    start = max(side, getattr(model, "min_input_size", 1))
+    start = max(side, model.min_input_size)
     rows = summary(model, (1, start, start, channels)).rows
     multiple = max(int(max(row.jump)) for row in rows)  # the deepest layer's stride in input pixels, 2^k
     return multiple * math.ceil(start / multiple)
 
 
-def build(config: TrainConfig, info: DataInfo):
-    """The model, optimizer, learning-rate schedule and total steps of a run."""
-    model = create_model(
+def build_model(config: TrainConfig, info: DataInfo) -> nn.Module:
+    """The model of a run, for the data's classes and channels."""
+    return create_model(
         config.model,
         num_classes=info.num_classes,
         in_channels=info.in_channels,
         dtype=jnp.dtype(config.dtype),
         **config.model_overrides,
     )
+
+
+def build(config: TrainConfig, info: DataInfo):
+    """The model, optimizer, learning-rate schedule and total steps of a run."""
+    model = build_model(config, info)
     per_epoch = steps_per_epoch(info.train_examples, config.batch_size)
     total = min(config.epochs * per_epoch, config.max_steps or sys.maxsize)
     lr = schedule(config.schedule, config.lr, total, min(int(config.warmup_epochs * per_epoch), total - 1))
@@ -235,14 +240,7 @@ class _Run:
             **self.parallel.prefetch_kwargs(),
         )
         meter = _EpochMeter(carried, self.parallel)
-        bar = tqdm(
-            total=last,
-            initial=first,
-            desc=f"epoch {epoch + 1}/{config.epochs}",
-            unit="step",
-            disable=not (config.progress and self.main_process),
-            file=sys.stderr,
-        )
+        bar = progress(last, first, f"epoch {epoch + 1}/{config.epochs}", config.progress and self.main_process)
         done, totals = first >= last, None
         for batch in batches:
             state, metrics = self.train_step(state, batch)
@@ -404,12 +402,13 @@ def read_data_info(out: str | Path) -> DataInfo:
 
 
 def load_checkpoint(out: str | Path, step: int | None = None) -> tuple[nn.Module, dict]:
-    """The model and ``{'params', 'batch_stats'}`` of a run folder's checkpoint (default: latest)."""
+    """The model and ``{'params', 'batch_stats'}`` (numpy) of a run folder's checkpoint (default:
+    the latest step), restored by layer name without building the optimizer."""
     config, info = read_config(out), read_data_info(out)
-    model, tx, _, _ = build(config, info)
-    template = initial_state(config, info, model, tx, abstract=True)
-    state, _ = Checkpoints(Path(out) / "checkpoints", config.keep_checkpoints).restore(template, step)
-    return model, state.variables
+    model = build_model(config, info)
+    template = init_shapes(model, info.image_size, info.in_channels)
+    variables = Checkpoints(Path(out) / "checkpoints", config.keep_checkpoints).restore_variables(template, step)
+    return model, variables
 
 
 def evaluate(out: str | Path, data: str | None = None, *, step: int | None = None, test: Dataset | None = None) -> dict:

@@ -1,13 +1,51 @@
-"""What a run leaves in its folder besides checkpoints: metrics.jsonl and curves.png."""
+"""What a run reports: the progress of each epoch on stderr, and metrics.jsonl and curves.png
+in its folder."""
 
 from __future__ import annotations
 
 import json
 import os
+import sys
 from pathlib import Path
+from typing import TextIO
+
+from tqdm import tqdm
 
 HISTORY = "metrics.jsonl"
 CURVES = "curves.png"
+LINE_EVERY = 100  # steps between progress lines when stderr is not a terminal
+
+
+def progress(total: int, initial: int, desc: str, enabled: bool, file: TextIO | None = None):
+    """A progress display for an epoch of ``total`` steps starting at ``initial``: a tqdm bar on
+    a terminal; elsewhere (CI, nohup, a notebook's captured stream) a :class:`LineProgress`
+    that prints plain lines instead of carriage-return frames."""
+    file = sys.stderr if file is None else file
+    if enabled and not file.isatty():
+        return LineProgress(total, initial, desc, file)
+    return tqdm(total=total, initial=initial, desc=desc, unit="step", disable=not enabled, file=file)
+
+
+class LineProgress:
+    """The part of tqdm's interface ``fit`` uses (``n``, ``update``, ``set_postfix``, ``close``),
+    printing one line when the step passes a multiple of ``LINE_EVERY`` and at the end of the epoch:
+    ``epoch 1/3: step 100/625 loss=0.912 acc=67.3% img_s=140``."""
+
+    def __init__(self, total: int, initial: int, desc: str, file: TextIO):
+        self.total, self.n, self.desc, self.file = total, initial, desc, file
+        self.printed = initial
+
+    def update(self, steps: int) -> None:
+        self.n += steps
+
+    def set_postfix(self, **values: str) -> None:
+        if self.n // LINE_EVERY > self.printed // LINE_EVERY or (self.n >= self.total > self.printed):
+            shown = " ".join(f"{k}={v}" for k, v in values.items())
+            print(f"{self.desc}: step {self.n}/{self.total} {shown}", file=self.file, flush=True)
+            self.printed = self.n
+
+    def close(self) -> None:
+        pass
 
 
 def read_history(out: str | Path, *, up_to_step: int | None = None) -> list[dict]:

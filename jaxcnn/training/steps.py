@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import optax
+
+from jaxcnn.models import Classifier, check_classifier
 
 from .state import TrainState
 
@@ -44,7 +45,7 @@ def batch_metrics(
 
 
 def make_train_step(
-    model: nn.Module,
+    model: Classifier,
     tx: optax.GradientTransformation,
     *,
     axis_name: str | None = None,
@@ -54,10 +55,11 @@ def make_train_step(
     """A pure ``(state, batch) -> (state, metrics)``: one minibatch gradient-descent step.
 
     The loss is the softmax cross-entropy averaged over the (per-device) minibatch, plus
-    ``model.aux_weight`` times that of each auxiliary head (Inception in train mode).
+    ``model.aux_weight`` times that of each of its ``model.aux_heads`` auxiliary heads
+    (Inception with ``aux_logits=True``).
 
     Args:
-      model: the network; under ``axis_name`` a model with ``bn_axis_name=None`` is cloned
+      model: a ``jaxcnn.models.Classifier``; under ``axis_name`` a model with ``bn_axis_name=None`` is cloned
         with ``bn_axis_name=axis_name`` so batch statistics come from the global batch.
       tx: the optax optimizer.
       axis_name: the ``pmap`` axis; gradients are averaged over it with ``lax.pmean`` and the
@@ -71,7 +73,7 @@ def make_train_step(
       the step number (1-based) when the loss was not finite, else inf (``add_metrics``
       keeps the minimum).
     """
-    model = _with_bn_axis(model, axis_name)
+    model = _with_bn_axis(model, axis_name, "make_train_step")
 
     def train_step(state: TrainState, batch: Batch):
         key = jax.random.wrap_key_data(state.rng)
@@ -92,10 +94,10 @@ def make_train_step(
                 mutable=["batch_stats"],
                 rngs={"dropout": dropout},
             )
-            logits, aux = out if isinstance(out, tuple) else (out, ())
+            logits, aux = out if model.aux_heads else (out, ())
             losses = cross_entropy(logits, batch["label"], label_smoothing)
             aux_loss = sum(cross_entropy(a, batch["label"], label_smoothing).mean() for a in aux)
-            return losses.mean() + getattr(model, "aux_weight", 0.0) * aux_loss, (logits, losses, updates)
+            return losses.mean() + model.aux_weight * aux_loss, (logits, losses, updates)
 
         (loss, (logits, losses, updates)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
         if axis_name:
@@ -117,13 +119,13 @@ def make_train_step(
     return train_step
 
 
-def make_eval_step(model: nn.Module, *, axis_name: str | None = None, transform: Callable | None = None) -> Callable:
+def make_eval_step(model: Classifier, *, axis_name: str | None = None, transform: Callable | None = None) -> Callable:
     """A pure ``(state, batch) -> metrics`` in eval mode; rows with ``batch['mask']`` False
     (the padding of a last partial batch) are not counted.
 
     ``transform``: ``images -> float images`` (for example ``jaxcnn.data.normalize``).
     """
-    model = _with_bn_axis(model, axis_name)
+    model = _with_bn_axis(model, axis_name, "make_eval_step")
 
     def eval_step(state: TrainState, batch: Batch):
         images = batch["image"] if transform is None else transform(batch["image"])
@@ -134,7 +136,8 @@ def make_eval_step(model: nn.Module, *, axis_name: str | None = None, transform:
     return eval_step
 
 
-def _with_bn_axis(model: nn.Module, axis_name: str | None) -> nn.Module:
-    if axis_name and getattr(model, "bn_axis_name", axis_name) is None:
+def _with_bn_axis(model: Classifier, axis_name: str | None, caller: str) -> Classifier:
+    check_classifier(model, caller)
+    if axis_name and model.bn_axis_name is None:
         return model.clone(bn_axis_name=axis_name)
     return model

@@ -12,6 +12,7 @@ from jaxcnn.convert import TORCHVISION_MODELS, from_torchvision, to_torchvision
 from jaxcnn.convert.mapping import kernel_to_flax, kernel_to_torch
 from jaxcnn.convert.testing import random_state_dict
 from jaxcnn.models import create_model
+from tests.models.references import TORCHVISION_PARAMS
 
 rng = np.random.default_rng(0)
 
@@ -167,7 +168,7 @@ def test_bad_types_are_refused():
         from_torchvision(nn.Dense(3), {})
 
 
-def test_supported_names_are_registered_models():
-    assert len(TORCHVISION_MODELS) == 15
+def test_supported_names_are_torchvisions_models():
+    assert sorted(TORCHVISION_MODELS) == sorted(TORCHVISION_PARAMS)
     for name in TORCHVISION_MODELS:
         create_model(name)

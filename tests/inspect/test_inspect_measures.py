@@ -12,15 +12,7 @@ from jaxcnn.models import count_params, create_model, init_shapes
 from jaxcnn.models.layers import norm_layer
 from jaxcnn.models.resnet import BasicBlock
 from tests.inspect.nets import GAP, Plain, conv
-
-# torchvision's model pages list "GFLOPS" that are multiply-accumulates of conv and linear layers.
-TORCHVISION_GMACS = {
-    "vgg16": (224, 15.470),
-    "googlenet": (224, 1.498),
-    "resnet18": (224, 1.814),
-    "resnet50": (224, 4.089),
-    "inception_v3": (299, 5.713),
-}
+from tests.models.references import TORCHVISION_GMACS
 
 
 @functools.cache

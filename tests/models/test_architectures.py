@@ -5,35 +5,8 @@ import jax.numpy as jnp
 import pytest
 
 from jaxcnn.models import count_params, create_model, list_models
+from tests.models.references import PAPER_PARAMS_M, TORCHVISION_PARAMS, TORCHVISION_PARAMS_WITH_AUX
 
-# torchvision's parameter counts (sum of p.numel() over model.parameters()), num_classes=1000.
-TORCHVISION_PARAMS = {
-    "vgg11": 132_863_336,
-    "vgg11_bn": 132_868_840,
-    "vgg13": 133_047_848,
-    "vgg16": 138_357_544,
-    "vgg16_bn": 138_365_992,
-    "vgg19": 143_667_240,
-    "googlenet": 6_624_904,
-    "inception_v3": 23_834_568,
-    "resnet18": 11_689_512,
-    "resnet34": 21_797_672,
-    "resnet50": 25_557_032,
-    "resnet101": 44_549_160,
-    "resnet152": 60_192_808,
-}
-TORCHVISION_PARAMS_WITH_AUX = {"googlenet": 13_004_888, "inception_v3": 27_161_264}
-# He et al. 2015 (table 6) and He et al. 2016 (table 3), CIFAR-10 (num_classes=10), in millions.
-PAPER_PARAMS_M = {
-    "resnet20": 0.27,
-    "resnet32": 0.46,
-    "resnet44": 0.66,
-    "resnet56": 0.85,
-    "resnet110": 1.7,
-    "resnet1202": 19.4,
-    "preact_resnet164": 1.7,
-    "preact_resnet1001": 10.2,
-}
 SMALL_INPUT = {"inception_v3": 75}  # every other model accepts 32x32
 
 

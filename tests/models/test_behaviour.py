@@ -7,7 +7,7 @@ import numpy as np
 import optax
 import pytest
 
-from jaxcnn.models import create_model
+from jaxcnn.models import Classifier, create_model
 from jaxcnn.models.resnet import Bottleneck, PreActBottleneck, ResNet
 from jaxcnn.models.vgg import VGG
 
@@ -23,7 +23,7 @@ def train_loss(model, variables, x, labels, rngs=None):
 
     def loss(params):
         out, updates = model.apply({**variables, "params": params}, x, train=True, mutable=["batch_stats"], rngs=rngs)
-        logits, aux = out if isinstance(out, tuple) else (out, ())
+        logits, aux = out if model.aux_heads else (out, ())
 
         def ce(z):
             return optax.softmax_cross_entropy_with_integer_labels(z, labels).mean()
@@ -149,3 +149,31 @@ def test_thousand_layer_nets_run_a_jitted_forward_and_backward(name):
     # The scanned stage holds every repeated block: 199 (resnet1202) or 110 (preact_resnet1001).
     repeated = {"resnet1202": 199, "preact_resnet1001": 110}[name]
     assert grads["layer2_blocks"]["scan"]["block"]["conv2"]["kernel"].shape[0] == repeated
+
+
+@pytest.mark.parametrize(
+    "name, size, kwargs, heads",
+    [
+        ("resnet20", 32, {}, 0),
+        ("vgg11_bn", 32, {}, 0),
+        ("googlenet", 32, {}, 0),
+        ("googlenet", 32, {"aux_logits": True}, 2),
+        ("inception_v3", 75, {}, 0),
+        ("inception_v3", 299, {"aux_logits": True}, 1),
+    ],
+)
+def test_train_mode_output_is_logits_or_logits_and_a_tuple_of_aux_heads_logits(name, size, kwargs, heads):
+    model = create_model(name, num_classes=5, **kwargs)
+    assert isinstance(model, Classifier) and model.aux_heads == heads
+    assert not isinstance(type(model).min_input_size, int)  # one convention: a property, never a class constant
+    x = jax.ShapeDtypeStruct((1, size, size, 3), jnp.float32)
+    variables = jax.eval_shape(model.init, RNG, x)
+    out = jax.eval_shape(
+        lambda v, x: model.apply(v, x, train=True, mutable=["batch_stats"], rngs={"dropout": RNG})[0], variables, x
+    )
+    if heads:
+        logits, aux = out
+        assert type(aux) is tuple and [a.shape for a in aux] == [(1, 5)] * heads
+    else:
+        logits = out
+    assert logits.shape == (1, 5)

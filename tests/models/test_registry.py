@@ -1,29 +1,18 @@
 """The registry: names, patterns, helpful errors, overrides."""
 
+import subprocess
+import sys
+from pathlib import Path
+
 import flax.linen as nn
 import jax.numpy as jnp
 import pytest
 
 import jaxcnn
-from jaxcnn.models import create_model, list_models
+from jaxcnn.inspect import summary
+from jaxcnn.models import count_params, create_model, init_shapes, list_models, model_info
+from tests.models.references import PAPER_PARAMS_M, TORCHVISION_GMACS, TORCHVISION_PARAMS
 
-TORCHVISION_NAMES = [
-    "vgg11",
-    "vgg11_bn",
-    "vgg13",
-    "vgg13_bn",
-    "vgg16",
-    "vgg16_bn",
-    "vgg19",
-    "vgg19_bn",
-    "googlenet",
-    "inception_v3",
-    "resnet18",
-    "resnet34",
-    "resnet50",
-    "resnet101",
-    "resnet152",
-]
 PAPER_NAMES = [
     "resnet20",
     "resnet32",
@@ -42,7 +31,39 @@ PAPER_NAMES = [
 
 
 def test_every_name_the_issue_lists_is_registered_and_nothing_else():
-    assert sorted(list_models()) == sorted(TORCHVISION_NAMES + PAPER_NAMES)
+    assert sorted(list_models()) == sorted([*TORCHVISION_PARAMS, *PAPER_NAMES])
+    assert sorted(list_models(torchvision=True)) == sorted(TORCHVISION_PARAMS)
+
+
+def test_list_models_sorts_numbers_naturally():
+    assert list_models("plain*") == ["plain20", "plain32", "plain44", "plain56", "plain110"]
+    assert list_models("resnet1*") == ["resnet18", "resnet101", "resnet110", "resnet152", "resnet1202"]
+
+
+@pytest.mark.parametrize("name", list_models())
+def test_registered_metadata_is_what_the_built_model_has(name):
+    """As torchvision's test_schema_meta_validation: the recorded facts against the model itself
+    (parameters from jax.eval_shape, MACs from jaxcnn.summary; both only trace)."""
+    info = model_info(name)
+    model = create_model(name)
+    assert model.num_classes == info.num_classes
+    assert count_params(init_shapes(model, info.input_size)) == info.params
+    assert summary(model, (1, info.input_size, info.input_size, model.in_channels)).total_macs == info.macs
+
+
+def test_registered_metadata_agrees_with_torchvision_and_the_papers():
+    for name, params in TORCHVISION_PARAMS.items():
+        assert model_info(name).params == params, name
+    for name, (size, gmacs) in TORCHVISION_GMACS.items():
+        assert model_info(name).input_size == size and model_info(name).macs / 1e9 == pytest.approx(gmacs, rel=0.005)
+    for name, millions in PAPER_PARAMS_M.items():
+        assert model_info(name).params == pytest.approx(millions * 1e6, rel=0.03), name
+
+
+def test_readme_models_table_is_the_registrys():
+    tool = Path(__file__).parents[2] / "tools" / "make_readme_models_table.py"
+    done = subprocess.run([sys.executable, str(tool), "--check"], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
 
 
 def test_list_models_filters_with_fnmatch_patterns():

@@ -1,13 +1,17 @@
 """fit: reports, checkpoints, determinism, resume after SIGKILL, SIGINT, non-finite losses."""
 
 import dataclasses
+import importlib
 import json
+import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import jax
 import numpy as np
+import orbax.checkpoint as ocp
 import pytest
 
 from jaxcnn.data import normalize
@@ -69,6 +73,55 @@ def test_load_checkpoint_and_evaluate_give_back_the_trained_model(reference, tin
     assert model.num_classes == 10 and model.in_channels == 1
     result = evaluate(reference.out, test=tiny_data[1])
     assert result["count"] == 100 and result["accuracy"] == pytest.approx(reference.test_accuracy)
+
+
+def test_checkpoints_are_named_pytrees_that_orbax_alone_opens(reference):
+    step = reference.out / "checkpoints" / "16"
+    assert {p.name for p in step.iterdir() if p.is_dir()} == {"params", "batch_stats", "opt_state", "extra"}
+    params = ocp.StandardCheckpointer().restore(step / "params")
+    np.testing.assert_array_equal(params["conv1"]["kernel"], reference.variables["params"]["conv1"]["kernel"])
+    stats = ocp.StandardCheckpointer().restore(step / "batch_stats")
+    np.testing.assert_array_equal(stats["bn1"]["mean"], reference.variables["batch_stats"]["bn1"]["mean"])
+    assert json.loads((step / "extra" / "metadata").read_text())["step"] == 16
+
+
+def test_load_checkpoint_builds_no_optimizer(reference, monkeypatch):
+    def no_optimizer(*args, **kwargs):
+        raise AssertionError("load_checkpoint built an optimizer")
+
+    monkeypatch.setattr(importlib.import_module("jaxcnn.training.fit"), "optimizer", no_optimizer)
+    _, variables = load_checkpoint(reference.out)
+    assert_same_params(variables, reference.variables)
+
+
+def copy_run(reference, tmp_path, **model_overrides):
+    """The reference run folder with its config.json's model attributes changed."""
+    out = shutil.copytree(reference.out, tmp_path / "copy")
+    saved = json.loads((out / "config.json").read_text())
+    saved["config"]["model_overrides"].update(model_overrides)
+    (out / "config.json").write_text(json.dumps(saved))
+    return out
+
+
+def test_a_checkpoint_that_does_not_fit_the_model_names_the_layer_and_both_shapes(reference, tmp_path):
+    out = copy_run(reference, tmp_path, widths=[4, 8, 16])
+    expected = (
+        "params/layer3_block0/conv1/kernel has shape (3, 3, 8, 8) in the checkpoint, the model expects (3, 3, 8, 16)"
+    )
+    with pytest.raises(ValueError, match=re.escape(expected)):
+        load_checkpoint(out)
+
+
+def test_a_checkpoint_of_the_old_index_layout_is_refused(reference, tmp_path):
+    out = copy_run(reference, tmp_path)
+    shutil.rmtree(out / "checkpoints")
+    leaves = jax.tree.leaves(reference.state)  # jaxcnn 0.1.0 saved the flattened state by index
+    old = {"leaves": {f"{i:05d}": np.asarray(leaf) for i, leaf in enumerate(leaves)}, "extra": {}}
+    with ocp.CheckpointManager(out / "checkpoints") as manager:
+        manager.save(16, args=ocp.args.StandardSave(old))
+        manager.wait_until_finished()
+    with pytest.raises(ValueError, match=r"checkpoint step 16 .* has the old index layout \(arrays saved as '00000'"):
+        load_checkpoint(out)
 
 
 def test_the_same_seed_gives_identical_parameters(reference, tiny_data, tmp_path):

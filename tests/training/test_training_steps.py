@@ -1,12 +1,14 @@
 """The train and eval steps against jax.grad, optax's definitions and numpy."""
 
+from typing import Any
+
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxcnn.models import create_model
+from jaxcnn.models import Classifier, create_model
 from jaxcnn.training import (
     batch_metrics,
     create_train_state,
@@ -21,16 +23,24 @@ from tests.training.runs import TINY_RESNET
 RNG = np.random.default_rng(0)
 
 
-class AuxNet(nn.Module):
+class AuxNet(Classifier):
     """A linear classifier with one auxiliary head, returned (like Inception) in train mode only."""
 
+    num_classes: int = 4
+    in_channels: int = 1
+    dtype: Any = jnp.float32
+    bn_axis_name: str | None = None
     aux_weight = 0.3
+
+    @property
+    def aux_heads(self) -> int:
+        return 1
 
     @nn.compact
     def __call__(self, x, train=False):
         x = x.reshape(len(x), -1)
-        logits = nn.Dense(4, name="main")(x)
-        aux = nn.Dense(4, name="aux")(x) if train or self.is_initializing() else None
+        logits = nn.Dense(self.num_classes, name="main")(x)
+        aux = nn.Dense(self.num_classes, name="aux")(x) if train or self.is_initializing() else None
         return (logits, (aux,)) if train else logits
 
 
@@ -161,3 +171,15 @@ def test_adamw_weight_decay_is_decoupled_on_kernels_only():
 def test_bad_optimizer_settings_raise_value_errors(call, message):
     with pytest.raises(ValueError, match=message):
         call()
+
+
+def test_steps_refuse_a_module_without_the_classifier_interface():
+    class Bare(nn.Module):
+        @nn.compact
+        def __call__(self, x, train=False):
+            return nn.Dense(4)(x.reshape(len(x), -1))
+
+    with pytest.raises(TypeError, match="make_train_step needs a jaxcnn.models.Classifier .* got Bare"):
+        make_train_step(Bare(), optimizer("sgd"))
+    with pytest.raises(TypeError, match="make_eval_step needs a jaxcnn.models.Classifier"):
+        make_eval_step(Bare())

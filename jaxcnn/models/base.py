@@ -1,0 +1,47 @@
+"""The interface the rest of jaxcnn relies on: every model is a :class:`Classifier`."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import flax.linen as nn
+
+
+class Classifier(nn.Module):
+    """Base class of jaxcnn's networks; training, conversion and inspection read these members
+    directly, so a model of your own trains with ``jaxcnn.training`` once it subclasses this.
+
+    Every subclass declares the dataclass fields (a base class cannot, since subclasses add
+    fields without defaults): ``num_classes: int``, ``in_channels: int``, ``dtype`` (compute
+    dtype; parameters stay float32) and ``bn_axis_name: str | None`` (the ``pmap`` axis batch
+    norm averages over; ``None`` for models without batch norm, which ignore it).
+
+    ``__call__(x, train=False)`` takes float ``[N, H, W, in_channels]`` and returns logits
+    ``[N, num_classes]`` float32; in train mode a model with ``aux_heads > 0`` returns
+    ``(logits, aux)`` instead, ``aux`` a tuple of ``aux_heads`` logits arrays.
+    """
+
+    aux_weight: ClassVar[float] = 0.0
+    """Weight of each auxiliary head's loss in the training loss."""
+
+    @property
+    def aux_heads(self) -> int:
+        """Number of auxiliary classifiers in train-mode output (0: the output is the logits)."""
+        return 0
+
+    @property
+    def min_input_size(self) -> int:
+        """Smallest height and width the network's reductions accept."""
+        return 1
+
+
+def check_classifier(model: object, caller: str) -> None:
+    """``TypeError`` unless ``model`` is a :class:`Classifier` with its four fields."""
+    fields = ("num_classes", "in_channels", "dtype", "bn_axis_name")
+    missing = [name for name in fields if name not in getattr(type(model), "__dataclass_fields__", {})]
+    if not isinstance(model, Classifier) or missing:
+        raise TypeError(
+            f"{caller} needs a jaxcnn.models.Classifier with the fields {', '.join(fields)}; got "
+            f"{type(model).__name__}{f' without {missing}' if isinstance(model, Classifier) else ''}. "
+            "Subclass jaxcnn.models.Classifier and declare them."
+        )
