@@ -35,10 +35,11 @@ from jaxcnn.inspect import summary
 from jaxcnn.models import create_model
 
 from .checkpoint import Checkpoints
-from .config import TrainConfig, read_config
+from .config import TrainConfig, read_config, read_run_file
+from .guard import run_lock, writing
 from .optim import optimizer, schedule
 from .parallel import Parallel, add_metrics, resolve_mode
-from .report import plot_curves, read_history, write_history
+from .report import atomic_write, plot_curves, read_history, write_history
 from .state import TrainState, create_train_state
 from .steps import make_eval_step, make_train_step
 
@@ -90,14 +91,18 @@ def fit(config: TrainConfig | None = None, *, train: Dataset | None = None, test
     checkpoint and returns with ``interrupted=True``; a non-finite loss raises
     ``NonFiniteLossError`` before anything is saved for the bad step. ``config=None`` trains the
     defaults (``TrainConfig()``).
+
+    One run per folder: the run holds ``out/.lock`` (process 0 only) until it returns or fails, and
+    a second ``fit`` into a locked folder raises ``RunLockedError`` naming the holder's PID.
     """
     config = TrainConfig() if config is None else config
     if config.distributed:
         initialize_distributed(config)
-    train = train if train is not None else load(config.data, "train", root=config.data_root)
-    test = test if test is not None else load(config.data, "test", root=config.data_root)
-    info = describe_data(train, config)
-    return _Run(config, info, train, test).run()
+    with run_lock(config.out, hold=jax.process_index() == 0):
+        train = train if train is not None else load(config.data, "train", root=config.data_root)
+        test = test if test is not None else load(config.data, "test", root=config.data_root)
+        info = describe_data(train, config)
+        return _Run(config, info, train, test).run()
 
 
 def describe_data(train: Dataset, config: TrainConfig) -> DataInfo:
@@ -291,7 +296,8 @@ class _Run:
         return totals
 
     def _save(self, state, step: int, totals: dict) -> None:
-        self.checkpoints.save(step, self.parallel.fetch(state), totals)
+        with writing(self.checkpoints.directory / str(step)):
+            self.checkpoints.save(step, self.parallel.fetch(state), totals)
 
     def _end_epoch(self, state, step: int, epoch: int, totals: dict) -> None:
         test = self.evaluate(state)
@@ -327,7 +333,6 @@ class _Run:
         return evaluate_on(self.test, self.eval_step, state, self.parallel, self.eval_batch)
 
     def _write_config(self) -> None:
-        self.out.mkdir(parents=True, exist_ok=True)
         payload = {
             "config": self.config.to_json(),
             "data": dataclasses.asdict(self.info),
@@ -337,7 +342,7 @@ class _Run:
                 "processes": jax.process_count(),
             },
         }
-        (self.out / "config.json").write_text(json.dumps(payload, indent=2) + "\n")
+        atomic_write(self.out / "config.json", (json.dumps(payload, indent=2) + "\n").encode())
 
     def _result(self, state, interrupted: bool = False) -> FitResult:
         return FitResult(self.out, self.model, self.parallel.fetch(state), self.history, interrupted)
@@ -399,7 +404,16 @@ class _EpochMeter:
 
 def read_data_info(out: str | Path) -> DataInfo:
     """The ``DataInfo`` saved in ``out/config.json``."""
-    saved = json.loads((Path(out) / "config.json").read_text())["data"]
+    saved = read_run_file(out, "data")
+    fields = {f.name for f in dataclasses.fields(DataInfo)}
+    if set(saved) != fields:
+        wrong = ", ".join(sorted(fields ^ set(saved)))
+        raise ValueError(f"{Path(out) / 'config.json'}: its 'data' section lacks or adds the fields {wrong}")
+    for name in ("num_classes", "in_channels", "image_size", "train_examples"):
+        if not isinstance(saved[name], int) or isinstance(saved[name], bool) or saved[name] < 1:
+            raise ValueError(
+                f"{Path(out) / 'config.json'}: field 'data.{name}' expected a positive integer, got {saved[name]!r}"
+            )
     return DataInfo(**{k: tuple(v) if isinstance(v, list) else v for k, v in saved.items()})
 
 
