@@ -1,6 +1,6 @@
 """Training: pure steps (jax.grad + optax), data parallelism, checkpoints and ``fit``."""
 
-from .checkpoint import Checkpoints
+from .checkpoint import Checkpoints, UnreadableCheckpointError
 from .config import TrainConfig, read_config
 from .fit import FitResult, NonFiniteLossError, evaluate, fit, load_checkpoint
 from .guard import DiskFullError, RunLockedError
@@ -22,6 +22,7 @@ __all__ = [
     "read_config",
     "Parallel",
     "TrainState",
+    "UnreadableCheckpointError",
     "batch_metrics",
     "create_train_state",
     "cross_entropy",

@@ -187,6 +187,12 @@ class _Run:
         self.history: list[dict] = []
 
     def run(self) -> FitResult:
+        try:
+            return self._run()
+        finally:
+            self.checkpoints.close()
+
+    def _run(self) -> FitResult:
         state, carried = self._start(initial_state(self.config, self.info, self.model, self.tx))
         step = int(state.step)
         self.history = read_history(self.out, up_to_step=step) if self.config.resume else []
@@ -206,13 +212,22 @@ class _Run:
             if latest is None:
                 raise FileNotFoundError(f"--resume: no checkpoint in {self.checkpoints.directory}")
             self.config.check_resumable_from(read_config(self.out))
-            return self.checkpoints.restore(template)
+            state, carried, step = self.checkpoints.restore_newest(template)
+            self._set_aside_newer_than(step)
+            return state, carried
         if latest is not None:
             raise FileExistsError(
                 f"{self.out} already holds checkpoints (latest step {latest}); "
                 "pass --resume to continue that run or choose another --out"
             )
         return template, {}
+
+    def _set_aside_newer_than(self, step: int) -> None:
+        """Move the unreadable checkpoints after ``step`` out of the way (kept, and said where)."""
+        newer = [s for s in self.checkpoints.steps() if s > step]
+        if newer and self.main_process:
+            moved = self.checkpoints.set_aside(newer)
+            print(f"note: the unreadable checkpoints were moved to {', '.join(map(str, moved))}", file=sys.stderr)
 
     def _compile(self):
         axis = self.parallel.axis_name
@@ -418,11 +433,16 @@ def read_data_info(out: str | Path) -> DataInfo:
 
 
 def load_checkpoint(out: str | Path, step: int | None = None) -> tuple[nn.Module, dict]:
-    """The model and ``{'params', 'batch_stats'}`` of a run folder's checkpoint (default: latest)."""
+    """The model and ``{'params', 'batch_stats'}`` of a run folder's checkpoint at ``step`` (default:
+    the newest that can be restored; newer ones that cannot are reported on stderr with their folder)."""
     config, info = read_config(out), read_data_info(out)
     model, tx, _, _ = build(config, info)
     template = initial_state(config, info, model, tx, abstract=True)
-    state, _ = Checkpoints(Path(out) / "checkpoints", config.keep_checkpoints).restore(template, step)
+    checkpoints = Checkpoints(Path(out) / "checkpoints", config.keep_checkpoints)
+    try:
+        state, _ = checkpoints.restore(template, step)
+    finally:
+        checkpoints.close()
     return model, state.variables
 
 
