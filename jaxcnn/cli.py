@@ -21,6 +21,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(_debug_first(argv))
     debug = args.debug or os.environ.get("JAXCNN_DEBUG", "") not in ("", "0")
+    if not debug:
+        sys.unraisablehook = _without_closed_loop_noise(sys.unraisablehook)
     try:
         return args.func(args)
     except KeyboardInterrupt:
@@ -46,6 +48,17 @@ def one_line(err: BaseException) -> str:
     if isinstance(err, (ValueError, TypeError, OSError, RuntimeError, ArithmeticError)):
         return text
     return f"{type(err).__name__}: {text} (rerun with --debug for the traceback)"
+
+
+def _without_closed_loop_noise(hook):
+    """``hook`` minus the 'Event loop is closed' errors that tensorstore's callbacks raise when they
+    finish after orbax gave up on a damaged checkpoint (already reported in one line)."""
+
+    def filtered(unraisable):
+        if not (isinstance(unraisable.exc_value, RuntimeError) and str(unraisable.exc_value) == "Event loop is closed"):
+            hook(unraisable)
+
+    return filtered
 
 
 def _debug_first(argv: list[str]) -> list[str]:
