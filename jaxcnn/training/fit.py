@@ -99,6 +99,8 @@ def fit(config: TrainConfig | None = None, *, train: Dataset | None = None, test
     if config.distributed:
         initialize_distributed(config)
     with run_lock(config.out, hold=jax.process_index() == 0):
+        if config.resume:  # before the data loads: a mismatch or a damaged config.json fails at once
+            config.check_resumable_from(read_config(config.out))
         train = train if train is not None else load(config.data, "train", root=config.data_root)
         test = test if test is not None else load(config.data, "test", root=config.data_root)
         info = describe_data(train, config)
@@ -211,7 +213,6 @@ class _Run:
         if self.config.resume:
             if latest is None:
                 raise FileNotFoundError(f"--resume: no checkpoint in {self.checkpoints.directory}")
-            self.config.check_resumable_from(read_config(self.out))
             state, carried, step = self.checkpoints.restore_newest(template)
             self._set_aside_newer_than(step)
             return state, carried
