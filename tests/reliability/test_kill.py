@@ -42,7 +42,7 @@ def test_kills_inside_checkpoint_writes_lose_nothing_and_mix_nothing(reference, 
             assert_same_params(state, expected[saved_step][0])
             assert_same_sums(extra, expected[saved_step][1])
     print(f"{len(kills)} kills at steps {kills}, {inside} inside a checkpoint write")
-    assert len(kills) == KILLS and inside >= KILLS // 2
+    assert len(kills) == KILLS and inside >= KILLS - 1  # a save may make fewer calls than the first
     train, test = tiny_data
     resumed = fit(tiny_config(tmp_path, resume=True, **REFERENCE), train=train, test=test)
     assert_same_params(resumed.variables, reference.variables)

@@ -3,7 +3,7 @@
 MODE ``kill``: SIGKILL itself during step 11 of 16 (mid-epoch 2, after the step-9 checkpoint).
 MODE ``sigint``: send itself SIGINT during step 5; fit should save and return.
 MODE ``kill-in-save``: ``worker.py kill-in-save OUT SEED fresh|resume``: checkpoint every step and
-SIGKILL itself at a random moment (seeded) of its 2nd or 3rd checkpoint write (tests/reliability).
+SIGKILL itself at a random point (seeded) of its 2nd or 3rd checkpoint write (tests/reliability).
 MODE ``distributed``: one of two processes (2 CPU devices each) of a jax.distributed run.
 """
 
@@ -18,8 +18,6 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspa
 
 import importlib  # noqa: E402
 import random  # noqa: E402
-import threading  # noqa: E402
-import time  # noqa: E402
 
 import jax  # noqa: E402
 
@@ -47,20 +45,33 @@ def signal_at_call(n: int, signum: int) -> None:
 
 
 def kill_during_a_save(rng: random.Random) -> None:
-    """SIGKILL this process from a timer started as the 2nd or 3rd ``Checkpoints.save`` begins,
-    after a random delay of 0 to 1.2 times the longest save so far (so most kills land inside the
-    write, at a random point of it). Prints ``kill at step S`` and ``saved step S`` lines."""
-    original, target, durations = Checkpoints.save, rng.choice([2, 3]), []
+    """SIGKILL this process inside its 2nd or 3rd ``Checkpoints.save``: at the k-th Python function
+    call of that save, k drawn (seeded) from the calls the first save made, so the kill lands at a
+    random point of the write (folders, metadata, arrays, rename). Prints ``kill at step S`` first,
+    and ``saved step S`` after each save that completed."""
+    original, target, calls_per_save = Checkpoints.save, rng.choice([2, 3]), []
 
     def save(self, step, state, extra):
-        if len(durations) + 1 == target:
-            delay = rng.uniform(0, 1.2 * max(durations))
-            print(f"kill at step {step} after {1000 * delay:.1f} ms", flush=True)
-            threading.Timer(delay, os.kill, (os.getpid(), signal.SIGKILL)).start()
-        started = time.perf_counter()
-        original(self, step, state, extra)
-        durations.append(time.perf_counter() - started)
+        calls, kill_at = [0], None
+        if len(calls_per_save) + 1 == target:
+            kill_at = rng.randint(1, int(0.9 * min(calls_per_save)))
+            print(f"kill at step {step}, call {kill_at} of about {min(calls_per_save)}", flush=True)
+
+        def count(frame, event, arg):
+            if event == "call":
+                calls[0] += 1
+                if calls[0] == kill_at:
+                    os.kill(os.getpid(), signal.SIGKILL)
+
+        sys.setprofile(count)
+        try:
+            original(self, step, state, extra)
+        finally:
+            sys.setprofile(None)
+        calls_per_save.append(calls[0])
         print(f"saved step {step}", flush=True)
+        if kill_at:  # the save made fewer calls than the first: kill just after it
+            os.kill(os.getpid(), signal.SIGKILL)
 
     Checkpoints.save = save
 
