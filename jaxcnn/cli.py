@@ -5,28 +5,78 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 import sys
 from pathlib import Path
 
 from jaxcnn.bench.command import add_bench_parser
 from jaxcnn.inspect import add_summary_parser
+from jaxcnn.training.config import ConfigError
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point; returns the exit status (2 for bad arguments, 1 for a failed run, 130 if interrupted)."""
+    """Entry point; returns the exit status (2 for bad arguments, 1 for a failed run, 130 if interrupted).
+
+    Every failure is one line on stderr (bad arguments also get the usage line); ``--debug`` or
+    ``JAXCNN_DEBUG=1`` shows the traceback instead.
+    """
+    argv = sys.argv[1:] if argv is None else list(argv)
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(_debug_first(argv))
+    debug = args.debug or os.environ.get("JAXCNN_DEBUG", "") not in ("", "0")
+    if not debug:
+        sys.unraisablehook = _without_closed_loop_noise(sys.unraisablehook)
     try:
         return args.func(args)
-    except (ValueError, TypeError, FileNotFoundError, FileExistsError, FloatingPointError) as err:
-        print(f"jaxcnn {args.command}: error: {err}", file=sys.stderr)
+    except KeyboardInterrupt:
+        if debug:
+            raise
+        print(f"jaxcnn {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except ConfigError as err:  # a value of a flag that TrainConfig refuses: argparse's way
+        if debug:
+            raise
+        args.subcommands[args.command].error(f"argument --{err.field.replace('_', '-')}: {err.problem}")
+    except Exception as err:
+        if debug:
+            raise
+        print(f"jaxcnn {args.command}: error: {one_line(err)}", file=sys.stderr)
         return 1
+
+
+def one_line(err: BaseException) -> str:
+    """``err`` as one line: its message, with the type and a --debug hint when it is not one of the
+    errors jaxcnn raises on purpose (ValueError, TypeError, OSError, RuntimeError and their kinds)."""
+    text = " ".join(str(err).split()) or type(err).__name__
+    if isinstance(err, (ValueError, TypeError, OSError, RuntimeError, ArithmeticError)):
+        return text
+    return f"{type(err).__name__}: {text} (rerun with --debug for the traceback)"
+
+
+def _without_closed_loop_noise(hook):
+    """``hook`` minus the 'Event loop is closed' errors that tensorstore's callbacks raise when they
+    finish after orbax gave up on a damaged checkpoint (already reported in one line)."""
+
+    def filtered(unraisable):
+        if not (isinstance(unraisable.exc_value, RuntimeError) and str(unraisable.exc_value) == "Event loop is closed"):
+            hook(unraisable)
+
+    return filtered
+
+
+def _debug_first(argv: list[str]) -> list[str]:
+    """``--debug`` is accepted anywhere on the line; argparse wants it before the subcommand."""
+    return ["--debug"] * ("--debug" in argv) + [a for a in argv if a != "--debug"]
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The argparse parser of every subcommand."""
     parser = argparse.ArgumentParser(prog="jaxcnn", description="VGGNet, Inception and ResNet in JAX.")
+    parser.add_argument(
+        "--debug", action="store_true", help="show tracebacks (also JAXCNN_DEBUG=1); also accepted after COMMAND"
+    )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    parser.set_defaults(subcommands=commands.choices)  # for errors found after parsing (exit 2, usage line)
     models = commands.add_parser("models", help="list the models with their parameters, MACs and reference")
     models.add_argument("pattern", nargs="?", default=None, help="fnmatch pattern, e.g. 'resnet*'")
     models.set_defaults(func=_models)
@@ -35,7 +85,9 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate = commands.add_parser("evaluate", help="test accuracy of a training run's latest checkpoint")
     evaluate.add_argument("out", metavar="OUT_DIR", help="the --out folder of a `jaxcnn train` run")
     evaluate.add_argument("--data", type=_dataset_name, default=None, help="dataset (default: the one it trained on)")
-    evaluate.add_argument("--step", type=int, default=None, help="checkpoint step (default: the latest)")
+    evaluate.add_argument(
+        "--step", type=_natural, default=None, help="checkpoint step (default: the newest that can be restored)"
+    )
     evaluate.set_defaults(func=_evaluate)
     add_bench_parser(commands)
     return parser
@@ -230,9 +282,21 @@ def _non_negative(text: str) -> int:
 
 
 def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+    return _integer(text, 1, "a positive integer")
+
+
+def _natural(text: str) -> int:
+    return _integer(text, 0, "an integer >= 0")
+
+
+def _integer(text: str, least: int, expected: str) -> int:
+    """``int(text)`` if it is at least ``least``; else an argparse error (exit 2, usage line)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = None
+    if value is None or value < least:
+        raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}")
     return value
 
 

@@ -21,7 +21,7 @@ def test_models_lists_names_with_torchvision_parameter_counts(capsys):
     [
         (["train", "--model", "resnet21"], "Did you mean: resnet32, resnet20"),
         (["train", "--data", "fashion_mnist_smal"], "Did you mean 'fashion_mnist_small'"),
-        (["train", "--epochs", "0"], "must be a positive integer"),
+        (["train", "--epochs", "0"], "argument --epochs: expected a positive integer, got '0'"),
         (["train", "--optimizer", "lbfgs"], "invalid choice: 'lbfgs'"),
         (["train", "--lr", "fast"], "invalid float value"),
         (["fly"], "invalid choice: 'fly'"),

@@ -58,20 +58,29 @@ def read_verified(path: Path, file: RemoteFile, sha256: str | None = None) -> by
     """The payload of ``path`` after checking its sha256 (``sha256`` overrides the pinned one).
 
     Raises:
-      ValueError: the payload's sha256 differs, or the gzip stream is corrupt or truncated.
+      ValueError: the payload's sha256 differs, or the gzip stream is corrupt or truncated; names ``path``.
+    """
+    try:
+        return verified(path.read_bytes(), file, sha256)
+    except ValueError as err:
+        raise ValueError(f"{path} {err}; delete it so it can be downloaded again") from err
+
+
+def verified(data: bytes, file: RemoteFile, sha256: str | None = None) -> bytes:
+    """The payload of ``data`` (a copy of ``file``) after checking its sha256.
+
+    Raises:
+      ValueError: "is not a complete gzip file (...)" or "has the wrong sha256: expected ..., got ...";
+        the caller names the file or URL the bytes came from.
     """
     expected = sha256 or file.sha256
     try:
-        payload = gzip.decompress(path.read_bytes()) if file.gunzip else path.read_bytes()
+        payload = gzip.decompress(data) if file.gunzip else data
     except (EOFError, gzip.BadGzipFile, zlib.error) as err:
-        raise ValueError(
-            f"{path} is not a complete gzip file ({err}); delete it so it can be downloaded again"
-        ) from err
+        raise ValueError(f"is not a complete gzip file ({err})") from err
     actual = hashlib.sha256(payload).hexdigest()
     if actual != expected:
-        raise ValueError(
-            f"{path} has the wrong sha256: expected {expected}, got {actual}; delete it so it can be downloaded again"
-        )
+        raise ValueError(f"has the wrong sha256: expected {expected}, got {actual}")
     return payload
 
 
@@ -109,7 +118,13 @@ def _download(url: str, dest: Path, file: RemoteFile, sha256: str | None) -> byt
             _copy_url(url, out, file.name)
             out.flush()
             os.fsync(out.fileno())
-        payload = read_verified(tmp, file, sha256)
+        try:
+            payload = verified(tmp.read_bytes(), file, sha256)
+        except ValueError as err:  # name the URL: the temporary file is deleted below
+            raise ValueError(
+                f"the download of {url} {err}; the server (JAXCNN_DATA_MIRROR or mirror=, if set) does not "
+                f"serve the official {file.name}: fix it or unset it, then try again"
+            ) from err
         os.replace(tmp, dest)
     except BaseException:
         tmp.unlink(missing_ok=True)

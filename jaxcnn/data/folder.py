@@ -15,6 +15,7 @@ import concurrent.futures
 import hashlib
 import json
 import os
+import struct
 import warnings
 from pathlib import Path
 
@@ -24,8 +25,20 @@ from PIL import Image
 from .dataset import Dataset
 
 EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
-_DECODE_ERRORS = (OSError, SyntaxError, ValueError, Image.DecompressionBombError)
 _CHUNK = 256
+# What Pillow's decoders raise for damaged or hostile files (its plugins parse with struct and index
+# into headers); each becomes a ValueError naming the file.
+_DECODE_ERRORS = (
+    OSError,
+    SyntaxError,
+    ValueError,
+    EOFError,
+    LookupError,
+    TypeError,
+    ArithmeticError,
+    struct.error,
+    Image.DecompressionBombError,
+)
 
 
 def image_folder(
@@ -38,7 +51,9 @@ def image_folder(
 ) -> Dataset:
     """Load ``path/<class>/**/<image>`` as a Dataset; classes are the sorted subfolder names.
 
-    Each image is decoded with Pillow as RGB, resized so its shorter side is
+    Hidden files and folders (``.DS_Store``, macOS's ``._*`` AppleDouble files) are ignored.
+    Each image is decoded with Pillow as RGB (16-bit and float images scaled to 0..255, see
+    ``to_rgb``), resized so its shorter side is
     ``image_size`` (bilinear) and centre-cropped to ``image_size`` square, as
     torchvision's ``Resize(image_size)`` + ``CenterCrop(image_size)`` do.
 
@@ -46,7 +61,7 @@ def image_folder(
       path: the root folder.
       image_size: output side in pixels; keep it divisible by 32 for five halvings.
       skip_bad: skip files that fail to decode (with one warning that counts
-        them) instead of raising.
+        them, and one naming the classes left without images) instead of raising.
       workers: decoding threads (default: the CPU count).
       cache_dir: decode once into a memory-mapped file in this folder and reuse
         it while the files and ``image_size`` stay the same.
@@ -54,8 +69,7 @@ def image_folder(
     Returns:
       a Dataset with images uint8 [N, image_size, image_size, 3], labels int32 [N].
     """
-    if not isinstance(image_size, int) or image_size < 1:
-        raise ValueError(f"image_size must be a positive int, got {image_size!r}")
+    _check_arguments(image_size, skip_bad, workers)
     root = Path(path)
     classes, files, labels = scan(root)
     if cache_dir is None:
@@ -64,7 +78,33 @@ def image_folder(
         images = images[: len(kept)]
     else:
         images, kept = _cached(root, Path(cache_dir), files, image_size, skip_bad, workers)
+    _warn_empty_classes(classes, labels[kept], skip_bad)
     return Dataset(images, labels[kept], classes, source=str(root))
+
+
+def _check_arguments(image_size, skip_bad, workers) -> None:
+    for name, value, ok, expected in (
+        ("image_size", image_size, _is_int(image_size) and image_size >= 1, "a positive int"),
+        ("skip_bad", skip_bad, isinstance(skip_bad, bool), "True or False"),
+        ("workers", workers, workers is None or (_is_int(workers) and workers >= 1), "None or a positive int"),
+    ):
+        if not ok:
+            raise ValueError(f"{name} must be {expected}, got {value!r}")
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _warn_empty_classes(classes: tuple[str, ...], labels: np.ndarray, skip_bad: bool) -> None:
+    """Warn about the classes whose every image ``skip_bad`` skipped (their labels stay reserved)."""
+    empty = [name for i, name in enumerate(classes) if not np.any(labels == i)]
+    if empty and skip_bad:
+        warnings.warn(
+            f"skip_bad left {len(empty)} of {len(classes)} classes without any image: {', '.join(empty)}; "
+            "their labels stay reserved, fix their files or remove the folders",
+            stacklevel=3,
+        )
 
 
 def scan(root: Path) -> tuple[tuple[str, ...], list[Path], np.ndarray]:
@@ -76,7 +116,7 @@ def scan(root: Path) -> tuple[tuple[str, ...], list[Path], np.ndarray]:
         raise ValueError(f"{root} has no class subfolders; put the images of each class in {root}/<class name>/")
     files, labels = [], []
     for label, folder in enumerate(class_dirs):
-        found = sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in EXTENSIONS)
+        found = sorted(p for p in folder.rglob("*") if _is_image_file(p, folder))
         if not found:
             raise ValueError(
                 f"class folder {folder} has no images (looked for "
@@ -87,10 +127,18 @@ def scan(root: Path) -> tuple[tuple[str, ...], list[Path], np.ndarray]:
     return tuple(d.name for d in class_dirs), files, np.asarray(labels, np.int32)
 
 
+def _is_image_file(path: Path, folder: Path) -> bool:
+    """A file with an image extension and no hidden part below ``folder`` (``.DS_Store``, macOS's
+    AppleDouble ``._name.jpg`` files, ``.git/``...)."""
+    hidden = any(part.startswith(".") for part in path.relative_to(folder).parts)
+    return not hidden and path.suffix.lower() in EXTENSIONS and path.is_file()
+
+
 def decode(path: Path, image_size: int) -> np.ndarray:
-    """One image as uint8 [image_size, image_size, 3]: RGB, shorter side resized, centre crop."""
+    """One image as uint8 [image_size, image_size, 3]: RGB, shorter side resized, centre crop.
+    16-bit and float images are scaled to 0..255 (see ``to_rgb``)."""
     with Image.open(path) as image:
-        image = image.convert("RGB")  # forces a full decode: truncated files fail here
+        image = to_rgb(image)  # forces a full decode: truncated files fail here
     width, height = image.size
     scale = image_size / min(width, height)
     size = (image_size, int(height * scale)) if width <= height else (int(width * scale), image_size)
@@ -98,6 +146,27 @@ def decode(path: Path, image_size: int) -> np.ndarray:
     left = int(round((size[0] - image_size) / 2.0))
     top = int(round((size[1] - image_size) / 2.0))
     return np.asarray(image.crop((left, top, left + image_size, top + image_size)), np.uint8)
+
+
+def to_rgb(image: Image.Image) -> Image.Image:
+    """An 8-bit RGB image. Pillow's own conversion clips 16-bit values at 255 (a mid-grey 16-bit
+    image would turn white) and truncates floats, so: 16-bit integer modes (``I;16*``, and ``I``
+    with values in 0..65535) are scaled by 255/65535, float images (``F``) with values in 0..1 by
+    255; other ``I``/``F`` values raise ``ValueError`` naming the mode and the range found."""
+    if image.mode not in _SCALED and image.mode != "I":
+        return image.convert("RGB")
+    pixels = np.asarray(image, np.float64)
+    top = 1.0 if image.mode == "F" else 65535.0
+    low, high = (float(pixels.min()), float(pixels.max())) if pixels.size else (0.0, 0.0)
+    if not (np.isfinite(pixels).all() and 0 <= low and high <= top):
+        raise ValueError(
+            f"mode {image.mode} image with values in [{low:g}, {high:g}]: jaxcnn reads {image.mode} "
+            f"images with values in 0..{top:g}; convert it to 8-bit"
+        )
+    return Image.fromarray(np.round(pixels * (255 / top)).astype(np.uint8), "L").convert("RGB")
+
+
+_SCALED = ("I;16", "I;16L", "I;16B", "I;16N", "F")
 
 
 def _decode_into(

@@ -1,17 +1,33 @@
 """Checkpoints with orbax-checkpoint, stored by name: each step folder holds the orbax items
 ``params``, ``batch_stats`` (absent for a model without batch norm) and ``opt_state`` (pytrees
 keyed by layer path, e.g. ``params/conv1/kernel``) and ``extra`` (JSON: the step, which also
-fixes the position in the data, the rng key data and the epoch's running sums).
+fixes the position in the data, the rng key data, the epoch's running sums and a sha256 of
+each item's arrays).
 
 orbax alone opens them: ``ocp.StandardCheckpointer().restore(".../checkpoints/16/params")``.
 orbax writes each step into a temporary folder and renames it when complete, so a run
 killed mid-save leaves the previous checkpoints as they were (the partial folder is
 removed when the next manager opens the directory).
+
+Failing safe: a step whose files cannot be restored (garbled, truncated, deleted, or arrays
+that no longer match their sha256) is reported with its step and folder, and the newest step
+that can be restored is used instead (``restore_newest``); nothing is deleted. A resume that
+continues before such a step moves it into ``unreadable-checkpoints/`` (``set_aside``), and
+``save`` never overwrites a step that this run did not write.
 """
 
 from __future__ import annotations
 
+import contextlib
+import gc
+import hashlib
+import io
+import logging
 import math
+import os
+import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -32,11 +48,14 @@ class Checkpoints:
             max_to_keep=keep, create=True, enable_async_checkpointing=False, cleanup_tmp_directories=True
         )
         self.directory = Path(directory).absolute()
-        self.manager = ocp.CheckpointManager(self.directory, options=options)
+        with _quiet():
+            self.manager = ocp.CheckpointManager(self.directory, options=options)
+        self._saved: set[int] = set()  # steps this object wrote
 
     def steps(self) -> list[int]:
         """Saved steps, oldest first."""
-        self.manager.reload()  # another process (or a killed run) may have written steps since
+        with _quiet():
+            self.manager.reload()  # another process (or a killed run) may have written steps since
         return sorted(self.manager.all_steps())
 
     def latest_step(self) -> int | None:
@@ -45,24 +64,116 @@ class Checkpoints:
         return steps[-1] if steps else None
 
     def save(self, step: int, state: TrainState, sums: dict[str, float]) -> None:
-        """Save a host copy of ``state`` (numpy leaves) and the epoch's running ``sums`` at ``step``."""
+        """Save a host copy of ``state`` (numpy leaves) and the epoch's running ``sums`` at ``step``.
+
+        A step this object saved already is skipped; a step that exists but was written by
+        something else (another run, or one set aside as unreadable) raises ``FileExistsError``
+        rather than being overwritten or silently kept."""
         if step in self.steps():
-            return
+            if step in self._saved:
+                return
+            raise FileExistsError(
+                f"checkpoint step {step} already exists in {self.directory} and was not written by this run; "
+                "it is left as it is: move it away or choose another --out"
+            )
         trees = {"params": state.params, "batch_stats": state.batch_stats, "opt_state": state.opt_state}
-        items = {name: ocp.args.StandardSave(tree) for name, tree in trees.items() if jax.tree.leaves(tree)}
+        trees = {name: jax.tree.map(np.asarray, tree) for name, tree in trees.items() if jax.tree.leaves(tree)}
         extra = {
             "step": int(state.step),
             "rng": np.asarray(state.rng).ravel().tolist(),
             "epoch_sums": {k: float(v) for k, v in sums.items() if math.isfinite(v)},
+            "sha256": {name: digest(jax.tree.leaves(tree)) for name, tree in trees.items()},
         }
+        items = {name: ocp.args.StandardSave(tree) for name, tree in trees.items()}
         self.manager.save(step, args=ocp.args.Composite(**items, extra=ocp.args.JsonSave(extra)))
         self.manager.wait_until_finished()
+        self._saved.add(step)
 
     def restore(self, template: TrainState, step: int | None = None) -> tuple[TrainState, dict[str, float]]:
-        """The whole state saved at ``step`` (default: the latest) with numpy leaves, checked
-        against ``template`` (concrete or ``jax.eval_shape`` leaves), and the running sums."""
-        step = self._existing(step)
-        variables = self.restore_variables({k: getattr(template, k) for k in VARIABLES}, step)
+        """The whole state saved at ``step`` with numpy leaves, checked against ``template``
+        (concrete or ``jax.eval_shape`` leaves), and the running sums; ``step=None``: the newest
+        step that can be restored (see ``restore_newest``).
+
+        Raises:
+          FileNotFoundError: no such step (or no checkpoint at all).
+          UnreadableCheckpointError: the step's files cannot be restored; names the step and folder.
+        """
+        if step is None:
+            state, sums, _ = self.restore_newest(template)
+            return state, sums
+        return self._readable(step, lambda: self._restore_state(template, step))
+
+    def restore_newest(self, template: TrainState, report: Callable[[str], None] | None = None):
+        """(state, sums, step) of the newest checkpoint that can be restored. Each newer one that
+        cannot is reported (step, folder, reason) through ``report`` (default: a line on stderr)
+        and left in place.
+
+        Raises:
+          FileNotFoundError: no checkpoint; UnreadableCheckpointError: none can be restored.
+        """
+        return self._newest(lambda step: self.restore(template, step), report)
+
+    def restore_variables(self, template: dict, step: int | None = None) -> dict:
+        """``{'params', 'batch_stats'}`` saved at ``step`` (default: the newest that can be
+        restored) as numpy arrays, without the optimizer state. ``template`` holds the model's
+        variables (arrays or ``jax.ShapeDtypeStruct``); a missing, unexpected or differently
+        shaped layer raises ``ValueError`` naming its path and both shapes."""
+        if step is None:
+            return self._newest(lambda step: self.restore_variables(template, step))[0]
+        return self._readable(step, lambda: self._restore_variables(template, step))
+
+    def set_aside(self, steps: list[int]) -> list[Path]:
+        """Move the folders of ``steps`` (unreadable ones a resume continues before) out of the
+        checkpoints folder into ``unreadable-checkpoints/`` beside it, where they are kept, so the
+        run can write those steps anew; returns their new paths."""
+        aside = self.directory.parent / "unreadable-checkpoints"
+        aside.mkdir(exist_ok=True)
+        moved = []
+        for step in steps:
+            target, n = aside / str(step), 1
+            while target.exists():
+                n += 1
+                target = aside / f"{step}-{n}"
+            os.replace(self.directory / str(step), target)
+            moved.append(target)
+        self.manager.reload()
+        return moved
+
+    def close(self) -> None:
+        """Stop orbax's background work (call when done with the checkpoints)."""
+        self.manager.close()
+
+    def _newest(self, restore_step: Callable[[int], Any], report: Callable[[str], None] | None = None):
+        """``(*restore_step(step), step)`` for the newest step that restores; see ``restore_newest``."""
+        steps = self.steps()
+        if not steps:
+            raise FileNotFoundError(f"no checkpoint in {self.directory}")
+        failures = []
+        for step in reversed(steps):
+            try:
+                restored = restore_step(step)
+            except UnreadableCheckpointError as err:
+                failures.append(err)
+                continue
+            for err in failures:
+                (report or _warn)(f"warning: {err.describe()}; using step {step} instead (choose one with --step)")
+            return (*restored, step) if isinstance(restored, tuple) else (restored, step)
+        raise UnreadableCheckpointError.none_of(failures, self.directory)
+
+    def _readable(self, step: int, restore: Callable[[], Any]) -> Any:
+        """``restore()`` of an existing ``step``; any failure becomes ``UnreadableCheckpointError``."""
+        if step not in self.steps():
+            raise FileNotFoundError(
+                f"no checkpoint for step {step} in {self.directory}; saved steps: {self.steps() or 'none'}"
+            )
+        try:
+            with _quiet():
+                return restore()
+        except Exception as err:
+            raise UnreadableCheckpointError(step, self.directory / str(step), err, self.steps()) from err
+
+    def _restore_state(self, template: TrainState, step: int) -> tuple[TrainState, dict[str, float]]:
+        variables = self._restore_variables({k: getattr(template, k) for k in VARIABLES}, step)
         restored = self.manager.restore(
             step,
             args=ocp.args.Composite(
@@ -70,36 +181,32 @@ class Checkpoints:
             ),
         )
         extra = restored["extra"]
+        opt_state = jax.tree.map(np.asarray, restored["opt_state"])
+        _check_digest(extra, "opt_state", opt_state)
         state = TrainState(
             params=variables["params"],
             batch_stats=variables["batch_stats"],
-            opt_state=jax.tree.map(np.asarray, restored["opt_state"]),
+            opt_state=opt_state,
             step=np.asarray(extra["step"], template.step.dtype),
             rng=np.asarray(extra["rng"], template.rng.dtype).reshape(template.rng.shape),
         )
         return state, extra["epoch_sums"]
 
-    def restore_variables(self, template: dict, step: int | None = None) -> dict:
-        """``{'params', 'batch_stats'}`` saved at ``step`` (default: the latest) as numpy arrays,
-        without the optimizer state. ``template`` holds the model's variables (arrays or
-        ``jax.ShapeDtypeStruct``); a missing, unexpected or differently shaped layer raises
-        ``ValueError`` naming its path and both shapes."""
-        step = self._existing(step)
+    def _restore_variables(self, template: dict, step: int) -> dict:
         names = [name for name in VARIABLES if jax.tree.leaves(template.get(name, {}))]
         self._check_layout(step, names)
         restored = self.manager.restore(
-            step, args=ocp.args.Composite(**{name: ocp.args.StandardRestore() for name in names})
+            step,
+            args=ocp.args.Composite(
+                extra=ocp.args.JsonRestore(), **{name: ocp.args.StandardRestore() for name in names}
+            ),
         )
-        return {name: _match(restored[name], template[name], name, step) if name in names else {} for name in VARIABLES}
-
-    def _existing(self, step: int | None) -> int:
-        step = self.latest_step() if step is None else step
-        if step is None or step not in self.steps():
-            raise FileNotFoundError(
-                f"no checkpoint{'' if step is None else f' for step {step}'} in {self.directory}; "
-                f"saved steps: {self.steps() or 'none'}"
-            )
-        return step
+        variables = {
+            name: _match(restored[name], template[name], name, step) if name in names else {} for name in VARIABLES
+        }
+        for name in names:
+            _check_digest(restored["extra"], name, variables[name])
+        return variables
 
     def _check_layout(self, step: int, names: list[str]) -> None:
         folder = self.directory / str(step)
@@ -116,6 +223,27 @@ class Checkpoints:
                 f"checkpoint step {step} in {self.directory} has no {', '.join(missing)} item (it holds "
                 f"{', '.join(sorted(items)) or 'nothing'}); the model of config.json needs {', '.join(names)}"
             )
+
+
+class UnreadableCheckpointError(ValueError):
+    """A checkpoint that cannot be restored: ``step``, its folder ``path`` and the ``reason``."""
+
+    def __init__(self, step: int | None, path: Path, reason: BaseException | str, saved: list[int] = ()):
+        self.step, self.path = step, path
+        self.reason = reason if isinstance(reason, str) else _reason(reason)
+        others = [s for s in saved if s != step]
+        hint = f"; other saved steps: {', '.join(map(str, others))} (choose one with --step)" if others else ""
+        super().__init__(f"{self.describe()}{hint}")
+
+    def describe(self) -> str:
+        """One line: which step, where, why."""
+        return f"checkpoint step {self.step} in {self.path} cannot be restored: {self.reason}"
+
+    @classmethod
+    def none_of(cls, failures: list[UnreadableCheckpointError], directory: Path) -> UnreadableCheckpointError:
+        """The error for a folder whose every checkpoint failed (newest first)."""
+        reasons = "; ".join(f"step {f.step}: {f.reason}" for f in failures)
+        return cls(None, directory, f"none of its checkpoints can be restored ({reasons})")
 
 
 def _match(saved: Any, template: Any, name: str, step: int) -> Any:
@@ -138,3 +266,58 @@ def _by_path(tree: Any, prefix: str) -> dict[str, Any]:
     """``{'params/conv1/kernel': leaf, ...}`` in the tree's flattening order."""
     flat = jax.tree_util.tree_flatten_with_path(tree)[0]
     return {"/".join([prefix, *(str(getattr(k, "key", k)) for k in path)]): leaf for path, leaf in flat}
+
+
+def _check_digest(extra: dict, name: str, tree: Any) -> None:
+    """``ValueError`` when the arrays of item ``name`` differ from the sha256 saved with them."""
+    saved = extra.get("sha256", {}).get(name)
+    if saved is not None and saved != digest(jax.tree.leaves(tree)):
+        raise ValueError(f"its {name} arrays do not match their saved sha256 (the files were changed or damaged)")
+
+
+def digest(arrays: list[np.ndarray]) -> str:
+    """sha256 (hex) over the dtype, shape and bytes of each array, in order. Saved with each
+    checkpoint and checked on restore, so a changed bit in a data file is found (tensorstore's own
+    checks catch damaged metadata and compressed streams, but not every flipped bit of a chunk)."""
+    h = hashlib.sha256()
+    for array in map(np.asarray, arrays):
+        h.update(f"{array.dtype.str}{array.shape}".encode())
+        h.update(np.ascontiguousarray(array).tobytes())
+    return h.hexdigest()
+
+
+def _reason(err: BaseException) -> str:
+    """The first line of an error, at most 200 characters, with its type when that says more."""
+    text = (str(err).strip().splitlines() or [type(err).__name__])[0]
+    if not isinstance(err, ValueError | OSError):
+        text = f"{type(err).__name__}: {text}"
+    return text if len(text) <= 200 else text[:197] + "..."
+
+
+def _warn(message: str) -> None:
+    print(message, file=sys.stderr)
+
+
+@contextlib.contextmanager
+def _quiet():
+    """Keep orbax and tensorstore from writing to stderr while a checkpoint is read: their log
+    lines and, after a failed read, the tracebacks of callbacks that find orbax's event loop
+    closed. Our own error says what went wrong instead."""
+    loggers, stderr = [logging.getLogger(name) for name in ("absl", "asyncio")], sys.stderr
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.CRITICAL)
+    sys.stderr = io.StringIO()
+    try:
+        yield
+    except BaseException:
+        time.sleep(_SETTLE_S)  # let the failed read's pending callbacks fail into the sink
+        gc.collect()  # and its never-awaited tasks log their errors now, not later
+        raise
+    finally:
+        sys.stderr = stderr
+        for logger, level in zip(loggers, levels):
+            logger.setLevel(level)
+
+
+_SETTLE_S = 0.2

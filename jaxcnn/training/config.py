@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
+import numbers
 from pathlib import Path
 from typing import Any
 
@@ -11,10 +13,13 @@ from .optim import OPTIMIZERS, SCHEDULES
 from .parallel import MODES
 
 DTYPES = ("float32", "bfloat16")
+PATHS = frozenset({"data_root"})  # compared as the folders they name
 
-# Fields that may differ between a run and its --resume: they do not change what is computed.
+# Fields that may differ between a run and its --resume: they do not change what is computed
+# (``out`` is where the saved config was read from, so it names the same folder by definition).
 RESUMABLE = frozenset(
     {
+        "out",
         "resume",
         "checkpoint_every",
         "keep_checkpoints",
@@ -86,22 +91,7 @@ class TrainConfig:
     process_id: int | None = None
 
     def __post_init__(self):
-        choices = {"optimizer": OPTIMIZERS, "schedule": SCHEDULES, "dtype": DTYPES, "parallel": MODES}
-        for name, allowed in choices.items():
-            if getattr(self, name) not in allowed:
-                raise ValueError(f"{name} must be one of {', '.join(allowed)}; got {getattr(self, name)!r}")
-        for name in ("epochs", "batch_size", "eval_batch_size", "keep_checkpoints"):
-            _check(name, getattr(self, name), lambda v: v >= 1, "a positive int")
-        for name in ("seed", "pad", "checkpoint_every"):
-            _check(name, getattr(self, name), lambda v: v >= 0, "an int >= 0")
-        if self.max_steps is not None:
-            _check("max_steps", self.max_steps, lambda v: v >= 1, "a positive int")
-        if not self.lr > 0:
-            raise ValueError(f"lr must be > 0, got {self.lr}")
-        if not 0 <= self.label_smoothing < 1:
-            raise ValueError(f"label_smoothing must be in [0, 1), got {self.label_smoothing}")
-        if not 0 <= self.warmup_epochs < self.epochs:
-            raise ValueError(f"warmup_epochs must be in [0, epochs={self.epochs}), got {self.warmup_epochs}")
+        validate(self)
 
     def to_json(self) -> dict:
         """A JSON-ready dict of every field."""
@@ -109,18 +99,24 @@ class TrainConfig:
 
     @classmethod
     def from_json(cls, fields: dict[str, Any]) -> TrainConfig:
-        """The inverse of ``to_json``; unknown fields raise ``ValueError``."""
+        """The inverse of ``to_json``; unknown fields raise ``ValueError``, bad values ``ConfigError``."""
         unknown = set(fields) - {f.name for f in dataclasses.fields(cls)}
         if unknown:
             raise ValueError(f"unknown config fields: {', '.join(sorted(unknown))}")
         return cls(**fields)
 
     def check_resumable_from(self, saved: TrainConfig) -> None:
-        """Raise ``ValueError`` naming the fields that differ from the run being resumed."""
+        """Raise ``ValueError`` naming the fields that differ from the run being resumed.
+
+        Values are compared as JSON stores them (a tuple equals the list it is saved as), and
+        paths as the folders they name (``runs/a`` equals ``./runs/a/`` and its absolute form).
+        ``out`` is not compared: the saved config is the one in the folder being resumed, so a
+        run folder resumes after being moved or copied."""
         differ = [
             f"{name} ({getattr(saved, name)!r} -> {getattr(self, name)!r})"
             for name in self.to_json()
-            if name not in RESUMABLE and getattr(saved, name) != getattr(self, name)
+            if name not in RESUMABLE
+            and _comparable(name, getattr(saved, name)) != _comparable(name, getattr(self, name))
         ]
         if differ:
             raise ValueError(
@@ -129,14 +125,112 @@ class TrainConfig:
             )
 
 
+class ConfigError(ValueError):
+    """A ``TrainConfig`` field has a bad value. ``field`` names it; ``problem`` says what was expected
+    and what came (``"expected a finite number > 0, got nan"``)."""
+
+    def __init__(self, field: str, problem: str):
+        super().__init__(f"{field}: {problem}")
+        self.field, self.problem = field, problem
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, numbers.Integral) and not isinstance(v, bool)
+
+
+def _is_real(v: Any) -> bool:
+    return isinstance(v, numbers.Real) and not isinstance(v, bool) and math.isfinite(v)
+
+
+_POSITIVE_INTS = (
+    "epochs",
+    "batch_size",
+    "eval_batch_size",
+    "keep_checkpoints",
+    "max_steps",
+    "image_size",
+    "num_processes",
+)
+# field: (test, what is expected). Numbers must be finite; None is allowed only for OPTIONAL fields.
+RULES = {
+    **dict.fromkeys(_POSITIVE_INTS, (lambda v: _is_int(v) and v >= 1, "a positive integer")),
+    **dict.fromkeys(
+        ("seed", "pad", "checkpoint_every", "process_id"), (lambda v: _is_int(v) and v >= 0, "an integer >= 0")
+    ),
+    "lr": (lambda v: _is_real(v) and v > 0, "a finite number > 0"),
+    "weight_decay": (lambda v: _is_real(v) and v >= 0, "a finite number >= 0"),
+    "momentum": (lambda v: _is_real(v) and 0 <= v < 1, "a number in [0, 1)"),
+    "label_smoothing": (lambda v: _is_real(v) and 0 <= v < 1, "a number in [0, 1)"),
+    "warmup_epochs": (lambda v: _is_real(v) and v >= 0, "a finite number >= 0"),
+    **dict.fromkeys(
+        ("nesterov", "flip", "resume", "progress", "distributed"), (lambda v: isinstance(v, bool), "true or false")
+    ),
+    **dict.fromkeys(("model", "data", "out"), (lambda v: isinstance(v, str) and v != "", "a non-empty string")),
+    **dict.fromkeys(("data_root", "coordinator_address"), (lambda v: isinstance(v, str), "a string")),
+    "model_overrides": (
+        lambda v: isinstance(v, dict) and all(isinstance(k, str) for k in v),
+        "a dict of attribute names to values",
+    ),
+}
+OPTIONAL = frozenset({"max_steps", "image_size", "num_processes", "process_id", "data_root", "coordinator_address"})
+CHOICES = {"optimizer": OPTIMIZERS, "schedule": SCHEDULES, "dtype": DTYPES, "parallel": MODES}
+
+
+def validate(config: TrainConfig) -> None:
+    """Raise ``ConfigError`` for the first field of ``config`` with a bad type or value."""
+    for name, (ok, expected) in RULES.items():
+        value = getattr(config, name)
+        if not (value is None and name in OPTIONAL) and not ok(value):
+            raise ConfigError(name, f"expected {expected}, got {value!r}")
+    for name, allowed in CHOICES.items():
+        if getattr(config, name) not in allowed:
+            raise ConfigError(name, f"expected one of {', '.join(allowed)}, got {getattr(config, name)!r}")
+    if not config.warmup_epochs < config.epochs:
+        raise ConfigError(
+            "warmup_epochs", f"expected a number below epochs={config.epochs}, got {config.warmup_epochs!r}"
+        )
+
+
+def _comparable(name: str, value: Any) -> Any:
+    """``value`` as resumes compare it: paths resolved, everything else as JSON stores it."""
+    if name in PATHS and value is not None:
+        return Path(value).expanduser().resolve()
+    return json.loads(json.dumps(value))
+
+
 def read_config(out: str | Path) -> TrainConfig:
-    """The ``TrainConfig`` saved in ``out/config.json``."""
+    """The ``TrainConfig`` saved in ``out/config.json``.
+
+    Raises:
+      FileNotFoundError: ``out`` is not a run folder.
+      ValueError: the file is not valid JSON, lacks fields, or holds a bad value; the message names
+        the file and the field.
+    """
+    path = Path(out) / "config.json"
+    fields = read_run_file(out, "config")
+    missing = [f.name for f in dataclasses.fields(TrainConfig) if f.name not in fields]
+    if missing:
+        raise ValueError(f"{path} lacks the fields {', '.join(missing)} in its 'config' section; {_FIX}")
+    try:
+        return TrainConfig.from_json(fields)
+    except ConfigError as err:
+        raise ValueError(f"{path}: field '{err.field}' {err.problem}; {_FIX}") from None
+    except ValueError as err:
+        raise ValueError(f"{path}: {err}; {_FIX}") from None
+
+
+def read_run_file(out: str | Path, section: str) -> dict[str, Any]:
+    """The dict ``section`` of ``out/config.json``; errors name the file and what is wrong with it."""
     path = Path(out) / "config.json"
     if not path.is_file():
         raise FileNotFoundError(f"{path} not found: {out} is not a jaxcnn training folder")
-    return TrainConfig.from_json(json.loads(path.read_text())["config"])
+    try:
+        payload = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise ValueError(f"{path} is not valid JSON ({err}); {_FIX}") from None
+    if not isinstance(payload, dict) or not isinstance(payload.get(section), dict):
+        raise ValueError(f"{path} has no '{section}' section; {_FIX}")
+    return payload[section]
 
 
-def _check(name: str, value: Any, ok, expected: str) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or not ok(value):
-        raise ValueError(f"{name} must be {expected}, got {value!r}")
+_FIX = "restore the file written by the run (or start a new run in another --out)"

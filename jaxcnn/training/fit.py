@@ -35,10 +35,11 @@ from jaxcnn.inspect import summary
 from jaxcnn.models import create_model, init_shapes
 
 from .checkpoint import Checkpoints
-from .config import TrainConfig, read_config
+from .config import TrainConfig, read_config, read_run_file
+from .guard import run_lock, writing
 from .optim import optimizer, schedule
 from .parallel import Parallel, add_metrics, resolve_mode
-from .report import plot_curves, progress, read_history, write_history
+from .report import atomic_write, plot_curves, progress, read_history, write_history
 from .state import TrainState, create_train_state
 from .steps import make_eval_step, make_train_step
 
@@ -90,14 +91,20 @@ def fit(config: TrainConfig | None = None, *, train: Dataset | None = None, test
     checkpoint and returns with ``interrupted=True``; a non-finite loss raises
     ``NonFiniteLossError`` before anything is saved for the bad step. ``config=None`` trains the
     defaults (``TrainConfig()``).
+
+    One run per folder: the run holds ``out/.lock`` (process 0 only) until it returns or fails, and
+    a second ``fit`` into a locked folder raises ``RunLockedError`` naming the holder's PID.
     """
     config = TrainConfig() if config is None else config
     if config.distributed:
         initialize_distributed(config)
-    train = train if train is not None else load(config.data, "train", root=config.data_root)
-    test = test if test is not None else load(config.data, "test", root=config.data_root)
-    info = describe_data(train, config)
-    return _Run(config, info, train, test).run()
+    with run_lock(config.out, hold=jax.process_index() == 0):
+        if config.resume:  # before the data loads: a mismatch or a damaged config.json fails at once
+            config.check_resumable_from(read_config(config.out))
+        train = train if train is not None else load(config.data, "train", root=config.data_root)
+        test = test if test is not None else load(config.data, "test", root=config.data_root)
+        info = describe_data(train, config)
+        return _Run(config, info, train, test).run()
 
 
 def describe_data(train: Dataset, config: TrainConfig) -> DataInfo:
@@ -187,6 +194,12 @@ class _Run:
         self.history: list[dict] = []
 
     def run(self) -> FitResult:
+        try:
+            return self._run()
+        finally:
+            self.checkpoints.close()
+
+    def _run(self) -> FitResult:
         state, carried = self._start(initial_state(self.config, self.info, self.model, self.tx))
         step = int(state.step)
         self.history = read_history(self.out, up_to_step=step) if self.config.resume else []
@@ -205,14 +218,22 @@ class _Run:
         if self.config.resume:
             if latest is None:
                 raise FileNotFoundError(f"--resume: no checkpoint in {self.checkpoints.directory}")
-            self.config.check_resumable_from(read_config(self.out))
-            return self.checkpoints.restore(template)
+            state, carried, step = self.checkpoints.restore_newest(template)
+            self._set_aside_newer_than(step)
+            return state, carried
         if latest is not None:
             raise FileExistsError(
                 f"{self.out} already holds checkpoints (latest step {latest}); "
                 "pass --resume to continue that run or choose another --out"
             )
         return template, {}
+
+    def _set_aside_newer_than(self, step: int) -> None:
+        """Move the unreadable checkpoints after ``step`` out of the way (kept, and said where)."""
+        newer = [s for s in self.checkpoints.steps() if s > step]
+        if newer and self.main_process:
+            moved = self.checkpoints.set_aside(newer)
+            print(f"note: the unreadable checkpoints were moved to {', '.join(map(str, moved))}", file=sys.stderr)
 
     def _compile(self):
         axis = self.parallel.axis_name
@@ -289,7 +310,8 @@ class _Run:
         return totals
 
     def _save(self, state, step: int, totals: dict) -> None:
-        self.checkpoints.save(step, self.parallel.fetch(state), totals)
+        with writing(self.checkpoints.directory / str(step)):
+            self.checkpoints.save(step, self.parallel.fetch(state), totals)
 
     def _end_epoch(self, state, step: int, epoch: int, totals: dict) -> None:
         test = self.evaluate(state)
@@ -325,7 +347,6 @@ class _Run:
         return evaluate_on(self.test, self.eval_step, state, self.parallel, self.eval_batch)
 
     def _write_config(self) -> None:
-        self.out.mkdir(parents=True, exist_ok=True)
         payload = {
             "config": self.config.to_json(),
             "data": dataclasses.asdict(self.info),
@@ -335,7 +356,7 @@ class _Run:
                 "processes": jax.process_count(),
             },
         }
-        (self.out / "config.json").write_text(json.dumps(payload, indent=2) + "\n")
+        atomic_write(self.out / "config.json", (json.dumps(payload, indent=2) + "\n").encode())
 
     def _result(self, state, interrupted: bool = False) -> FitResult:
         return FitResult(self.out, self.model, self.parallel.fetch(state), self.history, interrupted)
@@ -397,18 +418,31 @@ class _EpochMeter:
 
 def read_data_info(out: str | Path) -> DataInfo:
     """The ``DataInfo`` saved in ``out/config.json``."""
-    saved = json.loads((Path(out) / "config.json").read_text())["data"]
+    saved = read_run_file(out, "data")
+    fields = {f.name for f in dataclasses.fields(DataInfo)}
+    if set(saved) != fields:
+        wrong = ", ".join(sorted(fields ^ set(saved)))
+        raise ValueError(f"{Path(out) / 'config.json'}: its 'data' section lacks or adds the fields {wrong}")
+    for name in ("num_classes", "in_channels", "image_size", "train_examples"):
+        if not isinstance(saved[name], int) or isinstance(saved[name], bool) or saved[name] < 1:
+            raise ValueError(
+                f"{Path(out) / 'config.json'}: field 'data.{name}' expected a positive integer, got {saved[name]!r}"
+            )
     return DataInfo(**{k: tuple(v) if isinstance(v, list) else v for k, v in saved.items()})
 
 
 def load_checkpoint(out: str | Path, step: int | None = None) -> tuple[nn.Module, dict]:
-    """The model and ``{'params', 'batch_stats'}`` (numpy) of a run folder's checkpoint (default:
-    the latest step), restored by layer name without building the optimizer."""
+    """The model and ``{'params', 'batch_stats'}`` (numpy) of a run folder's checkpoint at ``step``
+    (default: the newest that can be restored; newer ones that cannot are reported on stderr with
+    their folder), restored by layer name without building the optimizer."""
     config, info = read_config(out), read_data_info(out)
     model = build_model(config, info)
     template = init_shapes(model, info.image_size, info.in_channels)
-    variables = Checkpoints(Path(out) / "checkpoints", config.keep_checkpoints).restore_variables(template, step)
-    return model, variables
+    checkpoints = Checkpoints(Path(out) / "checkpoints", config.keep_checkpoints)
+    try:
+        return model, checkpoints.restore_variables(template, step)
+    finally:
+        checkpoints.close()
 
 
 def evaluate(out: str | Path, data: str | None = None, *, step: int | None = None, test: Dataset | None = None) -> dict:

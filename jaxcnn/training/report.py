@@ -11,6 +11,8 @@ from typing import TextIO
 
 from tqdm import tqdm
 
+from .guard import writing
+
 HISTORY = "metrics.jsonl"
 CURVES = "curves.png"
 LINE_EVERY = 100  # steps between progress lines when stderr is not a terminal
@@ -59,7 +61,7 @@ def read_history(out: str | Path, *, up_to_step: int | None = None) -> list[dict
 
 def write_history(out: str | Path, rows: list[dict]) -> None:
     """Rewrite ``metrics.jsonl`` with ``rows`` (atomically: a temporary file, then a rename)."""
-    _atomic_write(Path(out) / HISTORY, "".join(json.dumps(r) + "\n" for r in rows).encode())
+    atomic_write(Path(out) / HISTORY, "".join(json.dumps(r) + "\n" for r in rows).encode())
 
 
 def plot_curves(out: str | Path, rows: list[dict]) -> Path:
@@ -81,13 +83,23 @@ def plot_curves(out: str | Path, rows: list[dict]) -> Path:
         ax.legend()
     path = Path(out) / CURVES
     tmp = path.with_name(f".{path.name}.tmp")
-    fig.savefig(tmp, format="png", dpi=100)
-    plt.close(fig)
-    os.replace(tmp, path)
+    with writing(path):
+        try:
+            fig.savefig(tmp, format="png", dpi=100)
+            os.replace(tmp, path)
+        finally:
+            plt.close(fig)
+            tmp.unlink(missing_ok=True)
     return path
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
+def atomic_write(path: Path, data: bytes) -> None:
+    """Write ``data`` to a temporary file beside ``path``, then rename it over ``path``: a crash or a
+    full disk leaves the old file whole. Failures are one-line errors naming ``path`` (``guard.writing``)."""
     tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
+    with writing(path):
+        try:
+            tmp.write_bytes(data)
+            os.replace(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)

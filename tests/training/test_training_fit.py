@@ -161,7 +161,7 @@ def test_a_non_finite_loss_stops_with_the_step_and_learning_rate(tiny_data, tmp_
 
 def test_resume_refuses_missing_checkpoints_changed_settings_and_overwrites(reference, tiny_data, tmp_path):
     train, test = tiny_data
-    with pytest.raises(FileNotFoundError, match="no checkpoint"):
+    with pytest.raises(FileNotFoundError, match="is not a jaxcnn training folder"):  # checked before data loads
         fit(tiny_config(tmp_path, resume=True), train=train, test=test)
     with pytest.raises(FileExistsError, match="pass --resume"):
         fit(dataclasses.replace(reference_config(reference), resume=False), train=train, test=test)

@@ -2,6 +2,8 @@
 
 MODE ``kill``: SIGKILL itself during step 11 of 16 (mid-epoch 2, after the step-9 checkpoint).
 MODE ``sigint``: send itself SIGINT during step 5; fit should save and return.
+MODE ``kill-in-save``: ``worker.py kill-in-save OUT SEED fresh|resume``: checkpoint every step and
+SIGKILL itself at a random point (seeded) of its 2nd or 3rd checkpoint write (tests/reliability).
 MODE ``distributed``: one of two processes (2 CPU devices each) of a jax.distributed run.
 """
 
@@ -15,10 +17,12 @@ os.environ["XLA_FLAGS"] = f"--xla_force_host_platform_device_count={2 if MODE ==
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 
 import importlib  # noqa: E402
+import random  # noqa: E402
 
 import jax  # noqa: E402
 
 from jaxcnn.data import load  # noqa: E402
+from jaxcnn.training import Checkpoints  # noqa: E402
 from tests.training.runs import subset, tiny_config  # noqa: E402
 
 fit_module = importlib.import_module("jaxcnn.training.fit")  # the module, not the function jaxcnn.training.fit
@@ -40,9 +44,45 @@ def signal_at_call(n: int, signum: int) -> None:
     fit_module.add_metrics = add_metrics
 
 
+def kill_during_a_save(rng: random.Random) -> None:
+    """SIGKILL this process inside its 2nd or 3rd ``Checkpoints.save``: at the k-th Python function
+    call of that save, k drawn (seeded) from the calls the first save made, so the kill lands at a
+    random point of the write (folders, metadata, arrays, rename). Prints ``kill at step S`` first,
+    and ``saved step S`` after each save that completed."""
+    original, target, calls_per_save = Checkpoints.save, rng.choice([2, 3]), []
+
+    def save(self, step, state, extra):
+        calls, kill_at = [0], None
+        if len(calls_per_save) + 1 == target:
+            kill_at = rng.randint(1, int(0.9 * min(calls_per_save)))
+            print(f"kill at step {step}, call {kill_at} of about {min(calls_per_save)}", flush=True)
+
+        def count(frame, event, arg):
+            if event == "call":
+                calls[0] += 1
+                if calls[0] == kill_at:
+                    os.kill(os.getpid(), signal.SIGKILL)
+
+        sys.setprofile(count)
+        try:
+            original(self, step, state, extra)
+        finally:
+            sys.setprofile(None)
+        calls_per_save.append(calls[0])
+        print(f"saved step {step}", flush=True)
+        if kill_at:  # the save made fewer calls than the first: kill just after it
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    Checkpoints.save = save
+
+
 if MODE == "kill":
     signal_at_call(13, signal.SIGKILL)  # 8 steps, 2 eval batches, steps 9 (checkpoint), 10 and 11
     fit_module.fit(tiny_config(OUT, checkpoint_every=3), train=TRAIN, test=TEST)
+elif MODE == "kill-in-save":
+    kill_during_a_save(random.Random(int(sys.argv[3])))
+    config = tiny_config(OUT, checkpoint_every=1, keep_checkpoints=16, resume=sys.argv[4] == "resume")
+    fit_module.fit(config, train=TRAIN, test=TEST)
 elif MODE == "sigint":
     signal_at_call(5, signal.SIGINT)
     result = fit_module.fit(tiny_config(OUT), train=TRAIN, test=TEST)

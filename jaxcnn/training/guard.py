@@ -1,0 +1,143 @@
+"""What keeps a run folder safe: one run per folder (a lock), and file-system failures told in one line.
+
+``run_lock(out)`` holds an exclusive ``fcntl.flock`` on ``out/.lock`` for a run's life, with the
+holder's PID written in the file. The kernel drops the lock when its process ends, however it
+ends (SIGKILL included), so a lock left by a dead run is free and is taken over with a note.
+
+``writing(path)`` turns the operating system's failures while writing into one-line errors that
+name the file and say what to do: disk full (``DiskFullError``), permission denied, a file
+where a folder should be.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+LOCK_NAME = ".lock"
+_NO_SPACE = "No space left on device"
+
+
+class RunLockedError(RuntimeError):
+    """Another live process is training into the same folder."""
+
+
+class DiskFullError(OSError):
+    """The disk filled up while a run wrote a file; what was saved before is intact."""
+
+
+@contextlib.contextmanager
+def run_lock(out: str | os.PathLike, *, hold: bool = True) -> Iterator[None]:
+    """Create the run folder ``out`` and hold its lock while the block runs (``hold=False``: do
+    neither, for the processes other than 0 of a multi-process run).
+
+    Raises:
+      RunLockedError: another live process holds the lock; the message names its PID.
+      NotADirectoryError, PermissionError, DiskFullError: ``out`` cannot be created or written.
+    """
+    if not hold:
+        yield
+        return
+    path = Path(out) / LOCK_NAME
+    with writing(path):
+        Path(out).mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        _acquire(fd, out)
+    except BaseException:
+        os.close(fd)
+        raise
+    try:
+        yield
+    finally:
+        with contextlib.suppress(OSError):
+            os.ftruncate(fd, 0)  # an empty file: released cleanly
+        os.close(fd)  # closing releases the flock
+
+
+def _acquire(fd: int, out: str | os.PathLike) -> None:
+    """Lock ``fd`` without waiting and write our PID into it; note a lock taken over from a dead run."""
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = _read_pid(fd) or "unknown"
+        raise RunLockedError(
+            f"{out} is in use by another run (PID {holder}); wait for it to end or choose another --out"
+        ) from None
+    previous = _read_pid(fd)
+    if previous and previous != str(os.getpid()):
+        print(
+            f"note: taking over {Path(out) / LOCK_NAME} of PID {previous}, which ended without releasing it",
+            file=sys.stderr,
+        )
+    with writing(Path(out) / LOCK_NAME):
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+
+
+def _read_pid(fd: int) -> str:
+    return os.pread(fd, 64, 0).decode(errors="replace").strip()
+
+
+@contextlib.contextmanager
+def writing(path: str | os.PathLike) -> Iterator[None]:
+    """Re-raise a failure to write ``path`` as a one-line error that names it and says what to do.
+
+    ``ENOSPC`` (also when a library reports it only in its message, as tensorstore does) becomes
+    ``DiskFullError``; ``EACCES``/``EPERM``/``EROFS`` a ``PermissionError``; ``ENOTDIR``/``EEXIST``
+    (a file where a folder should be) a ``NotADirectoryError``.
+    """
+    try:
+        yield
+    except (DiskFullError, RunLockedError):
+        raise
+    except OSError as err:
+        raise _translated(err, path) from err
+    except Exception as err:
+        if _NO_SPACE not in str(err):
+            raise
+        raise _no_space(path) from err
+
+
+def _translated(err: OSError, path: str | os.PathLike) -> OSError:
+    if err.errno == errno.ENOSPC:
+        return _no_space(path)
+    if err.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return _error(
+            PermissionError,
+            err.errno,
+            f"cannot write {path}: {err.strerror.lower()}; make it writable or choose another --out",
+        )
+    if err.errno in (errno.ENOTDIR, errno.EEXIST):
+        return _error(
+            NotADirectoryError,
+            err.errno,
+            f"cannot write {path}: {_file_in_the_way(Path(path))} is a file, not a folder; choose another --out",
+        )
+    return err
+
+
+def _no_space(path: str | os.PathLike) -> DiskFullError:
+    return _error(
+        DiskFullError, errno.ENOSPC, f"no space left on device writing {path}: free space and rerun with --resume"
+    )
+
+
+def _error(cls: type[OSError], code: int, message: str) -> OSError:
+    """``cls(message)`` with ``errno`` set; its str() is the message alone (no "[Errno N]")."""
+    err = cls(message)
+    err.errno = code
+    return err
+
+
+def _file_in_the_way(path: Path) -> Path:
+    """The first of ``path``'s ancestors (or itself) that exists and is not a folder."""
+    for candidate in reversed([path, *path.parents]):
+        if candidate.exists() and not candidate.is_dir():
+            return candidate
+    return path

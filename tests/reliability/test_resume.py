@@ -1,0 +1,62 @@
+"""A full disk mid-run loses nothing: one error naming the checkpoint, then a resume (from a moved
+folder, spelled differently) ends bit-identical to the uninterrupted run."""
+
+import dataclasses
+import hashlib
+import os
+
+import orbax.checkpoint as ocp
+import pytest
+
+from jaxcnn.training import Checkpoints, DiskFullError, TrainConfig, fit
+from tests.reliability.conftest import REFERENCE
+from tests.reliability.test_kill import assert_same_sums
+from tests.training.runs import tiny_config
+from tests.training.test_training_fit import assert_same_params
+
+FULL_AT = 10  # the checkpoint whose write meets a full disk (mid-epoch 2)
+
+
+def test_a_full_disk_then_a_resume_from_a_moved_folder_loses_nothing(reference, tiny_data, tmp_path, monkeypatch):
+    original = ocp.CheckpointManager.save
+
+    def save(self, step, *args, **kwargs):  # tensorstore reports ENOSPC in a ValueError's text
+        if step == FULL_AT:
+            raise ValueError(
+                f'RESOURCE_EXHAUSTED: Error writing local file "{self.directory}": No space left on device'
+            )
+        return original(self, step, *args, **kwargs)
+
+    first = tmp_path / "first"
+    with monkeypatch.context() as patch:
+        patch.setattr(ocp.CheckpointManager, "save", save)
+        with pytest.raises(DiskFullError) as err:
+            fit(tiny_config(first.absolute(), **REFERENCE), train=tiny_data[0], test=tiny_data[1])
+    checkpoint = first.absolute() / "checkpoints" / str(FULL_AT)
+    assert str(err.value) == f"no space left on device writing {checkpoint}: free space and rerun with --resume"
+    assert Checkpoints(first / "checkpoints").steps()[-1] == FULL_AT - 1
+    config_sha = hashlib.sha256((first / "config.json").read_bytes()).hexdigest()
+
+    os.rename(first, tmp_path / "moved")  # a run folder moved (or copied) elsewhere resumes
+    monkeypatch.chdir(tmp_path)
+    resumed = fit(tiny_config("moved/", resume=True, **REFERENCE), train=tiny_data[0], test=tiny_data[1])
+    assert_same_params(resumed.variables, reference.variables)
+    assert [r["step"] for r in resumed.history] == [8, 16]
+    for ours, theirs in zip(resumed.history, reference.history):
+        assert_same_sums(ours, theirs)
+    assert config_sha != hashlib.sha256((tmp_path / "moved" / "config.json").read_bytes()).hexdigest()  # new out
+
+
+@pytest.mark.parametrize("spelling", ["runs/a", "./runs/a/", "runs//a", "{cwd}/runs/a", "runs/b/../a"])
+def test_paths_are_compared_as_the_folders_they_name(spelling, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    saved = TrainConfig(out="/elsewhere/old", data_root=str(tmp_path / "runs" / "a"))
+    again = dataclasses.replace(saved, out=spelling.format(cwd=tmp_path), data_root=spelling.format(cwd=tmp_path))
+    again.check_resumable_from(saved)  # neither out (a moved folder) nor data_root differs
+    with pytest.raises(ValueError, match=r"differs in: data_root"):
+        dataclasses.replace(again, data_root="runs/c").check_resumable_from(saved)
+
+
+def test_a_tuple_resumes_a_run_saved_with_a_list():
+    saved = TrainConfig.from_json(TrainConfig(model_overrides={"stage_sizes": [1, 1, 1]}).to_json())
+    TrainConfig(model_overrides={"stage_sizes": (1, 1, 1)}).check_resumable_from(saved)
