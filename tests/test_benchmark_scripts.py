@@ -57,6 +57,6 @@ def test_gpu_script_refuses_to_run_on_a_cpu(capsys):
     assert "no accelerator" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("name", ["compile_time", "gpu_vs_pytorch", "input_pipeline"])
+@pytest.mark.parametrize("name", ["compile_time", "cpu_vs_pytorch", "gpu_vs_pytorch", "input_pipeline"])
 def test_scripts_say_how_to_run_them(name):
     assert f"python benchmarks/{name}.py" in load_script(name).__doc__

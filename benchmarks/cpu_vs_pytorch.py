@@ -1,0 +1,73 @@
+"""The CPU-speed table of issue 10: jaxcnn's train step against PyTorch's on the same CPU.
+
+    python benchmarks/cpu_vs_pytorch.py [--steps 10] [--repeats 5] [--conv cpu,xla] [--results FILE]
+
+Rows (all from ``jaxcnn.bench``, in one process, so the ratios compare like with like):
+resnet20 on 1x28x28 (the main job's input) and resnet18 on 3x32x32, at batch 32 and 128, the
+full SGD-Nesterov float32 step, for each jaxcnn convolution implementation in ``--conv``
+(``JAXCNN_CONV``), and PyTorch eager in both memory layouts (``--compare torch-eager``; the
+ratio is against PyTorch's faster layout). Then resnet110's scanned and unrolled steps at
+batch 8, 32x32 (the price of ``nn.scan`` on XLA:CPU) with their compile times.
+
+PyTorch is optional (``pip install -e ".[torch]"``): without it the jaxcnn rows are measured
+and the comparison rows say why they were skipped. Rows are appended to ``--results``
+(default: ``benchmarks/results/<today>-cpu-vs-pytorch.jsonl``) and printed as a table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shlex
+import sys
+
+from jaxcnn import bench
+
+CELLS = [("resnet20", 28, 1), ("resnet18", 32, 3)]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=10)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--conv", default="cpu,xla", help="jaxcnn convolution implementations to measure")
+    parser.add_argument("--results", default=None)
+    args = parser.parse_args(argv)
+    command = "python " + shlex.join(["benchmarks/cpu_vs_pytorch.py", *(argv or sys.argv[1:])])
+    timing = dict(warmup=3, steps=args.steps, repeats=args.repeats, num_classes=10, command=command)
+    rows = []
+    for impl in args.conv.split(","):
+        os.environ["JAXCNN_CONV"] = impl
+        for model, size, channels in CELLS:
+            compare = "torch-eager" if impl == args.conv.split(",")[0] else None
+            rows += _tagged(
+                bench.benchmark(
+                    model,
+                    batch_sizes=(32, 128),
+                    image_size=size,
+                    in_channels=channels,
+                    compare=compare,
+                    **timing,
+                ),
+                impl,
+            )
+        deep = {**timing, "warmup": 1, "steps": 2, "repeats": 3}  # a scanned resnet110 step takes seconds
+        for layout in ("scan", "unrolled"):
+            rows += _tagged(bench.benchmark("resnet110", batch_sizes=(8,), image_size=32, layout=layout, **deep), impl)
+    path = args.results or bench.report.dated_path("cpu-vs-pytorch")
+    bench.append_jsonl(path, rows)
+    print(bench.format_table(rows))
+    print(f"rows appended to {path}")
+    return 0
+
+
+def _tagged(rows: list[bench.Row], impl: str) -> list[bench.Row]:
+    """Mark jaxcnn rows with the convolution implementation they ran."""
+    for row in rows:
+        if row.framework == "jaxcnn":
+            row.variant = f"{row.variant} conv={impl}"
+    return rows
+
+
+if __name__ == "__main__":
+    sys.exit(main())
