@@ -169,6 +169,8 @@ class Checkpoints:
         try:
             with _quiet():
                 return restore()
+        except CheckpointMismatchError:
+            raise  # the files are fine; they hold another model: falling back would not help
         except Exception as err:
             raise UnreadableCheckpointError(step, self.directory / str(step), err, self.steps()) from err
 
@@ -212,17 +214,21 @@ class Checkpoints:
         folder = self.directory / str(step)
         items = {path.name for path in folder.iterdir() if path.is_dir()}
         if "default" in items and "params" not in items:
-            raise ValueError(
+            raise CheckpointMismatchError(
                 f"checkpoint step {step} in {self.directory} has the old index layout (arrays saved as '00000', "
                 "'00001', ... without layer names, jaxcnn 0.1.0); it cannot be matched to the model by name. "
                 "Train again, or restore it with jaxcnn 0.1.0 and save the variables."
             )
         missing = [name for name in names if name not in items]
         if missing:
-            raise ValueError(
+            raise CheckpointMismatchError(
                 f"checkpoint step {step} in {self.directory} has no {', '.join(missing)} item (it holds "
                 f"{', '.join(sorted(items)) or 'nothing'}); the model of config.json needs {', '.join(names)}"
             )
+
+
+class CheckpointMismatchError(ValueError):
+    """A readable checkpoint that does not fit the model (other layers or shapes, or the old layout)."""
 
 
 class UnreadableCheckpointError(ValueError):
@@ -258,7 +264,7 @@ def _match(saved: Any, template: Any, name: str, step: int) -> Any:
         if path in theirs and tuple(theirs[path].shape) != tuple(ours[path].shape)
     ]
     if problems:
-        raise ValueError(f"checkpoint step {step} does not fit the model: {'; '.join(problems)}")
+        raise CheckpointMismatchError(f"checkpoint step {step} does not fit the model: {'; '.join(problems)}")
     return jax.tree.unflatten(jax.tree.structure(template), [np.asarray(theirs[path]) for path in ours])
 
 

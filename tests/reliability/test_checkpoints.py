@@ -105,12 +105,12 @@ def test_evaluate_falls_back_and_an_explicit_bad_step_is_one_line_naming_it(refe
 def test_a_resume_past_an_unreadable_step_keeps_it_aside_and_ends_bit_identical(reference, tiny_data, tmp_path):
     out = partial_copy(reference.out, tmp_path / "run", (11, 12))
     shutil.copy(reference.out / "metrics.jsonl", out / "metrics.jsonl")
-    bad = out / "checkpoints" / "12" / "default" / "_METADATA"
+    bad = out / "checkpoints" / "12" / "params" / "_METADATA"
     damage(bad, "truncated", None)
     digest = hashlib.sha256(bad.read_bytes()).hexdigest()
     resumed = fit(tiny_config(out, resume=True, **REFERENCE), train=tiny_data[0], test=tiny_data[1])
     assert_same_params(resumed.variables, reference.variables)  # resumed from 11, nothing of 12 used
-    kept = out / "unreadable-checkpoints" / "12" / "default" / "_METADATA"
+    kept = out / "unreadable-checkpoints" / "12" / "params" / "_METADATA"
     assert hashlib.sha256(kept.read_bytes()).hexdigest() == digest  # set aside as it was, not deleted
     assert Checkpoints(out / "checkpoints").steps()[-1] == 16
 
