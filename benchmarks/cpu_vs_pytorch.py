@@ -22,6 +22,7 @@ import shlex
 import sys
 
 from jaxcnn import bench
+from jaxcnn.bench.report import dated_path
 
 CELLS = [("resnet20", 28, 1), ("resnet18", 32, 3)]
 
@@ -35,6 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     command = "python " + shlex.join(["benchmarks/cpu_vs_pytorch.py", *(argv or sys.argv[1:])])
     timing = dict(warmup=3, steps=args.steps, repeats=args.repeats, num_classes=10, command=command)
+    path = args.results or dated_path("cpu-vs-pytorch")
     rows = []
     for impl in args.conv.split(","):
         os.environ["JAXCNN_CONV"] = impl
@@ -54,7 +56,6 @@ def main(argv: list[str] | None = None) -> int:
         deep = {**timing, "warmup": 1, "steps": 2, "repeats": 3}  # a scanned resnet110 step takes seconds
         for layout in ("scan", "unrolled"):
             rows += _tagged(bench.benchmark("resnet110", batch_sizes=(8,), image_size=32, layout=layout, **deep), impl)
-    path = args.results or bench.report.dated_path("cpu-vs-pytorch")
     bench.append_jsonl(path, rows)
     print(bench.format_table(rows))
     print(f"rows appended to {path}")
