@@ -63,10 +63,11 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _tagged(rows: list[bench.Row], impl: str) -> list[bench.Row]:
-    """Mark jaxcnn rows with the convolution implementation they ran."""
+    """Mark jaxcnn rows with the convolution implementation (and layout) they ran."""
     for row in rows:
         if row.framework == "jaxcnn":
             row.variant = f"{row.variant} conv={impl}"
+            row.note = f"conv={impl}, layout={row.layout}" if row.model == "resnet110" else f"conv={impl}"
     return rows
 
 

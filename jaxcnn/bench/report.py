@@ -86,7 +86,7 @@ def _same(a: Row, b: Row) -> bool:
 def _line(r: Row, torch: Sequence[Row]) -> str:
     eager = next((t for t in torch if t.best), None)
     compiled = next((t for t in torch if t.variant.startswith("compile")), None)
-    note = r.note if r.status != "ok" else ""
+    note = r.note or ""  # a failure's reason, or what the run varied (e.g. conv=cpu, layout=scan)
     if r.overhead_pct is not None:
         note = f"{r.overhead_pct:.1f}% under the bare step"
     if compiled is not None and compiled.status != "ok":
