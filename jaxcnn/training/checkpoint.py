@@ -111,7 +111,8 @@ class Checkpoints:
         Raises:
           FileNotFoundError: no checkpoint; UnreadableCheckpointError: none can be restored.
         """
-        return self._newest(lambda step: self.restore(template, step), report)
+        (state, sums), step = self._newest(lambda step: self.restore(template, step), report)
+        return state, sums, step
 
     def restore_variables(self, template: dict, step: int | None = None) -> dict:
         """``{'params', 'batch_stats'}`` saved at ``step`` (default: the newest that can be
@@ -144,7 +145,7 @@ class Checkpoints:
         self.manager.close()
 
     def _newest(self, restore_step: Callable[[int], Any], report: Callable[[str], None] | None = None):
-        """``(*restore_step(step), step)`` for the newest step that restores; see ``restore_newest``."""
+        """``(restore_step(step), step)`` for the newest step that restores; see ``restore_newest``."""
         steps = self.steps()
         if not steps:
             raise FileNotFoundError(f"no checkpoint in {self.directory}")
@@ -157,7 +158,7 @@ class Checkpoints:
                 continue
             for err in failures:
                 (report or _warn)(f"warning: {err.describe()}; using step {step} instead (choose one with --step)")
-            return (*restored, step) if isinstance(restored, tuple) else (restored, step)
+            return restored, step
         raise UnreadableCheckpointError.none_of(failures, self.directory)
 
     def _readable(self, step: int, restore: Callable[[], Any]) -> Any:
