@@ -1,22 +1,47 @@
-"""Every notebook in notebooks/ runs top to bottom without an error; their cells assert
-their own results, so executing them is a test."""
+"""Every notebook runs top to bottom in quick mode (its cells assert their own results, so executing
+it is a test), and its stored outputs are a complete full-mode run with figures."""
 
+import base64
+import importlib.util
 from pathlib import Path
 
 import nbformat
 import pytest
-from nbclient import NotebookClient
 
-NOTEBOOKS = sorted((Path(__file__).parents[1] / "notebooks").glob("*.ipynb"))
+ROOT = Path(__file__).parents[1]
+_spec = importlib.util.spec_from_file_location("run_notebooks", ROOT / "tools" / "run_notebooks.py")
+run_notebooks = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(run_notebooks)
+
+NOTEBOOKS = run_notebooks.notebook_paths()
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
-def test_notebook_executes_without_error(path):
+def test_the_course_notebooks_are_all_there():
+    assert [p.stem for p in NOTEBOOKS] == [
+        "backpropagation",
+        "degradation",
+        "design_rules",
+        "input_size_and_cost",
+        "inside_a_cnn",
+        "three_families",
+    ]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_notebook_executes_in_quick_mode(path):
+    run_notebooks.execute(path, quick=True)  # raises CellExecutionError, with the failing cell, on any error
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_stored_outputs_are_one_full_run_with_figures(path):
     notebook = nbformat.read(path, as_version=4)
-    client = NotebookClient(
-        notebook,
-        kernel_name="python3",
-        timeout=600,
-        resources={"metadata": {"path": str(path.parent)}},
-    )
-    client.execute()  # raises CellExecutionError, with the failing cell, on any error
+    code = [cell for cell in notebook.cells if cell.cell_type == "code"]
+    assert notebook.metadata.get("jaxcnn", {}).get("mode") == "full", "run: python tools/run_notebooks.py --full"
+    # executed once, in order, from a fresh kernel
+    assert [cell.execution_count for cell in code] == list(range(1, len(code) + 1))
+    outputs = [output for cell in code for output in cell.outputs]
+    assert not [o for o in outputs if o.output_type == "error"]
+    pngs = [base64.b64decode(o.data["image/png"]) for o in outputs if "image/png" in o.get("data", {})]
+    assert pngs and all(png.startswith(PNG_MAGIC) for png in pngs)
+    assert path.stat().st_size <= run_notebooks.MAX_BYTES

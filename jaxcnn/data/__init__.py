@@ -5,7 +5,7 @@ from .dataset import Dataset, channel_stats
 from .folder import image_folder
 from .pipeline import epoch_order, eval_batches, steps_per_epoch, train_batches
 from .placement import data_sharding, prefetch, to_device
-from .registry import check_dataset_name, list_datasets, load
+from .registry import check_dataset_name, is_local, list_datasets, load
 
 __all__ = [
     "Dataset",
@@ -16,6 +16,7 @@ __all__ = [
     "epoch_order",
     "eval_batches",
     "image_folder",
+    "is_local",
     "list_datasets",
     "load",
     "normalize",

@@ -147,6 +147,21 @@ def list_datasets() -> list[str]:
     return sorted([embedded.NAME, *DATASETS])
 
 
+def is_local(name: str, root: str | os.PathLike | None = None) -> bool:
+    """Whether ``load(name, ...)`` finds every file of both splits on disk (no download needed).
+
+    Looks where ``load`` looks (``root``, ``$JAXCNN_DATA``, ``~/.cache/jaxcnn``,
+    ``/usr/share/datasets``); checksums are verified by ``load``, not here.
+    """
+    check_dataset_name(name)
+    if name == embedded.NAME:
+        return True
+    spec = DATASETS[name]
+    dirs = search_dirs(spec.dirname, root)
+    files = {f.name for split in SPLITS for f in spec.files[split]}
+    return all(any((folder / file).is_file() for folder in dirs) for file in files)
+
+
 def check_dataset_name(name: str) -> None:
     """Raise ``ValueError`` naming the closest known datasets when ``name`` is not one of them."""
     if name not in list_datasets():

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from jaxcnn.data import channel_stats, list_datasets, load
+from jaxcnn.data import channel_stats, is_local, list_datasets, load
 
 DEBIAN = Path("/usr/share/datasets/fashion-mnist")
 
@@ -267,3 +267,17 @@ def test_debian_fashion_mnist_matches_the_published_dataset(tmp_path):
     assert train.labels[0] == 9 and train.classes[9] == "Ankle boot"
     mean, std = channel_stats(train)
     np.testing.assert_allclose([mean[0], std[0]], [0.2860, 0.3530], atol=5e-5)
+
+
+def test_is_local_is_true_exactly_when_load_needs_no_download(server, mnist_files, tmp_path):
+    url, _ = server
+    _, sums = mnist_files
+    root = tmp_path / "data"
+    assert is_local("fashion_mnist_small")  # ships inside the package
+    assert not is_local("mnist", root=root)
+    load("mnist", "train", root=root, mirror=f"{url}/mnist/", checksums=sums)
+    assert not is_local("mnist", root=root)  # the test split is still missing
+    load("mnist", "test", root=root, mirror=f"{url}/mnist/", checksums=sums)
+    assert is_local("mnist", root=root)
+    with pytest.raises(ValueError, match="unknown dataset 'minst'.*'mnist'"):
+        is_local("minst")

@@ -1,0 +1,93 @@
+"""The graph of a `Value` drawn with matplotlib: the picture `to_dot` describes, without Graphviz."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import matplotlib.pyplot as plt
+
+from jaxcnn.autodiff.backprop import backprop, topological_order
+from jaxcnn.autodiff.value import Value
+
+_NODE_STYLE = {"boxstyle": "round,pad=0.4", "facecolor": "#fff8dc", "edgecolor": "0.3"}
+_EDGE_LABEL_STYLE = {"boxstyle": "round,pad=0.15", "facecolor": "white", "edgecolor": "none"}
+
+
+def draw_graph(output: Value, ax: plt.Axes | None = None) -> plt.Axes:
+    """Draw the graph of ``output`` on ``ax`` (a new figure when None) and return the axes.
+
+    Inputs sit in the leftmost column and every node one column right of its deepest parent.
+    Each node shows its name (label, else expression, else "input"), its forward value and
+    d(output)/d(node) from one reverse-mode pass; each edge is an arrow parent -> child carrying
+    the local gradient d(child)/d(parent). Repeated edges between the same two nodes are bent
+    apart so that each label stays readable.
+    """
+    order = topological_order(output)
+    grads = backprop(output).grads
+    position = _layout(order)
+    if ax is None:
+        columns = 1 + max(x for x, _ in position.values())
+        rows = max(Counter(x for x, _ in position.values()).values())
+        _, ax = plt.subplots(figsize=(2.4 * columns + 0.6, 1.3 * rows + 0.8))
+    for node in order:
+        _draw_edges(ax, node, position)
+    for node in order:
+        title = node.label or node.op or "input"
+        text = f"{title}\nvalue {node.data:.4g}\ngrad {grads[node]:.4g}"
+        ax.text(*position[node], text, ha="center", va="center", fontsize=9, bbox=_NODE_STYLE, zorder=3)
+    xs = [x for x, _ in position.values()]
+    ys = [y for _, y in position.values()]
+    ax.set_xlim(min(xs) - 0.6, max(xs) + 0.6)
+    ax.set_ylim(min(ys) - 0.8, max(ys) + 0.8)
+    ax.axis("off")
+    return ax
+
+
+def _layout(order: list[Value]) -> dict[Value, tuple[float, float]]:
+    """(column, row) of each node: column = longest path from an input, rows centred on 0."""
+    column: dict[Value, int] = {}
+    for node in order:  # parents come first
+        column[node] = 1 + max((column[p] for p in node.parents), default=-1)
+    by_column: dict[int, list[Value]] = {}
+    for node in order:
+        by_column.setdefault(column[node], []).append(node)
+    return {
+        node: (float(c), (len(nodes) - 1) / 2 - i) for c, nodes in by_column.items() for i, node in enumerate(nodes)
+    }
+
+
+def _draw_edges(ax: plt.Axes, node: Value, position: dict) -> None:
+    """Arrows from each parent of ``node`` to it, labelled with the local gradient."""
+    repeats = Counter(node.parents)
+    seen: Counter = Counter()
+    (x2, y2) = position[node]
+    for parent, local_grad in zip(node.parents, node.local_grads):
+        k, m = seen[parent], repeats[parent]
+        seen[parent] += 1
+        rad = 0.35 * (k - (m - 1) / 2)
+        (x1, y1) = position[parent]
+        ax.annotate(
+            "",
+            xy=(x2, y2),
+            xytext=(x1, y1),
+            arrowprops={
+                "arrowstyle": "->",
+                "color": "0.4",
+                "connectionstyle": f"arc3,rad={rad}",
+                "shrinkA": 28,
+                "shrinkB": 28,
+            },
+        )
+        # the middle of matplotlib's arc3 curve: half the control point's offset from the chord
+        mx, my = (x1 + x2) / 2 + rad * (y2 - y1) / 2, (y1 + y2) / 2 - rad * (x2 - x1) / 2
+        ax.text(
+            mx,
+            my,
+            f"{local_grad:.4g}",
+            ha="center",
+            va="center",
+            fontsize=8,
+            color="tab:blue",
+            bbox=_EDGE_LABEL_STYLE,
+            zorder=2,
+        )
