@@ -84,16 +84,19 @@ def conv2d_kernel_grad(x: jax.Array, g: jax.Array, kernel_hw, strides, pads: Pad
         config.append((lo, hi - _unreached(size, lo, hi, k, s), 0))
     config.append((0, 0, 0))
     x_padded = lax.pad(x, jnp.zeros((), x.dtype), config)
-    # Read x as (C_in batch, H, W, N features) and g as (N in-features, H_out, W_out, C_out):
-    # the convolution contracts N and yields (kH, kW, C_in, C_out).
-    return lax.conv_general_dilated(
-        x_padded,
-        g,
+    # Read x as (C_in batch, H, W, N features) and g as (H_out, W_out, N in-features, C_out): the
+    # convolution contracts N and yields (C_in, kH, kW, C_out). The transposes are explicit so that
+    # the convolution is in XLA's canonical NHWC/HWIO form everywhere, also inside a loop body,
+    # where XLA:CPU cannot change a convolution's layout and falls back to a slow generic loop.
+    kernel = lax.conv_general_dilated(
+        jnp.transpose(x_padded, (3, 1, 2, 0)),
+        jnp.transpose(g, (1, 2, 0, 3)),
         (1, 1),
         "VALID",
         rhs_dilation=strides,
-        dimension_numbers=("CHWN", "IHWO", "HWNC"),
+        dimension_numbers=_NHWC_HWIO,
     )
+    return jnp.transpose(kernel, (1, 2, 0, 3))
 
 
 @partial(jax.custom_vjp, nondiff_argnums=(2, 3))
