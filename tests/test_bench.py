@@ -87,6 +87,24 @@ def test_train_tflops_are_rate_times_hand_counted_macs_times_6(run):
         assert r["tflops"] == pytest.approx(r["img_s"] * macs * 6 / 1e12, rel=1e-12)
 
 
+def test_step_memory_holds_at_least_the_parameters_and_momentum_the_step_reads(run):
+    rows, _ = run
+    step = by(rows, "jaxcnn", "train")[0]
+    # XLA's buffer assignment counts the float32 parameters and the SGD momentum, both step arguments
+    assert step["step_memory_bytes"] >= 2 * 4 * step["params"]
+
+
+def test_model_overrides_reach_the_model_and_the_note():
+    kwargs = dict(batch_sizes=(1,), image_size=32, num_classes=10, warmup=0, steps=1, repeats=1)
+    (row,) = bench.benchmark("vgg11", model_overrides={"head": "gap"}, **kwargs)
+    # torchvision's vgg11.features has 9,220,480 parameters; the gap head adds a 512 x 10 linear layer
+    assert (row.status, row.params, row.note) == ("ok", 9_220_480 + 512 * 10 + 10, "head=gap")
+    with pytest.raises(ValueError, match="do not fit vgg11"):
+        bench.benchmark("vgg11", model_overrides={"heads": "gap"}, **kwargs)
+    with pytest.raises(ValueError, match="cannot be compared with PyTorch"):
+        bench.benchmark("vgg11", model_overrides={"head": "gap"}, compare="torch", **kwargs)
+
+
 def test_fit_row_reports_the_pipeline_overhead_against_the_bare_step(run):
     rows, out = run
     step, fit = by(rows, "jaxcnn", "train")[0], by(rows, "jaxcnn", "fit")[0]

@@ -63,6 +63,7 @@ def iter_benchmark(
     compare: str | None = None,
     peak: float | None = None,
     command: str | None = None,
+    model_overrides: dict | None = None,
 ) -> Iterator[Row]:
     """Benchmark each model (names or fnmatch patterns) at each batch size; yields ``Row``s as
     they are measured.
@@ -81,13 +82,20 @@ def iter_benchmark(
         "torch-eager" (no ``torch.compile``).
       peak: the peak TFLOP/s for MFU (None: the data-sheet table, else a measured matmul roof).
       command: recorded in every row (the CLI puts its command line here).
+      model_overrides: extra model attributes (``{"head": "gap"}``), named in each row's note;
+        not with ``compare`` (PyTorch builds the registered architecture only).
 
     Raises ``ValueError`` before measuring anything when a model, batch size or option is bad.
     """
     if compare not in (None, *COMPARE):
         raise ValueError(f"compare must be None or one of {', '.join(COMPARE)}; got {compare!r}")
+    if model_overrides and compare:
+        raise ValueError("model_overrides cannot be compared with PyTorch, which builds the registered models only")
+    overrides = dict(model_overrides or {})
     specs = [
-        Spec(name, mode, batch, dtype, image_size, in_channels, num_classes, layout, warmup, steps, repeats).resolved()
+        Spec(
+            name, mode, batch, dtype, image_size, in_channels, num_classes, layout, warmup, steps, repeats, overrides
+        ).resolved()
         for name in resolve_models(models)
         for batch in batch_sizes
     ]

@@ -85,6 +85,7 @@ def measure_step(spec: Spec, peak: tuple[float | None, str | None], state: Train
     else:
         seconds, _ = time_blocks(lambda out: compiled(out[0], batch), (state, None), spec, jax.block_until_ready)
     row = spec.row("jaxcnn", "jit", compile_s=compile_s, peak_memory_bytes=peak_memory_bytes(), **environment())
+    row.step_memory_bytes = step_memory_bytes(compiled)
     stats = summary(model, (1, spec.image_size, spec.image_size, spec.in_channels))
     row.params = stats.total_params
     set_rates(row, seconds, spec.batch * spec.steps)
@@ -119,6 +120,17 @@ def fit_row(spec: Spec, seconds: list[float], step_row: Row, peak: tuple[float |
     row.step_img_s = step_row.img_s
     row.overhead_pct = 100 * (1 - row.img_s / step_row.img_s)
     return set_flops(row, step_row.macs, *peak)
+
+
+def step_memory_bytes(compiled) -> int | None:
+    """The bytes XLA's buffer assignment gives a compiled step: arguments + outputs + temporaries,
+    less the outputs that reuse donated argument buffers; None where the backend has no analysis."""
+    stats = compiled.memory_analysis()
+    if stats is None:
+        return None
+    return int(
+        stats.argument_size_in_bytes + stats.output_size_in_bytes + stats.temp_size_in_bytes - stats.alias_size_in_bytes
+    )
 
 
 def _compile(jitted, *args):

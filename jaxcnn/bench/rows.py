@@ -34,6 +34,9 @@ class Row:
       peak_tflops, peak_source, mfu: the device's peak, where it came from, tflops / peak.
       peak_memory_bytes: the device's peak memory in use so far in this process (JAX has no reset; a
         batch sweep runs best from small to large), where the backend reports it.
+      step_memory_bytes: the memory XLA assigns to the compiled step (jaxcnn rows, any backend; a
+        fit row repeats its train step's): arguments + outputs + temporaries - outputs aliased to
+        donated arguments.
       step_img_s, overhead_pct: for fit rows, the bare train step's rate in the same run and
         the share of it the pipeline costs: 100 x (1 - img_s / step_img_s).
       ratio: jaxcnn img/s divided by this row's img/s on torch rows; on the jaxcnn row,
@@ -69,6 +72,7 @@ class Row:
     peak_source: str | None = None
     mfu: float | None = None
     peak_memory_bytes: int | None = None
+    step_memory_bytes: int | None = None
     step_img_s: float | None = None
     overhead_pct: float | None = None
     ratio: float | None = None

@@ -20,7 +20,9 @@ class Spec:
     ``in_channels`` (None: the model's own input size and channels, 3), ``num_classes`` outputs
     (None: the model's own), compute ``dtype``, ``mode`` (train | eval | fit) and ``layout``
     (default | scan | unrolled repeated blocks, for the ResNets). Timing: ``warmup`` untimed
-    steps, then ``repeats`` timed blocks of ``steps`` steps each."""
+    steps, then ``repeats`` timed blocks of ``steps`` steps each. ``overrides``: extra model
+    attributes for ``create_model`` (``{"head": "gap"}`` for a VGG with global average pooling);
+    rows name them in their note."""
 
     model: str
     mode: str = "train"
@@ -33,10 +35,12 @@ class Spec:
     warmup: int = 3
     steps: int = 10
     repeats: int = 3
+    overrides: dict = dataclasses.field(default_factory=dict)
 
     def resolved(self) -> Spec:
         """The same spec with every None filled from the registry; ``ValueError`` for an unknown
-        model, mode, dtype or layout, a non-positive count, or a layout the model does not have."""
+        model, mode, dtype or layout, a non-positive count, a layout the model does not have, or
+        an override the model does not take."""
         info = model_info(self.model)
         _check_choice("mode", self.mode, MODES)
         _check_choice("dtype", self.dtype, ("float32", "bfloat16"))
@@ -52,15 +56,24 @@ class Spec:
         )
         if spec.layout != "default" and not hasattr(create_model(spec.model), "scan"):
             raise ValueError(f"{spec.model} has no scanned blocks; --layout {spec.layout} applies to the ResNets only")
+        if spec.overrides:
+            if "scan" in spec.overrides and spec.layout != "default":
+                raise ValueError(f"overrides set scan and layout is {spec.layout!r}; choose one of the two")
+            try:
+                create_model(spec.model, **spec.overrides)
+            except TypeError as err:
+                raise ValueError(f"overrides {spec.overrides!r} do not fit {spec.model}: {err}") from None
         return spec
 
     @property
     def model_overrides(self) -> dict:
-        """The model attributes the layout sets (``{'scan': True}`` ...), for ``TrainConfig``."""
-        return {} if self.layout == "default" else {"scan": SCAN[self.layout]}
+        """The model attributes ``overrides`` and the layout set (``{'scan': True}`` ...), for ``TrainConfig``."""
+        return {**self.overrides, **({} if self.layout == "default" else {"scan": SCAN[self.layout]})}
 
     def row(self, framework: str, variant: str, **fields: Any) -> Row:
-        """An empty row describing this (resolved) spec."""
+        """An empty row describing this (resolved) spec; its note names the overrides (``head=gap``)."""
+        if self.overrides and "note" not in fields:
+            fields["note"] = ", ".join(f"{k}={v}" for k, v in self.overrides.items())
         names = ("model", "mode", "batch", "dtype", "image_size", "in_channels", "num_classes", "layout")
         counts = ("warmup", "steps", "repeats")
         return Row(framework, variant, **{n: getattr(self, n) for n in names + counts}, **fields)

@@ -65,14 +65,15 @@ def write_history(out: str | Path, rows: list[dict]) -> None:
 
 
 def plot_curves(out: str | Path, rows: list[dict]) -> Path:
-    """Draw train/test loss and accuracy against epoch into ``out/curves.png``."""
-    import matplotlib
+    """Draw train/test loss and accuracy against epoch into ``out/curves.png``.
 
-    matplotlib.use("Agg")  # files only; no display needed
-    import matplotlib.pyplot as plt
+    The figure is a bare ``matplotlib.figure.Figure``: neither pyplot's figures nor the process's
+    backend are touched, so plots inline in a notebook keep showing after ``fit``."""
+    from matplotlib.figure import Figure
 
     epochs = [r["epoch"] for r in rows]
-    fig, (loss_ax, acc_ax) = plt.subplots(1, 2, figsize=(9, 3.5), constrained_layout=True)
+    fig = Figure(figsize=(9, 3.5), constrained_layout=True)
+    loss_ax, acc_ax = fig.subplots(1, 2)
     for split in ("train", "test"):
         loss_ax.plot(epochs, [r[f"{split}_loss"] for r in rows], "o-", label=split)
         acc_ax.plot(epochs, [100 * r[f"{split}_accuracy"] for r in rows], "o-", label=split)
@@ -88,7 +89,6 @@ def plot_curves(out: str | Path, rows: list[dict]) -> Path:
             fig.savefig(tmp, format="png", dpi=100)
             os.replace(tmp, path)
         finally:
-            plt.close(fig)
             tmp.unlink(missing_ok=True)
     return path
 

@@ -1,6 +1,9 @@
-"""Progress on stderr: a tqdm bar on a terminal, plain lines (no carriage-return frames) elsewhere."""
+"""Progress on stderr: a tqdm bar on a terminal, plain lines (no carriage-return frames) elsewhere;
+curves.png drawn without touching the process's matplotlib state."""
 
 import io
+import subprocess
+import sys
 
 from tqdm import tqdm
 
@@ -49,3 +52,20 @@ def test_a_resumed_epoch_prints_from_where_it_starts_and_disabled_progress_print
     quiet = io.StringIO()
     run_epoch(report.progress(625, 0, "epoch 1/3", False, file=quiet), 625)
     assert quiet.getvalue() == ""
+
+
+def test_curves_png_leaves_the_matplotlib_backend_and_pyplot_alone(tmp_path):
+    # a notebook's inline backend must survive fit; matplotlib.use("Agg") in the library broke it
+    code = f"""
+import matplotlib
+matplotlib.use("svg")
+import matplotlib.pyplot as plt
+from jaxcnn.training import report
+row = {{"epoch": 1, "train_loss": 1.0, "test_loss": 0.9, "train_accuracy": 0.5, "test_accuracy": 0.6}}
+path = report.plot_curves({str(tmp_path)!r}, [row, {{**row, "epoch": 2}}])
+assert path.read_bytes()[:8] == b"\\x89PNG\\r\\n\\x1a\\n"
+assert matplotlib.get_backend() == "svg", matplotlib.get_backend()
+assert plt.get_fignums() == []
+"""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
