@@ -1,25 +1,18 @@
 """The scripts in benchmarks/ run for every registered model, on jaxcnn.bench (stubbed here: no timing)."""
 
-import importlib.util
-from pathlib import Path
-
 import pytest
 
 from jaxcnn import bench
 from jaxcnn.models import list_models
+from tests.scripts import load_script
 
-ROOT = Path(__file__).resolve().parents[1]
 
-
-def load_script(name: str):
-    spec = importlib.util.spec_from_file_location(name, ROOT / "benchmarks" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def load_benchmark(name: str):
+    return load_script(f"benchmarks/{name}.py")
 
 
 def test_compile_time_layouts_exist_for_every_registered_model():
-    script = load_script("compile_time")
+    script = load_benchmark("compile_time")
     layouts = {name: script.layouts(name, max_unrolled_blocks=54) for name in list_models()}
     assert layouts["resnet110"] == ["default", "scan", "unrolled"]  # 54 blocks
     assert layouts["resnet1202"] == layouts["preact_resnet1001"] == ["default", "scan"]
@@ -36,7 +29,7 @@ def test_compile_time_prints_a_row_per_model_and_layout(monkeypatch, capsys, tmp
         return [spec.row("jaxcnn", "jit", compile_s=1.5, step_ms=20.0, device_kind="cpu")]
 
     monkeypatch.setattr(bench, "benchmark", fake)
-    load_script("compile_time").main(["--models", "plain20", "preact_*", "inception_v3", "--steps", "4"])
+    load_benchmark("compile_time").main(["--models", "plain20", "preact_*", "inception_v3", "--steps", "4"])
     lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| ") and "1.5" in line]
     assert [line.split(" | ")[:3] for line in lines] == [
         ["| plain20", "default", "32"],
@@ -53,10 +46,10 @@ def test_compile_time_prints_a_row_per_model_and_layout(monkeypatch, capsys, tmp
 
 
 def test_gpu_script_refuses_to_run_on_a_cpu(capsys):
-    assert load_script("gpu_vs_pytorch").main([]) == 2
+    assert load_benchmark("gpu_vs_pytorch").main([]) == 2
     assert "no accelerator" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("name", ["compile_time", "cpu_vs_pytorch", "gpu_vs_pytorch", "input_pipeline"])
 def test_scripts_say_how_to_run_them(name):
-    assert f"python benchmarks/{name}.py" in load_script(name).__doc__
+    assert f"python benchmarks/{name}.py" in load_benchmark(name).__doc__

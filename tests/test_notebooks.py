@@ -2,16 +2,13 @@
 it is a test), and its stored outputs are a complete full-mode run with figures."""
 
 import base64
-import importlib.util
-from pathlib import Path
 
 import nbformat
 import pytest
 
-ROOT = Path(__file__).parents[1]
-_spec = importlib.util.spec_from_file_location("run_notebooks", ROOT / "tools" / "run_notebooks.py")
-run_notebooks = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(run_notebooks)
+from tests.scripts import load_script
+
+run_notebooks = load_script("tools/run_notebooks.py")
 
 NOTEBOOKS = run_notebooks.notebook_paths()
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"

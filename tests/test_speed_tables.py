@@ -1,6 +1,5 @@
 """The README's speed tables are what tools/make_speed_tables.py makes of benchmarks/results."""
 
-import importlib.util
 import json
 from pathlib import Path
 
@@ -8,15 +7,13 @@ import pytest
 
 from jaxcnn.bench import FIELDS
 from jaxcnn.bench.report import BEGIN, END, replace_section, speed_section
+from tests.scripts import load_script
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def load_tool():
-    spec = importlib.util.spec_from_file_location("make_speed_tables", ROOT / "tools" / "make_speed_tables.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("tools/make_speed_tables.py")
 
 
 def test_readme_speed_section_is_up_to_date():

@@ -13,11 +13,11 @@ tests/test_notebooks.py checks, and refuses to save a notebook over ``MAX_BYTES`
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
 import sys
 import time
 from pathlib import Path
+from unittest import mock
 
 import nbformat
 from nbclient import NotebookClient
@@ -39,20 +39,6 @@ def notebook_paths(names: list[str] | None = None) -> list[Path]:
     return [by_name[n.removesuffix(".ipynb")] for n in names]
 
 
-@contextlib.contextmanager
-def _quick_env(quick: bool):
-    """``JAXCNN_QUICK`` set for the kernel (it inherits this process's environment)."""
-    before = os.environ.get("JAXCNN_QUICK")
-    os.environ["JAXCNN_QUICK"] = "1" if quick else "0"
-    try:
-        yield
-    finally:
-        if before is None:
-            os.environ.pop("JAXCNN_QUICK")
-        else:
-            os.environ["JAXCNN_QUICK"] = before
-
-
 def execute(path: Path, quick: bool) -> tuple[nbformat.NotebookNode, float]:
     """Run ``path`` in a fresh ``python3`` kernel (working directory notebooks/); return the
     executed notebook and the wall time in seconds. Raises ``CellExecutionError`` (naming the
@@ -66,7 +52,7 @@ def execute(path: Path, quick: bool) -> tuple[nbformat.NotebookNode, float]:
         resources={"metadata": {"path": str(path.parent)}},
     )
     started = time.perf_counter()
-    with _quick_env(quick):
+    with mock.patch.dict(os.environ, {"JAXCNN_QUICK": "1" if quick else "0"}):  # the kernel inherits it
         client.execute()
     return notebook, time.perf_counter() - started
 
