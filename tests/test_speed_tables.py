@@ -55,6 +55,20 @@ def test_a_new_result_file_changes_the_section(tmp_path):
     assert "torch.compile failed: RuntimeError: no compiler" in cells[-1]
 
 
+def test_fit_overhead_results_get_their_table_under_their_backend(tmp_path):
+    rates = {"step": 1000.0, "step+augment": 990.0, "augment": 5e6, "pipeline": 3000.0, "fit": 970.0}
+    stored = dict(model="resnet50", dtype="bfloat16", batch=256, image_size=224, steps=50, repeats=3, rates=rates)
+    stored |= dict(device="NVIDIA H200", jax="0.11.2", date="2026-11-27", command="python x.py", note="threaded")
+    (tmp_path / "2026-11-27-fit-overhead-resnet50.json").write_text(json.dumps(stored))
+    section = speed_section(tmp_path, tmp_path)
+    gpu = section[section.index("### GPU") :]
+    assert "No CPU result is stored yet" in section and "No GPU `jaxcnn bench` table is stored yet" in gpu
+    assert "resnet50 bfloat16 batch 256 at 224px, epochs of 50 steps; threaded." in gpu
+    lines = {line.split("|")[1].strip(): line.split("|")[3].strip() for line in gpu.splitlines() if "| " in line}
+    assert lines["fit"] == "97.0%" and lines["step+augment"] == "99.0%" and lines["step"] == "100.0%"
+    assert lines["augment"] == lines["pipeline"] == "(alone)"
+
+
 def test_replace_section_needs_the_markers():
     text = f"a\n{BEGIN}\nold\n{END}\nb\n"
     assert replace_section(text, "new\n") == f"a\n{BEGIN}\n\nnew\n\n{END}\nb\n"

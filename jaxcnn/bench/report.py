@@ -7,6 +7,7 @@ README differs from what the stored files give.
 from __future__ import annotations
 
 import datetime
+import json
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -20,6 +21,10 @@ HEADER = (
     "| torch.compile | jaxcnn TFLOP/s | MFU | compile s | note |\n"
     "|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|"
 )
+
+
+# Lines of benchmarks/fit_overhead.py that time a part alone, not a train step: no share of the step.
+FIT_PARTS_ALONE = ("augment", "pipeline")
 
 
 def dated_path(name: str, directory: str | Path = "benchmarks/results") -> Path:
@@ -36,21 +41,48 @@ def result_files(directory: str | Path) -> list[Path]:
 
 def speed_section(directory: str | Path, root: str | Path) -> str:
     """Markdown for every backend: per result file a line saying where, when, with what and how
-    it was measured, then its table; a sentence where no file holds a result of that backend.
-    Paths are shown relative to ``root`` (the repository)."""
+    it was measured, then its table (``*.jsonl``: ``jaxcnn bench`` rows; ``*-fit-overhead-*.json``:
+    ``benchmarks/fit_overhead.py``'s lines); a sentence where no file holds a result of that
+    backend. Paths are shown relative to ``root`` (the repository)."""
     files = [(path, read_jsonl(path)) for path in result_files(directory)]
+    overheads = [(path, json.loads(path.read_text())) for path in sorted(Path(directory).glob("*-fit-overhead-*.json"))]
+
+    def relative(path: Path) -> Path:
+        return path.resolve().relative_to(Path(root).resolve())
+
     parts = []
     for backend, title in BACKENDS:
         parts.append(f"### {title}\n")
         stored = [(p, [r for r in rows if r.backend == backend]) for p, rows in files]
         stored = [(p, rows) for p, rows in stored if rows]
+        fits = [(p, o) for p, o in overheads if (o["device"] == "cpu") == (backend == "cpu")]
         if not stored:
-            where = Path(directory).resolve().relative_to(Path(root).resolve())
-            parts.append(f"No {title} result is stored yet in `{where}/`.\n")
+            what = "result" if not fits else "`jaxcnn bench` table"
+            parts.append(f"No {title} {what} is stored yet in `{relative(Path(directory))}/`.\n")
         for path, rows in stored:
-            parts.append(_provenance(path.resolve().relative_to(Path(root).resolve()), rows))
+            parts.append(_provenance(relative(path), rows))
             parts.append(table(rows) + "\n")
+        parts += [fit_overhead_table(relative(path), overhead) for path, overhead in fits]
     return "\n".join(parts).rstrip() + "\n"
+
+
+def fit_overhead_table(path: Path, stored: dict) -> str:
+    """Markdown for one ``benchmarks/fit_overhead.py`` result: where and how, then each line's
+    img/s and its share of the bare step's rate (a part timed alone has no share)."""
+    setting = f"{stored['model']} {stored['dtype']} batch {stored['batch']} at {stored['image_size']}px"
+    lines = [
+        f"From `{path}`: {stored['device']}, {stored['date']}, JAX {stored['jax']}: where `jaxcnn.fit`'s time goes, "
+        f"{setting}, epochs of {stored['steps']} steps; {stored['note']}.",
+        f"`{stored['command']}`",
+        "",
+        "| what | img/s | share of the bare step |",
+        "|---|---:|---:|",
+    ]
+    step = stored["rates"]["step"]
+    for name, rate in stored["rates"].items():
+        share = "(alone)" if name in FIT_PARTS_ALONE else f"{100 * rate / step:.1f}%"
+        lines.append(f"| {name} | {rate:,.0f} | {share} |")
+    return "\n".join(lines) + "\n"
 
 
 def _provenance(path: Path, rows: Sequence[Row]) -> str:

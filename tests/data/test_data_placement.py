@@ -5,6 +5,8 @@ import itertools
 import socket
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import jax
@@ -79,7 +81,15 @@ def test_augmented_global_batch_is_the_same_on_one_and_eight_devices():
     np.testing.assert_array_equal(np.asarray(one), np.asarray(eight))
 
 
-def test_prefetch_keeps_two_batches_in_flight():
+def wait_until_settled(pulled: list, seconds: float = 5.0) -> None:
+    """Wait until the prefetch thread stops pulling (it blocks once its queue is full)."""
+    deadline, seen = time.monotonic() + seconds, -1
+    while time.monotonic() < deadline and len(pulled) != seen:
+        seen = len(pulled)
+        time.sleep(0.2)
+
+
+def test_prefetch_runs_ahead_by_size_batches_in_order():
     pulled = []
 
     def source():
@@ -87,14 +97,36 @@ def test_prefetch_keeps_two_batches_in_flight():
             pulled.append(i)
             yield dict(batch(), label=np.full(16, i, np.int32))
 
-    stream = prefetch(itertools.islice(source(), 5), size=2, sharding=data_sharding())
+    stream = prefetch(itertools.islice(source(), 9), size=2, sharding=data_sharding())
     first = next(stream)
-    assert pulled == [0, 1, 2]  # batch 0 handed out, batches 1 and 2 already transferring
+    wait_until_settled(pulled)
+    # batch 0 handed out; 1 and 2 wait in the queue, 3 waits for room: no more is pulled
+    assert pulled == [0, 1, 2, 3]
     rest = list(stream)
-    assert [int(b["label"][0]) for b in [first, *rest]] == [0, 1, 2, 3, 4]
+    assert [int(b["label"][0]) for b in [first, *rest]] == list(range(9))
     assert all(len(b["image"].sharding.device_set) == 8 for b in rest)
     with pytest.raises(ValueError, match="size must be a positive int"):
         prefetch([], size=0)
+
+
+def test_prefetch_raises_the_sources_error_at_its_batch():
+    def source():
+        yield batch()
+        raise OSError("disk gone")
+
+    stream = prefetch(source())
+    assert next(stream)["image"].shape == (16, 6, 6, 1)
+    with pytest.raises(OSError, match="disk gone"):
+        next(stream)
+
+
+def test_closing_prefetch_stops_its_thread():
+    before = threading.active_count()
+    stream = prefetch(batch() for _ in itertools.count())  # endless
+    next(stream)
+    assert threading.active_count() == before + 1
+    stream.close()
+    assert threading.active_count() == before
 
 
 def test_prefetch_feeds_pmap():

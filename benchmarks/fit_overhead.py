@@ -1,0 +1,136 @@
+"""Where ``jaxcnn.fit``'s time goes beside the bare train step (issue 11: fit >= 97% of the step).
+
+    python benchmarks/fit_overhead.py [--model resnet50] [--batch-size 256] [--dtype bfloat16]
+                                      [--steps 50] [--repeats 3] [--results FILE]
+
+Rates in img/s (median of ``--repeats`` blocks of ``--steps`` steps), each also as a share of
+the bare step's rate:
+
+  step          the bare train step on float32 images already on the device (``jaxcnn bench``'s train row)
+  step+augment  fit's own jitted step (uint8 images, on-device crop, flip and normalisation), one device batch
+  augment       the on-device transform alone, jitted
+  pipeline      host batching (``train_batches``) and ``prefetch`` to the device, no computation
+  fed step      fit's step fed by the pipeline: no metrics, one host sync per block
+  +metrics      the same, summing the metrics on device and reading them every LOG_EVERY steps, as fit does
+  fit           ``jaxcnn.fit`` end to end, epochs of ``--steps`` steps (epoch 1 is the warm-up)
+
+A drop from one line to the next is the cost of what that line adds. Every line is built from
+the code ``jaxcnn train`` runs; the rates are printed as a table and, with ``--results``, written
+as JSON (``benchmarks/results/*-fit-overhead-*.json``; the README's speed section shows them).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import shlex
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import jax
+
+from jaxcnn.bench.jax_side import data_info, measure_step, run_fit, synthetic_dataset, train_config
+from jaxcnn.bench.report import FIT_PARTS_ALONE
+from jaxcnn.bench.spec import Spec, time_blocks
+from jaxcnn.data import prefetch, train_batches
+from jaxcnn.training import make_train_step
+from jaxcnn.training.fit import LOG_EVERY, build, initial_state, transforms
+from jaxcnn.training.parallel import add_metrics
+
+
+def fit_step(spec: Spec):
+    """(fit's jitted train step with its on-device transform, its initial device state, the transform)."""
+    config, info = train_config(spec), data_info(spec, spec.batch)
+    model, tx, _, _ = build(config, info)
+    augment, _ = transforms(config, info)
+    step = jax.jit(make_train_step(model, tx, transform=augment), donate_argnums=0)  # as Parallel("none")
+    return step, jax.device_put(initial_state(config, info, model, tx)), augment
+
+
+def rate(spec: Spec, seconds: list[float]) -> float:
+    """Median images per second of timed blocks of ``spec.steps`` steps."""
+    return statistics.median(spec.batch * spec.steps / s for s in seconds)
+
+
+def measure(spec: Spec) -> dict[str, float]:
+    """The seven rates (img/s) of the module docstring, in order."""
+    rates = {"step": measure_step(spec, (None, None)).img_s}
+    data = synthetic_dataset(spec, spec.batch * spec.steps)
+    step, state, augment = fit_step(spec)
+    device_batch = jax.device_put(next(train_batches(data, spec.batch, seed=0, epoch=0)))
+    seconds, state = time_blocks(lambda s: step(s, device_batch)[0], state, spec, jax.block_until_ready)
+    rates["step+augment"] = rate(spec, seconds)
+    key = jax.random.key(0)
+    jitted = jax.jit(lambda b: augment(b["image"], b["index"], key))
+    rates["augment"] = rate(spec, time_blocks(lambda _: jitted(device_batch), None, spec, jax.block_until_ready)[0])
+
+    def epoch_blocks(run_batch):
+        """Seconds of ``spec.repeats`` passes over ``data`` (one block each), ``run_batch`` per batch."""
+        seconds, carry = [], None
+        for epoch in range(spec.repeats + 1):  # pass 0 warms up
+            start = time.perf_counter()
+            for batch in prefetch(train_batches(data, spec.batch, seed=0, epoch=epoch)):
+                carry = run_batch(batch)
+            jax.block_until_ready(carry)
+            seconds.append(time.perf_counter() - start)
+        return seconds[1:]
+
+    rates["pipeline"] = rate(spec, epoch_blocks(lambda batch: batch))
+    holder = {"state": state}
+
+    def fed(batch):
+        holder["state"] = step(holder["state"], batch)[0]
+        return holder["state"]
+
+    rates["fed step"] = rate(spec, epoch_blocks(fed))
+    sums = {"metrics": None, "steps": 0}
+
+    def fed_with_metrics(batch):
+        holder["state"], metrics = step(holder["state"], batch)
+        sums["metrics"], sums["steps"] = add_metrics(sums["metrics"], metrics), sums["steps"] + 1
+        if sums["steps"] % LOG_EVERY == 0:
+            jax.device_get(sums["metrics"])
+        return holder["state"]
+
+    rates["+metrics"] = rate(spec, epoch_blocks(fed_with_metrics))
+    rates["fit"] = rate(spec, run_fit(spec)[0])
+    return rates
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", default="resnet50")
+    parser.add_argument("--batch-size", type=int, default=256)
+    parser.add_argument("--dtype", choices=("float32", "bfloat16"), default="bfloat16")
+    parser.add_argument("--image-size", type=int, default=None)
+    parser.add_argument("--steps", type=int, default=50)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--results", default=None, help="write the rates and the setting to this JSON file")
+    parser.add_argument("--note", default="", help="what this run varied, stored with --results")
+    args = parser.parse_args(argv)
+    spec = Spec(
+        args.model, "fit", args.batch_size, args.dtype, args.image_size, steps=args.steps, repeats=args.repeats
+    ).resolved()
+    rates = measure(spec)
+    device = jax.devices()[0].device_kind
+    print(f"{spec.model} {spec.dtype} batch {spec.batch} at {spec.image_size}px on {device}, jax {jax.__version__}")
+    print("| what | img/s | share of the bare step |\n|---|---:|---:|")
+    for name, value in rates.items():
+        share = "(alone)" if name in FIT_PARTS_ALONE else f"{100 * value / rates['step']:.1f}%"
+        print(f"| {name} | {value:,.0f} | {share} |")
+    if args.results:
+        argv_used = sys.argv[1:] if argv is None else argv
+        payload = {
+            **{k: getattr(spec, k) for k in ("model", "dtype", "batch", "image_size", "steps", "repeats")},
+            **{"device": device, "jax": jax.__version__, "date": datetime.date.today().isoformat()},
+            **{"command": shlex.join(["python", "benchmarks/fit_overhead.py", *argv_used]), "note": args.note},
+            "rates": rates,
+        }
+        Path(args.results).write_text(json.dumps(payload, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
