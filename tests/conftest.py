@@ -1,12 +1,27 @@
-"""Suite-wide set-up: 8 simulated CPU devices for the multi-device tests.
+"""Suite-wide set-up: 8 simulated CPU devices for the multi-device tests, and one XLA
+compilation cache for the whole run.
 
 XLA reads XLA_FLAGS once, when jax first initialises a backend, so the flag is
 set here, before any test module runs jax. An XLA_FLAGS that already chooses a
 device count is left as it is.
+
+Many tests compile the same programs (the resnet20 train step of ``fit``, in this process
+and in the subprocesses of the notebook, kill and multi-process tests, which inherit the
+environment). jax's persistent compilation cache, in a fresh temporary folder removed at
+exit, compiles each of them once per run: the suite took 878 s without it on the 2-core
+machine. The cache starts empty, so every program is still compiled at least once.
 """
 
+import atexit
 import os
+import shutil
+import tempfile
 
 _DEVICES = "--xla_force_host_platform_device_count=8"
 if "xla_force_host_platform_device_count" not in os.environ.get("XLA_FLAGS", ""):
     os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {_DEVICES}".strip()
+
+if "JAX_COMPILATION_CACHE_DIR" not in os.environ:
+    os.environ["JAX_COMPILATION_CACHE_DIR"] = tempfile.mkdtemp(prefix="jaxcnn-tests-xla-cache-")
+    os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0.5")
+    atexit.register(shutil.rmtree, os.environ["JAX_COMPILATION_CACHE_DIR"], True)
