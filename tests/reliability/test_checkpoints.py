@@ -75,8 +75,17 @@ def test_damage_to_any_file_of_the_newest_checkpoint_is_reported_or_harmless(ref
                 assert_same_params(variables, good[16])
                 outcome["harmless"] += 1
     print(f"{len(files) * len(DAMAGES)} damaged checkpoints ({len(files)} files x {len(DAMAGES)} damages): {outcome}")
-    data_files = [f for f in files if "/d/" in f"/{f}" or f.name in ("_METADATA", "manifest.ocdbt")]
-    assert outcome["fell back"] >= len(data_files)  # array data and its index are never optional
+    assert outcome["fell back"] > 0
+    # Which data files a restore reads varies from run to run (orbax may leave a process's own
+    # ocdbt copy beside the merged one), so one file's damage can be harmless; the parameters'
+    # array data as a whole never is.
+    out = partial_copy(reference.out, tmp_path / "all-params-data", (15, 16))
+    for name in files:
+        if name.parts[0] == "params" and "d" in name.parts:
+            damage(out / "checkpoints" / "16" / name, "garbage", rng)
+    _, variables = load_checkpoint(out)
+    assert "using step 15 instead (choose one with --step)" in capsys.readouterr().err
+    assert_same_params(variables, good[15])
 
 
 def test_evaluate_falls_back_and_an_explicit_bad_step_is_one_line_naming_it(reference, tiny_data, tmp_path, capsys):
