@@ -25,78 +25,68 @@ import argparse
 import datetime
 import json
 import shlex
-import statistics
 import sys
 import time
 from pathlib import Path
 
 import jax
 
-from jaxcnn.bench.jax_side import data_info, measure_step, run_fit, synthetic_dataset, train_config
-from jaxcnn.bench.report import FIT_PARTS_ALONE
+from jaxcnn.bench.jax_side import build_for, measure_step, run_fit, synthetic_dataset
+from jaxcnn.bench.report import fit_overhead_rows
+from jaxcnn.bench.rows import median_rate
 from jaxcnn.bench.spec import Spec, time_blocks
 from jaxcnn.data import prefetch, train_batches
-from jaxcnn.training import make_train_step
-from jaxcnn.training.fit import LOG_EVERY, build, initial_state, transforms
-from jaxcnn.training.parallel import add_metrics
+from jaxcnn.training import make_eval_step, make_train_step
+from jaxcnn.training.fit import LOG_EVERY, initial_state, transforms
+from jaxcnn.training.parallel import Parallel, add_metrics
 
 
 def fit_step(spec: Spec):
     """(fit's jitted train step with its on-device transform, its initial device state, the transform)."""
-    config, info = train_config(spec), data_info(spec, spec.batch)
-    model, tx, _, _ = build(config, info)
+    config, info, model, tx = build_for(spec)
     augment, _ = transforms(config, info)
-    step = jax.jit(make_train_step(model, tx, transform=augment), donate_argnums=0)  # as Parallel("none")
+    step, _ = Parallel("none").compile(make_train_step(model, tx, transform=augment), make_eval_step(model))
     return step, jax.device_put(initial_state(config, info, model, tx)), augment
-
-
-def rate(spec: Spec, seconds: list[float]) -> float:
-    """Median images per second of timed blocks of ``spec.steps`` steps."""
-    return statistics.median(spec.batch * spec.steps / s for s in seconds)
 
 
 def measure(spec: Spec) -> dict[str, float]:
     """The seven rates (img/s) of the module docstring, in order."""
+    images = spec.batch * spec.steps
     rates = {"step": measure_step(spec, (None, None)).img_s}
-    data = synthetic_dataset(spec, spec.batch * spec.steps)
+    data = synthetic_dataset(spec, images)
     step, state, augment = fit_step(spec)
     device_batch = jax.device_put(next(train_batches(data, spec.batch, seed=0, epoch=0)))
     seconds, state = time_blocks(lambda s: step(s, device_batch)[0], state, spec, jax.block_until_ready)
-    rates["step+augment"] = rate(spec, seconds)
+    rates["step+augment"] = median_rate(seconds, images)
     key = jax.random.key(0)
     jitted = jax.jit(lambda b: augment(b["image"], b["index"], key))
-    rates["augment"] = rate(spec, time_blocks(lambda _: jitted(device_batch), None, spec, jax.block_until_ready)[0])
+    seconds, _ = time_blocks(lambda _: jitted(device_batch), None, spec, jax.block_until_ready)
+    rates["augment"] = median_rate(seconds, images)
 
-    def epoch_blocks(run_batch):
-        """Seconds of ``spec.repeats`` passes over ``data`` (one block each), ``run_batch`` per batch."""
-        seconds, carry = [], None
-        for epoch in range(spec.repeats + 1):  # pass 0 warms up
+    def epoch_blocks(run_batch, carry):
+        """Median img/s of ``spec.repeats`` passes over ``data`` fed through ``prefetch``, after one
+        untimed pass; ``carry = run_batch(carry, batch)`` for each batch. Returns (rate, carry)."""
+        seconds = []
+        for epoch in range(spec.repeats + 1):
             start = time.perf_counter()
             for batch in prefetch(train_batches(data, spec.batch, seed=0, epoch=epoch)):
-                carry = run_batch(batch)
+                carry = run_batch(carry, batch)
             jax.block_until_ready(carry)
             seconds.append(time.perf_counter() - start)
-        return seconds[1:]
+        return median_rate(seconds[1:], images), carry
 
-    rates["pipeline"] = rate(spec, epoch_blocks(lambda batch: batch))
-    holder = {"state": state}
+    def with_metrics(carry, batch):
+        state, sums, steps = carry
+        state, metrics = step(state, batch)
+        sums, steps = add_metrics(sums, metrics), steps + 1
+        if steps % LOG_EVERY == 0:
+            jax.device_get(sums)  # fit's host sync
+        return state, sums, steps
 
-    def fed(batch):
-        holder["state"] = step(holder["state"], batch)[0]
-        return holder["state"]
-
-    rates["fed step"] = rate(spec, epoch_blocks(fed))
-    sums = {"metrics": None, "steps": 0}
-
-    def fed_with_metrics(batch):
-        holder["state"], metrics = step(holder["state"], batch)
-        sums["metrics"], sums["steps"] = add_metrics(sums["metrics"], metrics), sums["steps"] + 1
-        if sums["steps"] % LOG_EVERY == 0:
-            jax.device_get(sums["metrics"])
-        return holder["state"]
-
-    rates["+metrics"] = rate(spec, epoch_blocks(fed_with_metrics))
-    rates["fit"] = rate(spec, run_fit(spec)[0])
+    rates["pipeline"], _ = epoch_blocks(lambda _, batch: batch, None)
+    rates["fed step"], state = epoch_blocks(lambda state, batch: step(state, batch)[0], state)
+    rates["+metrics"], _ = epoch_blocks(with_metrics, (state, None, 0))
+    rates["fit"] = median_rate(run_fit(spec)[0], images)
     return rates
 
 
@@ -117,10 +107,7 @@ def main(argv: list[str] | None = None) -> None:
     rates = measure(spec)
     device = jax.devices()[0].device_kind
     print(f"{spec.model} {spec.dtype} batch {spec.batch} at {spec.image_size}px on {device}, jax {jax.__version__}")
-    print("| what | img/s | share of the bare step |\n|---|---:|---:|")
-    for name, value in rates.items():
-        share = "(alone)" if name in FIT_PARTS_ALONE else f"{100 * value / rates['step']:.1f}%"
-        print(f"| {name} | {value:,.0f} | {share} |")
+    print(fit_overhead_rows(rates))
     if args.results:
         argv_used = sys.argv[1:] if argv is None else argv
         payload = {

@@ -45,6 +45,13 @@ def data_info(spec: Spec, examples: int) -> DataInfo:
     return DataInfo(spec.num_classes, c, spec.image_size, (0.5,) * c, (0.25,) * c, examples)
 
 
+def build_for(spec: Spec):
+    """``(config, info, model, tx)`` of a resolved spec, as ``fit.build`` makes them for ``jaxcnn train``."""
+    config, info = train_config(spec), data_info(spec, spec.batch)
+    model, tx, _, _ = build(config, info)
+    return config, info, model, tx
+
+
 def synthetic_batch(spec: Spec, seed: int = 0) -> dict:
     """A device batch: 'image' float32 [B, S, S, C] ~ N(0, 1), 'label' int32 [B], 'index' int32 [B]."""
     rng = np.random.default_rng(seed)
@@ -73,8 +80,7 @@ def measure_step(spec: Spec, peak: tuple[float | None, str | None], state: Train
     Compile time is that of ``lower(...).compile()``; the timed blocks call the compiled step
     and wait with ``jax.block_until_ready`` on its outputs at each block's end.
     """
-    config, info = train_config(spec), data_info(spec, spec.batch)
-    model, tx, _, _ = build(config, info)
+    config, info, model, tx = build_for(spec)
     train_step, eval_step = Parallel("none").compile(make_train_step(model, tx), make_eval_step(model))
     state = jax.device_put(initial_state(config, info, model, tx) if state is None else state)
     batch = synthetic_batch(spec)

@@ -75,14 +75,18 @@ def fit_overhead_table(path: Path, stored: dict) -> str:
         f"{setting}, epochs of {stored['steps']} steps; {stored['note']}.",
         f"`{stored['command']}`",
         "",
-        "| what | img/s | share of the bare step |",
-        "|---|---:|---:|",
+        fit_overhead_rows(stored["rates"]),
     ]
-    step = stored["rates"]["step"]
-    for name, rate in stored["rates"].items():
-        share = "(alone)" if name in FIT_PARTS_ALONE else f"{100 * rate / step:.1f}%"
-        lines.append(f"| {name} | {rate:,.0f} | {share} |")
     return "\n".join(lines) + "\n"
+
+
+def fit_overhead_rows(rates: dict[str, float]) -> str:
+    """The markdown table of ``benchmarks/fit_overhead.py``'s rates: img/s and share of ``rates['step']``."""
+    lines = ["| what | img/s | share of the bare step |", "|---|---:|---:|"]
+    for name, rate in rates.items():
+        share = "(alone)" if name in FIT_PARTS_ALONE else f"{100 * rate / rates['step']:.1f}%"
+        lines.append(f"| {name} | {rate:,.0f} | {share} |")
+    return "\n".join(lines)
 
 
 def _provenance(path: Path, rows: Sequence[Row]) -> str:

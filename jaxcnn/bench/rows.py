@@ -96,10 +96,15 @@ class Row:
 FIELDS = tuple(f.name for f in dataclasses.fields(Row))
 
 
+def median_rate(seconds: Sequence[float], images_per_block: int) -> float:
+    """The median images per second of timed blocks of ``images_per_block`` images each."""
+    return statistics.median(images_per_block / s for s in seconds)
+
+
 def set_rates(row: Row, seconds: Sequence[float], images_per_block: int) -> Row:
     """Fill img_s (median), img_s_min, img_s_max and step_ms from timed blocks of ``row.steps`` steps."""
     rates = [images_per_block / s for s in seconds]
-    row.img_s, row.img_s_min, row.img_s_max = statistics.median(rates), min(rates), max(rates)
+    row.img_s, row.img_s_min, row.img_s_max = median_rate(seconds, images_per_block), min(rates), max(rates)
     row.step_ms = 1000 * row.batch / row.img_s
     return row
 
