@@ -17,6 +17,7 @@ import jax.numpy as jnp
 from jaxcnn.inspect.field import Field, input_field
 from jaxcnn.inspect.rules import design_warnings, number
 from jaxcnn.inspect.walker import NO_PARAMS, Const, Row, Walker
+from jaxcnn.models.conv import reference_ops
 
 COLUMNS = ("layer", "op", "output", "params", "MACs", "RF", "jump")
 
@@ -152,7 +153,8 @@ def summary(model: nn.Module, input_shape: Sequence[int], *, num_classes: int | 
     def forward(params, others, x):
         return model.apply({"params": params, **others}, x, rngs={"dropout": key})
 
-    closed = jax.make_jaxpr(forward)(params, others, x)
+    with reference_ops():  # the CPU path's matrix-product convolutions would hide their windows
+        closed = jax.make_jaxpr(forward)(params, others, x)
     leaves = jax.tree_util.tree_flatten_with_path(params)[0]
     walker = Walker({i: math.prod(leaf.shape) for i, (_, leaf) in enumerate(leaves)})
     inputs = (

@@ -17,6 +17,8 @@ flipped kernel, the weight gradient summed over batch chunks of ``CHUNK`` exampl
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import functools
 import os
 from collections.abc import Sequence
@@ -33,7 +35,11 @@ NHWC = ("NHWC", "HWIO", "NHWC")
 IMPLS = ("xla", "cpu")
 CHUNK = 16  # 8 and 16 examples were equally fast per layer; 32 was up to 2x slower
 
+GEMM_MAX_POSITIONS = 16  # output maps of at most 4x4: one matrix product beats XLA's convolution
+
 Padding = tuple[tuple[int, int], tuple[int, int]]
+
+_REFERENCE = contextvars.ContextVar("jaxcnn_reference_ops", default=False)
 
 
 def xla_conv(x: jax.Array, kernel: jax.Array, strides: tuple[int, int], padding: Padding) -> jax.Array:
@@ -54,9 +60,11 @@ def _cpu_conv_fwd(x, kernel, strides, padding):
 
 def _cpu_conv_bwd(strides, padding, residuals, g):
     x, kernel = residuals
-    return conv2d_input_grad(g, kernel, x.shape[1:3], strides, padding), chunked_kernel_grad(
-        x, g, kernel, strides, padding
-    )
+    if strides == (1, 1):
+        x_grad = conv2d_input_grad(g, kernel, x.shape[1:3], strides, padding)
+    else:
+        x_grad = jax.vjp(lambda x: gemm_conv(x, kernel, strides, padding), x)[1](g)[0]
+    return x_grad, chunked_kernel_grad(x, g, kernel, strides, padding)
 
 
 cpu_conv.defvjp(_cpu_conv_fwd, _cpu_conv_bwd)
@@ -75,16 +83,104 @@ def chunked_kernel_grad(
     return total.astype(kernel.dtype)
 
 
+def covered_taps(size: int, k: int, stride: int, pad: tuple[int, int]) -> list[int]:
+    """The kernel offsets (of ``k``, along one axis) whose windows touch at least one of the
+    ``size`` real input positions; the others only ever multiply zero padding."""
+    out = (size + pad[0] + pad[1] - k) // stride + 1
+    return [i for i in range(k) if any(pad[0] <= i + o * stride < pad[0] + size for o in range(out))]
+
+
+def gemm_conv(x: jax.Array, kernel: jax.Array, strides: tuple[int, int], padding: Padding) -> jax.Array:
+    """The same function as :func:`xla_conv` as one matrix product: the input's patches
+    [N*H'*W', taps*I] (one strided slice of the padded input per kernel offset that touches the
+    image) times the kernel's rows at those offsets [taps*I, O]. Differentiated by JAX."""
+    n, h, w, c = x.shape
+    kh, kw, _, o = kernel.shape
+    rows = covered_taps(h, kh, strides[0], padding[0])
+    cols = covered_taps(w, kw, strides[1], padding[1])
+    ho = (h + sum(padding[0]) - kh) // strides[0] + 1
+    wo = (w + sum(padding[1]) - kw) // strides[1] + 1
+    padded = jnp.pad(x, ((0, 0), padding[0], padding[1], (0, 0)))
+    end = lambda i, j: (n, i + (ho - 1) * strides[0] + 1, j + (wo - 1) * strides[1] + 1, c)  # noqa: E731
+    patches = jnp.concatenate(
+        [lax.slice(padded, (0, i, j, 0), end(i, j), (1, *strides, 1)) for i in rows for j in cols], axis=-1
+    )
+    taps = jnp.concatenate([kernel[i, j] for i in rows for j in cols], axis=0)
+    return (patches.reshape(-1, patches.shape[-1]) @ taps).reshape(n, ho, wo, o)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(1, 2, 3))
+def cpu_max_pool(x: jax.Array, window: tuple[int, int], strides: tuple[int, int], padding: Padding) -> jax.Array:
+    """``flax.linen.max_pool`` of NHWC ``x`` [N, H, W, C] (padding with -inf): [N, H', W', C].
+
+    Its gradient is XLA's (each output's gradient goes to the first maximum of its window in
+    row-major order), written as one strided slice per window offset: XLA:CPU expands its own
+    select-and-scatter into a reduce-window over four int32 index arrays of the input's size.
+    """
+    return _max_pool(x, window, strides, padding)
+
+
+def _max_pool(x, window, strides, padding):
+    return lax.reduce_window(x, -jnp.inf, lax.max, (1, *window, 1), (1, *strides, 1), ((0, 0), *padding, (0, 0)))
+
+
+def _cpu_max_pool_fwd(x, window, strides, padding):
+    return _max_pool(x, window, strides, padding), x
+
+
+def _cpu_max_pool_bwd(window, strides, padding, x, g):
+    # The maxima are found again from one materialised copy of x: XLA may recompute x's producer
+    # (batch norm, ReLU) inside several fusions, and copies can differ in the last bit, so the
+    # forward's output need not equal any element of x as the backward pass sees it.
+    padded = jnp.pad(lax.optimization_barrier(x), ((0, 0), *padding, (0, 0)), constant_values=-jnp.inf)
+    n, hp, wp, c = padded.shape
+    ho, wo = g.shape[1:3]
+    offsets = [(i, j) for i in range(window[0]) for j in range(window[1])]
+    ends = {(i, j): (n, i + (ho - 1) * strides[0] + 1, j + (wo - 1) * strides[1] + 1, c) for i, j in offsets}
+    taps = {(i, j): lax.slice(padded, (0, i, j, 0), ends[i, j], (1, *strides, 1)) for i, j in offsets}
+    maximum = functools.reduce(jnp.maximum, taps.values())
+    taken = jnp.zeros(g.shape, bool)
+    grad = jnp.zeros(padded.shape, g.dtype)
+    for i, j in offsets:
+        first = (taps[i, j] == maximum) & ~taken
+        taken = taken | first
+        spread = (
+            (0, 0, 0),
+            (i, hp - ends[i, j][1], strides[0] - 1),
+            (j, wp - ends[i, j][2], strides[1] - 1),
+            (0, 0, 0),
+        )
+        grad = grad + lax.pad(jnp.where(first, g, 0), jnp.zeros((), g.dtype), spread)
+    (top, _), (left, _) = padding
+    return (grad[:, top : top + x.shape[1], left : left + x.shape[2]],)
+
+
+cpu_max_pool.defvjp(_cpu_max_pool_fwd, _cpu_max_pool_bwd)
+
+
 def conv_impl(requested: str | None = None) -> str:
     """The convolution implementation to use: ``requested``, else ``$JAXCNN_CONV``, else the
-    default backend's choice (``"cpu"`` on a CPU, ``"xla"`` on GPUs and TPUs)."""
+    default backend's choice (``"cpu"`` on a CPU, ``"xla"`` on GPUs and TPUs); ``"xla"`` inside
+    :func:`reference_ops`."""
     impl = requested or os.environ.get("JAXCNN_CONV") or ("cpu" if jax.default_backend() == "cpu" else "xla")
     if impl not in IMPLS:
         raise ValueError(
             f"convolution implementation must be one of {IMPLS} (model attribute conv_impl or $JAXCNN_CONV); "
             f"got {impl!r}"
         )
-    return impl
+    return "xla" if _REFERENCE.get() else impl
+
+
+@contextlib.contextmanager
+def reference_ops():
+    """Within this context every :class:`Conv` and max pool traces XLA's own operation
+    (``conv_general_dilated``, ``reduce_window``), whatever ``conv_impl`` says: the same function,
+    as one recognisable operation for ``jaxcnn.summary`` to walk."""
+    token = _REFERENCE.set(True)
+    try:
+        yield
+    finally:
+        _REFERENCE.reset(token)
 
 
 class Conv(nn.Module):
@@ -113,8 +209,11 @@ class Conv(nn.Module):
         kernel = self.param("kernel", self.kernel_init, shape, self.param_dtype)
         bias = self.param("bias", self.bias_init, (self.features,), self.param_dtype) if self.use_bias else None
         x, kernel, bias = nn.dtypes.promote_dtype(x, kernel, bias, dtype=self.dtype)
-        conv = cpu_conv if conv_impl(self.impl) == "cpu" else xla_conv
         strides = tuple(int(s) for s in self.strides)
         padding = tuple((int(lo), int(hi)) for lo, hi in self.padding)
+        conv = xla_conv
+        if conv_impl(self.impl) == "cpu":
+            out = [(x.shape[1 + a] + sum(padding[a]) - shape[a]) // strides[a] + 1 for a in (0, 1)]
+            conv = gemm_conv if out[0] * out[1] <= GEMM_MAX_POSITIONS else cpu_conv
         y = conv(x, kernel, strides, padding)
         return y if bias is None else y + bias

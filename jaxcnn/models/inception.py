@@ -34,6 +34,11 @@ def _cat(*columns: jnp.ndarray) -> jnp.ndarray:
     return jnp.concatenate(columns, axis=-1)
 
 
+def _max_pool(conv: ModuleDef, x: jnp.ndarray, window: int, strides: int, **kwargs) -> jnp.ndarray:
+    """``max_pool`` with the implementation of ``conv`` (a ``ConvBN`` partial that carries ``conv_impl``)."""
+    return max_pool(x, window, strides, impl=conv.keywords.get("conv_impl"), **kwargs)
+
+
 class InceptionV1Module(nn.Module):
     """GoogLeNet's module: 1x1 | 1x1->3x3 | 1x1->3x3 | 3x3 max-pool->1x1.
 
@@ -55,7 +60,7 @@ class InceptionV1Module(nn.Module):
         b1 = conv(self.ch1x1, 1, name="branch1")(x)
         b2 = conv(self.ch3x3, 3, padding=1, name="branch2_1")(conv(self.ch3x3red, 1, name="branch2_0")(x))
         b3 = conv(self.ch5x5, 3, padding=1, name="branch3_1")(conv(self.ch5x5red, 1, name="branch3_0")(x))
-        b4 = conv(self.pool_proj, 1, name="branch4_1")(max_pool(x, 3, 1, padding=1, ceil_mode=True))
+        b4 = conv(self.pool_proj, 1, name="branch4_1")(_max_pool(conv, x, 3, 1, padding=1, ceil_mode=True))
         return _cat(b1, b2, b3, b4)
 
 
@@ -126,11 +131,11 @@ class GoogLeNet(Classifier):
         module = functools.partial(InceptionV1Module, conv=conv)
         with_aux = self.aux_logits and (train or self.is_initializing())
         aux = []
-        x = max_pool(conv(64, 7, 2, 3, name="conv1")(x.astype(self.dtype)), 3, 2, ceil_mode=True)
-        x = max_pool(conv(192, 3, padding=1, name="conv3")(conv(64, 1, name="conv2")(x)), 3, 2, ceil_mode=True)
+        x = _max_pool(conv, conv(64, 7, 2, 3, name="conv1")(x.astype(self.dtype)), 3, 2, ceil_mode=True)
+        x = _max_pool(conv, conv(192, 3, padding=1, name="conv3")(conv(64, 1, name="conv2")(x)), 3, 2, ceil_mode=True)
         for key, spec in GOOGLENET_MODULES.items():
             if key == "4a" or key == "5a":
-                x = max_pool(x, 3 if key == "4a" else 2, 2, ceil_mode=True)
+                x = _max_pool(conv, x, 3 if key == "4a" else 2, 2, ceil_mode=True)
             x = module(*spec, name=f"inception{key}")(x)
             if with_aux and key in ("4a", "4d"):
                 aux.append(GoogLeNetAux(self.num_classes, conv, self.dtype, name=f"aux{len(aux) + 1}")(x, train))
@@ -166,7 +171,7 @@ class InceptionB(nn.Module):
         b3 = c(384, 3, 2, name="branch3x3")(x)
         bd = c(96, 3, padding=1, name="branch3x3dbl_2")(c(64, 1, name="branch3x3dbl_1")(x))
         bd = c(96, 3, 2, name="branch3x3dbl_3")(bd)
-        return _cat(b3, bd, max_pool(x, 3, 2))
+        return _cat(b3, bd, _max_pool(c, x, 3, 2))
 
 
 class InceptionC(nn.Module):
@@ -199,7 +204,7 @@ class InceptionD(nn.Module):
         b3 = c(320, 3, 2, name="branch3x3_2")(c(192, 1, name="branch3x3_1")(x))
         b7 = c(192, (1, 7), padding=(0, 3), name="branch7x7x3_2")(c(192, 1, name="branch7x7x3_1")(x))
         b7 = c(192, 3, 2, name="branch7x7x3_4")(c(192, (7, 1), padding=(3, 0), name="branch7x7x3_3")(b7))
-        return _cat(b3, b7, max_pool(x, 3, 2))
+        return _cat(b3, b7, _max_pool(c, x, 3, 2))
 
 
 class InceptionE(nn.Module):
@@ -277,8 +282,8 @@ class InceptionV3(Classifier):
         with_aux = self.aux_logits and (train or self.is_initializing())
         x = c(32, 3, 2, name="Conv2d_1a_3x3")(x.astype(self.dtype))
         x = c(64, 3, padding=1, name="Conv2d_2b_3x3")(c(32, 3, name="Conv2d_2a_3x3")(x))
-        x = c(192, 3, name="Conv2d_4a_3x3")(c(80, 1, name="Conv2d_3b_1x1")(max_pool(x, 3, 2)))
-        x = max_pool(x, 3, 2)
+        x = c(192, 3, name="Conv2d_4a_3x3")(c(80, 1, name="Conv2d_3b_1x1")(_max_pool(c, x, 3, 2)))
+        x = _max_pool(c, x, 3, 2)
         for name, pool_features in (("Mixed_5b", 32), ("Mixed_5c", 64), ("Mixed_5d", 64)):
             x = InceptionA(pool_features, c, name=name)(x)
         x = InceptionB(c, name="Mixed_6a")(x)

@@ -16,7 +16,7 @@ import flax.linen as nn
 import jax.numpy as jnp
 import numpy as np
 
-from jaxcnn.models.conv import Conv
+from jaxcnn.models.conv import Conv, conv_impl, cpu_max_pool
 
 ModuleDef = Any
 Dtype = Any
@@ -110,10 +110,16 @@ def pool_padding(
     return pads
 
 
-def max_pool(x: jnp.ndarray, window: int, strides: int, padding: int = 0, ceil_mode: bool = False) -> jnp.ndarray:
-    """``torch.nn.MaxPool2d(window, strides, padding, ceil_mode=...)`` on NHWC; pads with -inf."""
+def max_pool(
+    x: jnp.ndarray, window: int, strides: int, padding: int = 0, ceil_mode: bool = False, impl: str | None = None
+) -> jnp.ndarray:
+    """``torch.nn.MaxPool2d(window, strides, padding, ceil_mode=...)`` on NHWC; pads with -inf.
+    ``impl`` as ``conv_impl``: ``"cpu"`` computes the same gradient with one slice per window offset."""
     window, strides = pair(window), pair(strides)
-    return nn.max_pool(x, window, strides, pool_padding(x.shape[1:3], window, strides, padding, ceil_mode))
+    pads = tuple(pool_padding(x.shape[1:3], window, strides, padding, ceil_mode))
+    if conv_impl(impl) == "cpu":
+        return cpu_max_pool(x, window, strides, pads)
+    return nn.max_pool(x, window, strides, pads)
 
 
 def avg_pool(x: jnp.ndarray, window: int, strides: int, padding: int = 0) -> jnp.ndarray:

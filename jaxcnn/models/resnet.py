@@ -165,7 +165,7 @@ class ResNet(Classifier):
         x = x.astype(self.dtype)
         if self.stem == "imagenet":
             x = conv(self.stem_width, (7, 7), (2, 2), padding=symmetric_padding(3), name="conv1")(x)
-            x = max_pool(nn.relu(norm(name="bn1")(x)), 3, 2, padding=1)
+            x = max_pool(nn.relu(norm(name="bn1")(x)), 3, 2, padding=1, impl=self.conv_impl)
         elif self.stem == "cifar":
             x = conv(self.stem_width, (3, 3), padding=symmetric_padding(1), name="conv1")(x)
             x = x if preact else nn.relu(norm(name="bn1")(x))

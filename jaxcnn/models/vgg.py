@@ -68,7 +68,7 @@ class VGG(Classifier):
                     conv_impl=self.conv_impl,
                     name=f"conv{s}_{j}",
                 )(x)
-            x = max_pool(x, 2, 2)
+            x = max_pool(x, 2, 2, impl=self.conv_impl)
         if self.head == "mlp":
             x = MLPHead(self.num_classes, dtype=self.dtype, name="head")(x, train)
         elif self.head == "gap":
