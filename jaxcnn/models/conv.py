@@ -12,7 +12,13 @@ as a generic loop (a scanned ResNet-110 step was 7x slower than the unrolled one
 The ``"cpu"`` implementation keeps XLA's forward convolution and writes the backward pass as
 ``jaxcnn.autodiff`` does, with explicit flips and transposes around convolutions in the canonical
 NHWC/HWIO form: the input gradient as one convolution of the dilated output gradient with the
-flipped kernel, the weight gradient summed over batch chunks of ``CHUNK`` examples.
+flipped kernel (for strides > 1: the transpose of :func:`gemm_conv`, which skips the dilation's
+zeros), the weight gradient summed over batch chunks of ``CHUNK`` examples.
+
+On maps of at most ``GEMM_MAX_POSITIONS`` output positions (ResNet-18's last stages at 32x32
+run on 4x4, 2x2 and 1x1 maps) XLA:CPU treats the padded input as the kernel and runs 5-25x
+slower than one matrix product of the input's patches: there the convolution is
+:func:`gemm_conv`. The max pool's gradient (:func:`cpu_max_pool`) is written out as well.
 """
 
 from __future__ import annotations
@@ -86,8 +92,13 @@ def chunked_kernel_grad(
 def covered_taps(size: int, k: int, stride: int, pad: tuple[int, int]) -> list[int]:
     """The kernel offsets (of ``k``, along one axis) whose windows touch at least one of the
     ``size`` real input positions; the others only ever multiply zero padding."""
-    out = (size + pad[0] + pad[1] - k) // stride + 1
+    out = output_size(size, k, stride, pad)
     return [i for i in range(k) if any(pad[0] <= i + o * stride < pad[0] + size for o in range(out))]
+
+
+def output_size(size: int, k: int, stride: int, pad: tuple[int, int]) -> int:
+    """Output positions, along one axis, of a window ``k`` moved by ``stride`` over ``size`` padded by ``pad``."""
+    return (size + pad[0] + pad[1] - k) // stride + 1
 
 
 def gemm_conv(x: jax.Array, kernel: jax.Array, strides: tuple[int, int], padding: Padding) -> jax.Array:
@@ -98,8 +109,9 @@ def gemm_conv(x: jax.Array, kernel: jax.Array, strides: tuple[int, int], padding
     kh, kw, _, o = kernel.shape
     rows = covered_taps(h, kh, strides[0], padding[0])
     cols = covered_taps(w, kw, strides[1], padding[1])
-    ho = (h + sum(padding[0]) - kh) // strides[0] + 1
-    wo = (w + sum(padding[1]) - kw) // strides[1] + 1
+    if not rows or not cols:  # an empty map: nothing to multiply
+        return xla_conv(x, kernel, strides, padding)
+    ho, wo = output_size(h, kh, strides[0], padding[0]), output_size(w, kw, strides[1], padding[1])
     padded = jnp.pad(x, ((0, 0), padding[0], padding[1], (0, 0)))
     end = lambda i, j: (n, i + (ho - 1) * strides[0] + 1, j + (wo - 1) * strides[1] + 1, c)  # noqa: E731
     patches = jnp.concatenate(
@@ -185,8 +197,9 @@ def reference_ops():
 
 class Conv(nn.Module):
     """``flax.linen.Conv`` for NHWC images, with the same parameters (``kernel`` [kh, kw, I, O],
-    ``bias`` [O]), the same initialisation and the same result, computed by :func:`xla_conv`
-    or :func:`cpu_conv` as :func:`conv_impl` decides.
+    ``bias`` [O]), the same initialisation and the same result, computed by :func:`xla_conv`,
+    or where :func:`conv_impl` says ``"cpu"`` by :func:`gemm_conv` (outputs of at most
+    ``GEMM_MAX_POSITIONS`` positions) or :func:`cpu_conv` (larger ones).
 
     ``[N, H, W, I] -> [N, H', W', features]`` in ``dtype`` (parameters stay ``param_dtype``);
     ``padding`` is explicit, ``((top, bottom), (left, right))``.
@@ -213,7 +226,7 @@ class Conv(nn.Module):
         padding = tuple((int(lo), int(hi)) for lo, hi in self.padding)
         conv = xla_conv
         if conv_impl(self.impl) == "cpu":
-            out = [(x.shape[1 + a] + sum(padding[a]) - shape[a]) // strides[a] + 1 for a in (0, 1)]
-            conv = gemm_conv if out[0] * out[1] <= GEMM_MAX_POSITIONS else cpu_conv
+            ho, wo = (output_size(x.shape[1 + a], shape[a], strides[a], padding[a]) for a in (0, 1))
+            conv = gemm_conv if ho * wo <= GEMM_MAX_POSITIONS else cpu_conv
         y = conv(x, kernel, strides, padding)
         return y if bias is None else y + bias

@@ -95,15 +95,22 @@ def test_the_matrix_product_convolution_equals_lax_conv_also_on_maps_smaller_tha
     """``gemm_conv`` (the CPU path for small maps) drops the kernel offsets that only see
     padding; on the smallest input each configuration accepts, many offsets do."""
     smallest = [max(1, k - lo - hi) for k, (lo, hi) in zip(kernel_hw, padding)]
+    convs = (gemm_conv, xla_conv)
     for shape in (smallest, [s + 2 for s in smallest]):
         x = jax.random.normal(jax.random.key(sum(shape)), (3, *shape, 4))
         kernel = jax.random.normal(jax.random.key(1), (*kernel_hw, 4, 6))
-        ours, ours_vjp = jax.vjp(lambda x, k: gemm_conv(x, k, strides, padding), x, kernel)
-        ref, ref_vjp = jax.vjp(lambda x, k: xla_conv(x, k, strides, padding), x, kernel)
-        np.testing.assert_allclose(ours, ref, rtol=1e-5, atol=1e-5)
-        g = jax.random.normal(jax.random.key(2), ref.shape)
-        for mine, theirs in zip(ours_vjp(g), ref_vjp(g)):
+        ours, ref = (
+            jax.jit(_value_and_vjp, static_argnums=(0, 3, 4))(conv, x, kernel, strides, padding) for conv in convs
+        )
+        np.testing.assert_allclose(ours[0], ref[0], rtol=1e-5, atol=1e-5)
+        for mine, theirs in zip(ours[1], ref[1]):
             np.testing.assert_allclose(mine, theirs, rtol=1e-5, atol=1e-4 * float(jnp.abs(theirs).max()))
+
+
+def _value_and_vjp(conv, x, kernel, strides, padding):
+    """conv's output and its cotangents (x, kernel) for a fixed random output gradient, in one jit."""
+    y, vjp = jax.vjp(lambda x, k: conv(x, k, strides, padding), x, kernel)
+    return y, vjp(jax.random.normal(jax.random.key(2), y.shape))
 
 
 def test_the_registry_uses_the_expected_variety_of_max_pools():
