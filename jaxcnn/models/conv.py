@@ -105,7 +105,7 @@ def gemm_conv(x: jax.Array, kernel: jax.Array, strides: tuple[int, int], padding
     """The same function as :func:`xla_conv` as one matrix product: the input's patches
     [N*H'*W', taps*I] (one strided slice of the padded input per kernel offset that touches the
     image) times the kernel's rows at those offsets [taps*I, O]. Differentiated by JAX."""
-    n, h, w, c = x.shape
+    n, h, w, _ = x.shape
     kh, kw, _, o = kernel.shape
     rows = covered_taps(h, kh, strides[0], padding[0])
     cols = covered_taps(w, kw, strides[1], padding[1])
@@ -113,12 +113,17 @@ def gemm_conv(x: jax.Array, kernel: jax.Array, strides: tuple[int, int], padding
         return xla_conv(x, kernel, strides, padding)
     ho, wo = output_size(h, kh, strides[0], padding[0]), output_size(w, kw, strides[1], padding[1])
     padded = jnp.pad(x, ((0, 0), padding[0], padding[1], (0, 0)))
-    end = lambda i, j: (n, i + (ho - 1) * strides[0] + 1, j + (wo - 1) * strides[1] + 1, c)  # noqa: E731
-    patches = jnp.concatenate(
-        [lax.slice(padded, (0, i, j, 0), end(i, j), (1, *strides, 1)) for i in rows for j in cols], axis=-1
-    )
+    patches = jnp.concatenate([window_slice(padded, i, j, (ho, wo), strides) for i in rows for j in cols], axis=-1)
     taps = jnp.concatenate([kernel[i, j] for i in rows for j in cols], axis=0)
     return (patches.reshape(-1, patches.shape[-1]) @ taps).reshape(n, ho, wo, o)
+
+
+def window_slice(padded: jax.Array, i: int, j: int, out_hw: tuple[int, int], strides: tuple[int, int]) -> jax.Array:
+    """What window offset (i, j) meets at each of the ``out_hw`` output positions: a strided
+    slice of the padded NHWC input [N, Hp, Wp, C], shaped [N, H', W', C]."""
+    n, _, _, c = padded.shape
+    end = (n, i + (out_hw[0] - 1) * strides[0] + 1, j + (out_hw[1] - 1) * strides[1] + 1, c)
+    return lax.slice(padded, (0, i, j, 0), end, (1, *strides, 1))
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(1, 2, 3))
@@ -145,23 +150,19 @@ def _cpu_max_pool_bwd(window, strides, padding, x, g):
     # (batch norm, ReLU) inside several fusions, and copies can differ in the last bit, so the
     # forward's output need not equal any element of x as the backward pass sees it.
     padded = jnp.pad(lax.optimization_barrier(x), ((0, 0), *padding, (0, 0)), constant_values=-jnp.inf)
-    n, hp, wp, c = padded.shape
-    ho, wo = g.shape[1:3]
+    (ho, wo), (hp, wp) = g.shape[1:3], padded.shape[1:3]
     offsets = [(i, j) for i in range(window[0]) for j in range(window[1])]
-    ends = {(i, j): (n, i + (ho - 1) * strides[0] + 1, j + (wo - 1) * strides[1] + 1, c) for i, j in offsets}
-    taps = {(i, j): lax.slice(padded, (0, i, j, 0), ends[i, j], (1, *strides, 1)) for i, j in offsets}
+    taps = {(i, j): window_slice(padded, i, j, (ho, wo), strides) for i, j in offsets}
     maximum = functools.reduce(jnp.maximum, taps.values())
     taken = jnp.zeros(g.shape, bool)
     grad = jnp.zeros(padded.shape, g.dtype)
     for i, j in offsets:
         first = (taps[i, j] == maximum) & ~taken
         taken = taken | first
-        spread = (
-            (0, 0, 0),
-            (i, hp - ends[i, j][1], strides[0] - 1),
-            (j, wp - ends[i, j][2], strides[1] - 1),
-            (0, 0, 0),
-        )
+        # the transpose of window_slice: back to the padded grid, zeros between the strides
+        rows = (i, hp - i - (ho - 1) * strides[0] - 1, strides[0] - 1)
+        cols = (j, wp - j - (wo - 1) * strides[1] - 1, strides[1] - 1)
+        spread = ((0, 0, 0), rows, cols, (0, 0, 0))
         grad = grad + lax.pad(jnp.where(first, g, 0), jnp.zeros((), g.dtype), spread)
     (top, _), (left, _) = padding
     return (grad[:, top : top + x.shape[1], left : left + x.shape[2]],)
