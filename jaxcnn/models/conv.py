@@ -69,7 +69,7 @@ def _cpu_conv_bwd(strides, padding, residuals, g):
     if strides == (1, 1):
         x_grad = conv2d_input_grad(g, kernel, x.shape[1:3], strides, padding)
     else:
-        x_grad = jax.vjp(lambda x: gemm_conv(x, kernel, strides, padding), x)[1](g)[0]
+        (x_grad,) = jax.linear_transpose(lambda x: gemm_conv(x, kernel, strides, padding), x)(g)
     return x_grad, chunked_kernel_grad(x, g, kernel, strides, padding)
 
 
@@ -149,23 +149,23 @@ def _cpu_max_pool_bwd(window, strides, padding, x, g):
     # The maxima are found again from one materialised copy of x: XLA may recompute x's producer
     # (batch norm, ReLU) inside several fusions, and copies can differ in the last bit, so the
     # forward's output need not equal any element of x as the backward pass sees it.
-    padded = jnp.pad(lax.optimization_barrier(x), ((0, 0), *padding, (0, 0)), constant_values=-jnp.inf)
-    (ho, wo), (hp, wp) = g.shape[1:3], padded.shape[1:3]
+    x = lax.optimization_barrier(x)
     offsets = [(i, j) for i in range(window[0]) for j in range(window[1])]
-    taps = {(i, j): window_slice(padded, i, j, (ho, wo), strides) for i, j in offsets}
-    maximum = functools.reduce(jnp.maximum, taps.values())
-    taken = jnp.zeros(g.shape, bool)
-    grad = jnp.zeros(padded.shape, g.dtype)
-    for i, j in offsets:
-        first = (taps[i, j] == maximum) & ~taken
+
+    def windows(x, fill):
+        """What each window offset meets at each output position: ``[N, H', W', C]`` per offset."""
+        padded = jnp.pad(x, ((0, 0), *padding, (0, 0)), constant_values=fill)
+        return [window_slice(padded, i, j, g.shape[1:3], strides) for i, j in offsets]
+
+    taps = windows(x, -jnp.inf)
+    maximum = functools.reduce(jnp.maximum, taps)
+    taken, routed = jnp.zeros(g.shape, bool), []
+    for tap in taps:
+        first = (tap == maximum) & ~taken
         taken = taken | first
-        # the transpose of window_slice: back to the padded grid, zeros between the strides
-        rows = (i, hp - i - (ho - 1) * strides[0] - 1, strides[0] - 1)
-        cols = (j, wp - j - (wo - 1) * strides[1] - 1, strides[1] - 1)
-        spread = ((0, 0, 0), rows, cols, (0, 0, 0))
-        grad = grad + lax.pad(jnp.where(first, g, 0), jnp.zeros((), g.dtype), spread)
-    (top, _), (left, _) = padding
-    return (grad[:, top : top + x.shape[1], left : left + x.shape[2]],)
+        routed.append(jnp.where(first, g, 0))
+    # the transpose of gathering the windows (with zero padding) scatters each offset's share back
+    return jax.linear_transpose(lambda x: windows(x, 0), x)(routed)
 
 
 cpu_max_pool.defvjp(_cpu_max_pool_fwd, _cpu_max_pool_bwd)
