@@ -184,6 +184,15 @@ def conv_impl(requested: str | None = None) -> str:
     return "xla" if _REFERENCE.get() else impl
 
 
+def conv_function(impl: str, positions: int):
+    """The function a :class:`Conv` with ``positions`` output positions (H' * W') computes with:
+    :func:`xla_conv` for ``impl="xla"``; for ``"cpu"`` :func:`gemm_conv` on at most
+    ``GEMM_MAX_POSITIONS`` positions, else :func:`cpu_conv`."""
+    if impl == "xla":
+        return xla_conv
+    return gemm_conv if positions <= GEMM_MAX_POSITIONS else cpu_conv
+
+
 @contextlib.contextmanager
 def reference_ops():
     """Within this context every :class:`Conv` and max pool traces XLA's own operation
@@ -225,9 +234,6 @@ class Conv(nn.Module):
         x, kernel, bias = nn.dtypes.promote_dtype(x, kernel, bias, dtype=self.dtype)
         strides = tuple(int(s) for s in self.strides)
         padding = tuple((int(lo), int(hi)) for lo, hi in self.padding)
-        conv = xla_conv
-        if conv_impl(self.impl) == "cpu":
-            ho, wo = (output_size(x.shape[1 + a], shape[a], strides[a], padding[a]) for a in (0, 1))
-            conv = gemm_conv if ho * wo <= GEMM_MAX_POSITIONS else cpu_conv
-        y = conv(x, kernel, strides, padding)
+        ho, wo = (output_size(x.shape[1 + a], shape[a], strides[a], padding[a]) for a in (0, 1))
+        y = conv_function(conv_impl(self.impl), ho * wo)(x, kernel, strides, padding)
         return y if bias is None else y + bias

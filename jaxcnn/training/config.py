@@ -35,9 +35,10 @@ RESUMABLE = frozenset(
 @dataclasses.dataclass(frozen=True)
 class TrainConfig:
     """Everything that defines a training run. The defaults are ``jaxcnn train``'s main job:
-    resnet20 on the embedded fashion_mnist_small at 28x28, 3 epochs, under 10 minutes on two
-    CPU cores. Augmentation is off by default because 3 epochs underfit rather than overfit:
-    with flips the same run reached 81.2% after epoch 1 instead of 85.2%.
+    resnet20 on the embedded fashion_mnist_small at 28x28, 2 epochs of batch 32 with label
+    smoothing 0.1 (over 90% test accuracy in about 3 minutes on two CPU cores; the README lists
+    the recipes tried). Augmentation is off by default because so short a run underfits rather
+    than overfits: with flips the same run reached 81.2% after epoch 1 instead of 85.2%.
 
     Attributes:
       model, model_overrides: a registered model name and extra model attributes.
@@ -62,7 +63,7 @@ class TrainConfig:
     model_overrides: dict = dataclasses.field(default_factory=dict)
     data: str = "fashion_mnist_small"
     data_root: str | None = None
-    epochs: int = 3
+    epochs: int = 2
     batch_size: int = 32
     max_steps: int | None = None
     lr: float = 0.1
@@ -72,7 +73,7 @@ class TrainConfig:
     momentum: float = 0.9
     nesterov: bool = True
     weight_decay: float = 5e-4
-    label_smoothing: float = 0.0
+    label_smoothing: float = 0.1
     pad: int = 0
     flip: bool = False
     image_size: int | None = None

@@ -28,7 +28,7 @@ BAD_FLAGS = [
     ("--weight-decay", "inf", "expected a finite number >= 0, got inf"),
     ("--weight-decay", "-1", "expected a finite number >= 0, got -1.0"),
     ("--warmup-epochs", "nan", "expected a finite number >= 0, got nan"),
-    ("--warmup-epochs", "5", "expected a number below epochs=3, got 5.0"),
+    ("--warmup-epochs", "5", "expected a number below epochs=2, got 5.0"),
     ("--label-smoothing", "1", "expected a number in [0, 1), got 1.0"),
     ("--checkpoint-every", "-1", "expected an integer >= 0, got -1"),
     ("--seed", "-1", "expected an integer >= 0, got -1"),
