@@ -50,6 +50,31 @@ def test_gpu_script_refuses_to_run_on_a_cpu(capsys):
     assert "no accelerator" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("name", ["compile_time", "cpu_vs_pytorch", "gpu_vs_pytorch", "input_pipeline"])
+@pytest.mark.parametrize(
+    "name", ["compile_time", "conv_layers_vs_pytorch", "cpu_vs_pytorch", "gpu_vs_pytorch", "input_pipeline"]
+)
 def test_scripts_say_how_to_run_them(name):
     assert f"python benchmarks/{name}.py" in load_benchmark(name).__doc__
+
+
+def test_conv_layers_are_the_resnet_papers_convolutions_of_resnet20():
+    shapes = load_benchmark("conv_layers_vs_pytorch").layer_shapes("resnet20", 28, 1)
+    # He et al. 2016, section 4.2 (n = 3): a 3x3 stem with 16 filters, then 2n 3x3 layers on each
+    # map size with 16, 32 and 64 filters, subsampling by the first convolution of stages 2 and 3
+    # with stride 2; 6n + 1 = 19 convolutions (map: the input's side, 28 -> 14 -> 7 here).
+    assert shapes == {
+        (28, 1, 16, 3, 1, True): 1,
+        (28, 16, 16, 3, 1, False): 6,
+        (28, 16, 32, 3, 2, False): 1,
+        (14, 32, 32, 3, 1, False): 5,
+        (14, 32, 64, 3, 2, False): 1,
+        (7, 64, 64, 3, 1, False): 5,
+    }
+
+
+def test_conv_layers_step_total_leaves_out_the_stems_input_gradient():
+    rows = [
+        {"uses": 1, "stem": True, "jax_ms": [1.0, 10.0, 2.0]},
+        {"uses": 3, "stem": False, "jax_ms": [1.0, 1.0, 1.0]},
+    ]
+    assert load_benchmark("conv_layers_vs_pytorch").step_ms(rows, "jax_ms") == 3.0 + 9.0
