@@ -27,7 +27,8 @@ from .spec import Spec, time_blocks
 
 
 def train_config(spec: Spec, **fields) -> TrainConfig:
-    """The ``TrainConfig`` of a resolved spec (defaults elsewhere: what ``jaxcnn train`` uses)."""
+    """The ``TrainConfig`` of a resolved spec (defaults elsewhere: what ``jaxcnn train`` uses),
+    with plain cross-entropy (no label smoothing), the loss of the bare step and of PyTorch's."""
     return TrainConfig(
         model=spec.model,
         model_overrides=spec.model_overrides,
@@ -35,6 +36,7 @@ def train_config(spec: Spec, **fields) -> TrainConfig:
         dtype=spec.dtype,
         image_size=spec.image_size,
         parallel="none",
+        label_smoothing=0.0,
         **fields,
     )
 
