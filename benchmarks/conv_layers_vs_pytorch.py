@@ -21,13 +21,15 @@ import json
 import shlex
 import statistics
 import sys
-import time
+from pathlib import Path
 
 import jax
 
 import jaxcnn
 from jaxcnn.bench.device import environment
 from jaxcnn.bench.report import dated_path
+from jaxcnn.bench.spec import time_calls
+from jaxcnn.bench.torch_side import import_error
 from jaxcnn.models.conv import conv_function, conv_impl, output_size
 
 PARTS = ("forward", "input grad", "weight grad")
@@ -46,14 +48,9 @@ def layer_shapes(model_name: str, size: int, channels: int) -> collections.Count
 def median_ms(call, repeats: int, calls_per_block: int = 5) -> float:
     """Milliseconds per ``call()`` (each blocks until its result is ready): the median of
     ``repeats`` blocks of ``calls_per_block`` calls, after one untimed call."""
-    call()
-    seconds = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        for _ in range(calls_per_block):
-            call()
-        seconds.append((time.perf_counter() - start) / calls_per_block)
-    return 1e3 * statistics.median(seconds)
+    no_sync = lambda _: None  # noqa: E731
+    seconds, _ = time_calls(lambda _: call(), None, no_sync, warmup=1, steps=calls_per_block, repeats=repeats)
+    return 1e3 * statistics.median(seconds) / calls_per_block
 
 
 def jax_parts(batch: int, side: int, cin: int, cout: int, k: int, stride: int, repeats: int) -> list[float]:
@@ -96,15 +93,6 @@ def torch_layout_parts(batch, side, cin, cout, k, stride, repeats, layout) -> li
         lambda: torch.ops.aten.convolution_backward(g, x, w, None, *geometry, [False, True, False]),
     )
     return [median_ms(call, repeats) for call in calls]
-
-
-def torch_missing() -> str | None:
-    """Why PyTorch cannot be measured here, or None."""
-    try:
-        import torch  # noqa: F401
-    except ImportError:
-        return 'PyTorch is not installed (pip install -e ".[torch]")'
-    return None
 
 
 def _torch_threads() -> int:
@@ -150,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--results", default=None)
     args = parser.parse_args(argv)
-    missing = torch_missing()
+    missing = import_error("torch")
     if missing:
         print(f"PyTorch columns skipped: {missing}", file=sys.stderr)
     rows = []
@@ -174,7 +162,7 @@ def main(argv: list[str] | None = None) -> int:
                 }
             )
     command = "python " + shlex.join(["benchmarks/conv_layers_vs_pytorch.py", *(argv or sys.argv[1:])])
-    path = args.results or dated_path(f"conv-layers-{args.model}").with_suffix(".json")
+    path = Path(args.results) if args.results else dated_path(f"conv-layers-{args.model}").with_suffix(".json")
     payload = {
         "command": command,
         "torch_threads": None if missing else _torch_threads(),

@@ -82,16 +82,23 @@ class Spec:
 def time_blocks(
     run: Callable[[Any], Any], carry: Any, spec: Spec, sync: Callable[[Any], Any]
 ) -> tuple[list[float], Any]:
-    """Seconds of each of ``spec.repeats`` blocks of ``spec.steps`` calls ``carry = run(carry)``,
-    after ``spec.warmup`` untimed calls. ``sync(carry)`` waits for the device (for jax:
+    """:func:`time_calls` with the spec's ``warmup``, ``steps`` and ``repeats``."""
+    return time_calls(run, carry, sync, warmup=spec.warmup, steps=spec.steps, repeats=spec.repeats)
+
+
+def time_calls(
+    run: Callable[[Any], Any], carry: Any, sync: Callable[[Any], Any], *, warmup: int, steps: int, repeats: int
+) -> tuple[list[float], Any]:
+    """Seconds of each of ``repeats`` blocks of ``steps`` calls ``carry = run(carry)``, after
+    ``warmup`` untimed calls. ``sync(carry)`` waits for the device (for jax:
     ``jax.block_until_ready``) before each clock reading. Returns (seconds, last carry)."""
-    for _ in range(spec.warmup):
+    for _ in range(warmup):
         carry = run(carry)
     sync(carry)
     seconds = []
-    for _ in range(spec.repeats):
+    for _ in range(repeats):
         start = time.perf_counter()
-        for _ in range(spec.steps):
+        for _ in range(steps):
             carry = run(carry)
         sync(carry)
         seconds.append(time.perf_counter() - start)

@@ -10,6 +10,7 @@ PyTorch is imported only here, and only when a comparison is asked for.
 
 from __future__ import annotations
 
+import importlib
 import time
 import traceback
 
@@ -44,12 +45,22 @@ def torch_rows(spec: Spec, jax_row: Row, peak, *, compile: bool = True) -> list[
     return rows
 
 
+def import_error(*modules: str) -> str | None:
+    """Why one of ``modules`` (``"torch"``, ``"torchvision"``) cannot be imported here, or None."""
+    for module in modules:
+        try:
+            importlib.import_module(module)
+        except ImportError as err:
+            return f"PyTorch is not importable ({err}); install the extra: pip install -e '.[torch]'"
+    return None
+
+
 def _skip_reason(spec: Spec, jax_row: Row) -> str | None:
-    try:
-        import torch
-        import torchvision  # noqa: F401
-    except ImportError as err:
-        return f"PyTorch is not importable ({err}); install the extra: pip install -e '.[torch]'"
+    missing = import_error("torch", "torchvision")
+    if missing:
+        return missing
+    import torch
+
     if jax_row.backend == "gpu" and not torch.cuda.is_available():
         return "JAX runs on a GPU but this PyTorch has no CUDA device; a CPU figure would not compare"
     if jax_row.backend not in ("cpu", "gpu"):
