@@ -21,6 +21,7 @@ from jax.extend.core import Literal
 
 from jaxcnn.inspect import field as fields
 from jaxcnn.inspect.field import Field, Window
+from jaxcnn.inspect.jaxprs import open_jaxpr, scan_layout
 
 
 @dataclasses.dataclass
@@ -79,7 +80,7 @@ GLOBAL_POOLS = {"reduce_sum": "global_avg_pool", "reduce_max": "global_max_pool"
 def _subjaxpr(eqn) -> tuple[Any, list] | None:
     """``(jaxpr, consts)`` of a call-like equation whose inner inputs are its own inputs."""
     for value in eqn.params.values():
-        inner, consts = (value.jaxpr, value.consts) if hasattr(value, "consts") else (value, [])
+        inner, consts = open_jaxpr(value)
         if hasattr(inner, "eqns") and len(inner.invars) == len(eqn.invars) and len(inner.outvars) == len(eqn.outvars):
             return inner, consts
     return None
@@ -139,13 +140,13 @@ class Walker:
 
     def scan(self, eqn, ins: list, name: str) -> list:
         """Each iteration in turn: carries flow on, sliced inputs get their own parameter pieces."""
-        p, body = eqn.params, eqn.params["jaxpr"]
-        n_consts, n_carry, length = p["num_consts"], p["num_carry"], p["length"]
+        layout = scan_layout(eqn)
+        n_consts, n_carry, length = layout.consts, layout.carry, layout.length
         consts, carry, xs = ins[:n_consts], ins[n_consts : n_consts + n_carry], ins[n_consts + n_carry :]
         stacked = [None] * (len(eqn.outvars) - n_carry)
         for i in range(length):
             inputs = consts + carry + [self.sliced(x, i, length) for x in xs]
-            outs = self.walk(body.jaxpr, body.consts, inputs, name, f"[{i}]")
+            outs = self.walk(layout.body, layout.body_consts, inputs, name, f"[{i}]")
             carry, ys = outs[:n_carry], outs[n_carry:]
             stacked = [y if s is None else _combine(s, y) for s, y in zip(stacked, ys)]
         return carry + [_shifted(y, +1) if y is not None else NO_PARAMS for y in stacked]
