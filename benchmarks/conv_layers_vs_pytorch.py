@@ -28,12 +28,14 @@ import jax
 
 import jaxcnn
 from jaxcnn.bench.device import environment
-from jaxcnn.bench.report import dated_path
+from jaxcnn.bench.rows import dated_path
 from jaxcnn.bench.spec import time_calls
 from jaxcnn.bench.torch_side import import_error
 from jaxcnn.ops import output_size, resolve_backend
 
 PARTS = ("forward", "input grad", "weight grad")
+
+RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def layer_shapes(model_name: str, size: int, channels: int) -> collections.Counter:
@@ -163,7 +165,7 @@ def main(argv: list[str] | None = None) -> int:
                 }
             )
     command = "python " + shlex.join(["benchmarks/conv_layers_vs_pytorch.py", *(argv or sys.argv[1:])])
-    path = Path(args.results) if args.results else dated_path(f"conv-layers-{args.model}").with_suffix(".json")
+    path = Path(args.results) if args.results else dated_path(RESULTS, f"conv-layers-{args.model}").with_suffix(".json")
     payload = {
         "command": command,
         "torch_threads": None if missing else _torch_threads(),
