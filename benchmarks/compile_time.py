@@ -20,9 +20,8 @@ import statistics
 import sys
 
 from jaxcnn import bench
+from jaxcnn.bench.rows import LAYOUTS
 from jaxcnn.models import create_model
-
-LAYOUTS = ("default", "scan", "unrolled")
 
 
 def layouts(name: str, max_unrolled_blocks: int) -> list[str]:

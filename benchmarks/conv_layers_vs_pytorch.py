@@ -1,16 +1,17 @@
-"""Where the rest of issue 10's CPU gap lies: each convolution of a model, alone, in jaxcnn and PyTorch.
+"""Where jaxcnn's CPU step loses time to PyTorch's: each convolution of a model, alone, in both.
 
     python benchmarks/conv_layers_vs_pytorch.py [--model resnet20] [--size 28] [--channels 1]
         [--batch 32,128] [--repeats 7] [--results FILE]
 
 For every distinct convolution of the model (read from ``jaxcnn.summary``: kernel, stride,
 channels and map size; padding k//2, as in ResNet), at each batch size: milliseconds of the
-forward pass, the input gradient and the weight gradient, each jitted alone — jaxcnn's path as
-``Conv`` picks it on this backend, and PyTorch's ``conv2d`` / ``convolution_backward`` (oneDNN
-on a CPU) in its faster memory layout. The per-step totals weight each layer by how often the
-model uses it, so they can be set beside the whole step of ``benchmarks/cpu_vs_pytorch.py``.
-PyTorch is optional: without it only the jaxcnn columns are filled. Writes one JSON file
-(default ``benchmarks/results/<today>-conv-layers-<model>.json``) and prints a markdown table.
+forward pass, the input gradient and the weight gradient, each jitted alone — jaxcnn's as the
+backend ``create_model`` chooses computes it (``$JAXCNN_CONV``, else the platform's), and
+PyTorch's ``conv2d`` / ``convolution_backward`` (oneDNN on a CPU) in its faster memory layout.
+The per-step totals weight each layer by how often the model uses it, so they can be set
+beside the whole step of ``benchmarks/cpu_vs_pytorch.py``. PyTorch is optional: without it
+only the jaxcnn columns are filled. Writes one JSON file (default
+``benchmarks/results/<today>-conv-layers-<model>.json``) and prints a markdown table.
 """
 
 from __future__ import annotations
@@ -27,12 +28,14 @@ import jax
 
 import jaxcnn
 from jaxcnn.bench.device import environment
-from jaxcnn.bench.report import dated_path
+from jaxcnn.bench.rows import dated_path
 from jaxcnn.bench.spec import time_calls
 from jaxcnn.bench.torch_side import import_error
-from jaxcnn.models.conv import conv_function, conv_impl, output_size
+from jaxcnn.ops import output_size, resolve_backend
 
 PARTS = ("forward", "input grad", "weight grad")
+
+RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def layer_shapes(model_name: str, size: int, channels: int) -> collections.Counter:
@@ -57,7 +60,7 @@ def jax_parts(batch: int, side: int, cin: int, cout: int, k: int, stride: int, r
     """jaxcnn's forward, input-gradient and weight-gradient milliseconds for one layer."""
     strides, padding = (stride, stride), ((k // 2, k // 2),) * 2
     out_side = output_size(side, k, stride, padding[0])
-    conv = conv_function(conv_impl(), out_side * out_side)
+    conv = resolve_backend().conv
     x = jax.random.normal(jax.random.key(0), (batch, side, side, cin))
     w = jax.random.normal(jax.random.key(1), (k, k, cin, cout))
     g = jax.random.normal(jax.random.key(2), (batch, out_side, out_side, cout))
@@ -162,11 +165,11 @@ def main(argv: list[str] | None = None) -> int:
                 }
             )
     command = "python " + shlex.join(["benchmarks/conv_layers_vs_pytorch.py", *(argv or sys.argv[1:])])
-    path = Path(args.results) if args.results else dated_path(f"conv-layers-{args.model}").with_suffix(".json")
+    path = Path(args.results) if args.results else dated_path(RESULTS, f"conv-layers-{args.model}").with_suffix(".json")
     payload = {
         "command": command,
         "torch_threads": None if missing else _torch_threads(),
-        "conv_impl": conv_impl(),
+        "conv_impl": resolve_backend().name,
         "parts": PARTS,
         "environment": environment(),
         "rows": rows,

@@ -1,13 +1,14 @@
-"""The CPU-speed table of issue 10: jaxcnn's train step against PyTorch's on the same CPU.
+"""The CPU speed table: jaxcnn's train step against PyTorch's on the same CPU.
 
     python benchmarks/cpu_vs_pytorch.py [--steps 10] [--repeats 5] [--conv cpu,xla] [--results FILE]
 
 Rows (all from ``jaxcnn.bench``, in one process, so the ratios compare like with like):
 resnet20 on 1x28x28 (the main job's input) and resnet18 on 3x32x32, at batch 32 and 128, the
-full SGD-Nesterov float32 step, for each jaxcnn convolution implementation in ``--conv``
-(``JAXCNN_CONV``), and PyTorch eager in both memory layouts (``--compare torch-eager``; the
-ratio is against PyTorch's faster layout). Then resnet110's scanned and unrolled steps at
-batch 8, 32x32 (the price of ``nn.scan`` on XLA:CPU) with their compile times.
+full SGD-Nesterov float32 step, for each jaxcnn backend in ``--conv`` (set as ``$JAXCNN_CONV``,
+which ``create_model`` reads when the benchmark builds each model), and PyTorch eager in both
+memory layouts (``--compare torch-eager``; the ratio is against PyTorch's faster layout). Then
+resnet110's scanned and unrolled steps at batch 8, 32x32 (the price of ``nn.scan`` on XLA:CPU)
+with their compile times.
 
 PyTorch is optional (``pip install -e ".[torch]"``): without it the jaxcnn rows are measured
 and the comparison rows say why they were skipped. Rows are appended to ``--results``
@@ -20,11 +21,14 @@ import argparse
 import os
 import shlex
 import sys
+from pathlib import Path
 
 from jaxcnn import bench
-from jaxcnn.bench.report import dated_path
+from jaxcnn.bench.rows import dated_path
 
 CELLS = [("resnet20", 28, 1), ("resnet18", 32, 3)]
+
+RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -36,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     command = "python " + shlex.join(["benchmarks/cpu_vs_pytorch.py", *(argv or sys.argv[1:])])
     timing = dict(warmup=3, steps=args.steps, repeats=args.repeats, num_classes=10, command=command)
-    path = args.results or dated_path("cpu-vs-pytorch")
+    path = args.results or dated_path(RESULTS, "cpu-vs-pytorch")
     rows = []
     for impl in args.conv.split(","):
         os.environ["JAXCNN_CONV"] = impl

@@ -1,4 +1,4 @@
-"""The four families on one accelerator against PyTorch, in one process: issue 11's GPU table.
+"""The four families on one accelerator against PyTorch, in one process: the GPU speed table.
 
     python benchmarks/gpu_vs_pytorch.py [--dtype bfloat16] [--steps 20] [--repeats 5] [--quick]
 
@@ -14,13 +14,15 @@ from __future__ import annotations
 import argparse
 import shlex
 import sys
+from pathlib import Path
 
 import jax
 
 from jaxcnn import bench
-from jaxcnn.bench.report import dated_path
+from jaxcnn.bench.rows import dated_path
+from jaxcnn.training.config import DTYPES
 
-# (model, batch sizes, image size): the issue's table.
+# (model, batch sizes, image size) of each cell of the table
 CONFIGS = (
     ("resnet18", (256,), 224),
     ("vgg16", (128,), 224),
@@ -29,10 +31,12 @@ CONFIGS = (
     ("resnet50", (256, 512), 224),
 )
 
+RESULTS = Path(__file__).resolve().parent / "results"
+
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--dtype", choices=("bfloat16", "float32"), default="bfloat16")
+    parser.add_argument("--dtype", choices=DTYPES, default="bfloat16")
     parser.add_argument("--warmup", type=int, default=5)
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--repeats", type=int, default=5)
@@ -44,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
         print("gpu_vs_pytorch.py: JAX sees no accelerator; run it where one is", file=sys.stderr)
         return 2
     command = shlex.join(["python", "benchmarks/gpu_vs_pytorch.py", *(sys.argv[1:] if argv is None else argv)])
-    results = args.results or dated_path("gpu-vs-pytorch")
+    results = args.results or dated_path(RESULTS, "gpu-vs-pytorch")
     common = dict(dtype=args.dtype, warmup=args.warmup, steps=args.steps, repeats=args.repeats, command=command)
     runs = [("resnet50", (256,), 224, "train")] if args.quick else [(*c, "train") for c in CONFIGS]
     runs += [] if args.quick else [("resnet50", (256,), 224, "fit")]

@@ -1,8 +1,9 @@
 """jaxcnn: VGGNet, Inception and ResNet as pure-function Flax modules."""
 
+import importlib
 from importlib.metadata import PackageNotFoundError, version
 
-from jaxcnn import autodiff, convert, data
+from jaxcnn import convert, data
 from jaxcnn.inspect import Summary, summary
 from jaxcnn.models import count_params, create_model, list_models, model_info
 from jaxcnn.training import TrainConfig, evaluate, fit, load_checkpoint
@@ -27,3 +28,11 @@ __all__ = [
     "model_info",
     "summary",
 ]
+
+
+def __getattr__(name: str):
+    """``jaxcnn.autodiff``, the course's backpropagation code, imported on first use: the library
+    itself never needs it (nor the plotting it brings)."""
+    if name == "autodiff":
+        return importlib.import_module("jaxcnn.autodiff")
+    raise AttributeError(f"module 'jaxcnn' has no attribute {name!r}")

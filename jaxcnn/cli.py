@@ -12,6 +12,9 @@ from pathlib import Path
 from jaxcnn.bench.command import add_bench_parser
 from jaxcnn.inspect import add_summary_parser
 from jaxcnn.training.config import ConfigError
+from jaxcnn.validate import NON_NEGATIVE_INT, POSITIVE_INT, argument_type
+
+_positive, _non_negative = argument_type(POSITIVE_INT), argument_type(NON_NEGATIVE_INT)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -86,7 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("out", metavar="OUT_DIR", help="the --out folder of a `jaxcnn train` run")
     evaluate.add_argument("--data", type=_dataset_name, default=None, help="dataset (default: the one it trained on)")
     evaluate.add_argument(
-        "--step", type=_natural, default=None, help="checkpoint step (default: the newest that can be restored)"
+        "--step", type=_non_negative, default=None, help="checkpoint step (default: the newest that can be restored)"
     )
     evaluate.set_defaults(func=_evaluate)
     add_bench_parser(commands)
@@ -272,32 +275,6 @@ def _model_arg(text: str) -> tuple[str, object]:
         return key, json.loads(value)
     except ValueError:
         return key, value
-
-
-def _non_negative(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be an integer >= 0, got {text}")
-    return value
-
-
-def _positive(text: str) -> int:
-    return _integer(text, 1, "a positive integer")
-
-
-def _natural(text: str) -> int:
-    return _integer(text, 0, "an integer >= 0")
-
-
-def _integer(text: str, least: int, expected: str) -> int:
-    """``int(text)`` if it is at least ``least``; else an argparse error (exit 2, usage line)."""
-    try:
-        value = int(text)
-    except ValueError:
-        value = None
-    if value is None or value < least:
-        raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}")
-    return value
 
 
 if __name__ == "__main__":

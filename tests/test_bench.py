@@ -179,7 +179,7 @@ def test_a_failing_torch_compile_becomes_a_failed_row(monkeypatch):
         (["bench", "resnet20", "--batch-size", ""], "expected positive integers separated by commas"),
         (["bench", "resnet20", "--mode", "serve"], "invalid choice: 'serve'"),
         (["bench", "resnet20", "--compare", "tensorflow"], "invalid choice: 'tensorflow'"),
-        (["bench", "resnet20", "--steps", "0"], "must be an integer >= 1"),
+        (["bench", "resnet20", "--steps", "0"], "argument --steps: expected a positive integer, got '0'"),
     ],
 )
 def test_bad_arguments_exit_2_with_the_usage_line(argv, message, capsys):
@@ -197,7 +197,7 @@ def test_patterns_expand_in_order_without_repeats():
 def test_bad_specs_are_refused_before_anything_runs():
     with pytest.raises(ValueError, match="applies to the ResNets only"):
         Spec("vgg11", layout="scan").resolved()
-    with pytest.raises(ValueError, match="batch must be an int >= 1"):
+    with pytest.raises(ValueError, match="batch must be a positive integer, got 0"):
         Spec("resnet20", batch=0).resolved()
     with pytest.raises(ValueError, match="compare must be None or one of torch, torch-eager"):
         bench.benchmark("resnet20", compare="jax")

@@ -110,7 +110,7 @@ def test_train_help_groups_the_flags(capsys):
     [
         (["--model-arg", "scan"], "expected KEY=VALUE"),
         (["--config", "absent.json"], "cannot use absent.json as a training config"),
-        (["--pad", "-1"], "must be an integer >= 0"),
+        (["--pad", "-1"], "argument --pad: expected an integer >= 0, got '-1'"),
     ],
 )
 def test_bad_train_options_exit_2(argv, message, capsys):

@@ -6,7 +6,6 @@ from pathlib import Path
 import pytest
 
 from jaxcnn.bench import FIELDS
-from jaxcnn.bench.report import BEGIN, END, replace_section, speed_section
 from tests.scripts import load_script
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -14,6 +13,10 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def load_tool():
     return load_script("tools/make_speed_tables.py")
+
+
+TOOL = load_tool()
+BEGIN, END, replace_section, speed_section = TOOL.BEGIN, TOOL.END, TOOL.replace_section, TOOL.speed_section
 
 
 def test_readme_speed_section_is_up_to_date():

@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 from collections import Counter
-
-import matplotlib.pyplot as plt
+from typing import TYPE_CHECKING
 
 from jaxcnn.autodiff.backprop import backprop, topological_order
 from jaxcnn.autodiff.value import Value
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
 
 _NODE_STYLE = {"boxstyle": "round,pad=0.4", "facecolor": "#fff8dc", "edgecolor": "0.3"}
 _EDGE_LABEL_STYLE = {"boxstyle": "round,pad=0.15", "facecolor": "white", "edgecolor": "none"}
 
 
-def draw_graph(output: Value, ax: plt.Axes | None = None) -> plt.Axes:
+def draw_graph(output: Value, ax: Axes | None = None) -> Axes:
     """Draw the graph of ``output`` on ``ax`` (a new figure when None) and return the axes.
 
     Inputs sit in the leftmost column and every node one column right of its deepest parent.
@@ -26,6 +28,8 @@ def draw_graph(output: Value, ax: plt.Axes | None = None) -> plt.Axes:
     grads = backprop(output).grads
     position = _layout(order)
     if ax is None:
+        import matplotlib.pyplot as plt  # pyplot only for a new figure, and only when drawing
+
         columns = 1 + max(x for x, _ in position.values())
         rows = max(Counter(x for x, _ in position.values()).values())
         _, ax = plt.subplots(figsize=(2.4 * columns + 0.6, 1.3 * rows + 0.8))
@@ -56,7 +60,7 @@ def _layout(order: list[Value]) -> dict[Value, tuple[float, float]]:
     }
 
 
-def _draw_edges(ax: plt.Axes, node: Value, position: dict) -> None:
+def _draw_edges(ax: Axes, node: Value, position: dict) -> None:
     """Arrows from each parent of ``node`` to it, labelled with the local gradient."""
     repeats = Counter(node.parents)
     seen: Counter = Counter()

@@ -19,6 +19,7 @@ from collections.abc import Iterator, Sequence
 import jax
 
 from jaxcnn.models import list_models, model_info
+from jaxcnn.validate import one_of
 
 from .device import peak_tflops
 from .jax_side import fit_row, measure_step, run_fit
@@ -87,8 +88,7 @@ def iter_benchmark(
 
     Raises ``ValueError`` before measuring anything when a model, batch size or option is bad.
     """
-    if compare not in (None, *COMPARE):
-        raise ValueError(f"compare must be None or one of {', '.join(COMPARE)}; got {compare!r}")
+    one_of(COMPARE).or_none().require("compare", compare)
     if model_overrides and compare:
         raise ValueError("model_overrides cannot be compared with PyTorch, which builds the registered models only")
     overrides = dict(model_overrides or {})

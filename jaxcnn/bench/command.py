@@ -6,7 +6,13 @@ import argparse
 import shlex
 import sys
 
+from jaxcnn.training.config import DTYPES
+from jaxcnn.validate import NON_NEGATIVE_INT, POSITIVE_INT, POSITIVE_NUMBER, argument_type
+
 from .rows import COMPARE, LAYOUTS, MODES
+
+_positive, _nonnegative = argument_type(POSITIVE_INT), argument_type(NON_NEGATIVE_INT)
+_positive_number = argument_type(POSITIVE_NUMBER, float)
 
 
 def add_bench_parser(subparsers) -> argparse.ArgumentParser:
@@ -20,7 +26,7 @@ def add_bench_parser(subparsers) -> argparse.ArgumentParser:
     )
     p.add_argument("models", nargs="+", type=_model_or_pattern, metavar="MODEL|PATTERN", help="e.g. resnet50 'vgg1*'")
     p.add_argument("--batch-size", type=_batch_list, default=(32,), help="comma-separated, e.g. 32,128,256")
-    p.add_argument("--dtype", choices=("float32", "bfloat16"), default="float32", help="compute dtype")
+    p.add_argument("--dtype", choices=DTYPES, default="float32", help="compute dtype")
     p.add_argument("--mode", choices=MODES, default="train")
     p.add_argument("--image-size", type=_positive, default=None, help="input side (default: the model's own)")
     p.add_argument("--in-channels", type=_positive, default=None, help="input channels (default 3)")
@@ -32,7 +38,9 @@ def add_bench_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--compare", choices=COMPARE, default=None, help="PyTorch in the same process")
     p.add_argument("--results", default=None, metavar="FILE", help="append the rows to FILE (JSON lines)")
     p.add_argument("--plot", default=None, metavar="FILE", help="draw img/s against batch size (PNG)")
-    p.add_argument("--peak-tflops", type=float, default=None, help="peak TFLOP/s for MFU (default: table/measured)")
+    p.add_argument(
+        "--peak-tflops", type=_positive_number, default=None, help="peak TFLOP/s for MFU (default: table/measured)"
+    )
     p.set_defaults(func=bench_command)
     return p
 
@@ -95,22 +103,6 @@ def _batch_list(text: str) -> tuple[int, ...]:
         sizes = tuple(int(part) for part in text.split(","))
     except ValueError:
         sizes = ()
-    if not sizes or min(sizes) < 1:
+    if not sizes or not all(map(POSITIVE_INT.accepts, sizes)):
         raise argparse.ArgumentTypeError(f"expected positive integers separated by commas (32,128,256), got {text!r}")
     return sizes
-
-
-def _count(least: int):
-    """An argparse type: an int >= ``least``."""
-
-    def parse(text: str) -> int:
-        value = int(text)
-        if value < least:
-            raise argparse.ArgumentTypeError(f"must be an integer >= {least}, got {text}")
-        return value
-
-    parse.__name__ = "int"  # argparse names the type in "invalid int value"
-    return parse
-
-
-_positive, _nonnegative = _count(1), _count(0)

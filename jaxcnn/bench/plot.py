@@ -11,20 +11,19 @@ from .rows import Row
 
 def plot_rows(rows: Sequence[Row], path: str | Path) -> Path:
     """Draw img/s (median, with the min-max range as error bars) against batch size, one panel
-    per model and one line per framework, variant and mode; save to ``path`` (PNG, SVG, PDF)."""
-    import matplotlib
+    per model and one line per framework, variant and mode; save to ``path`` (PNG, SVG, PDF).
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    The figure is a bare ``matplotlib.figure.Figure``: pyplot's figures and backend stay untouched."""
+    from matplotlib.figure import Figure
 
     ok = [r for r in rows if r.status == "ok"]
     if not ok:
         raise ValueError("no measured row to plot (all rows skipped or failed)")
     models = list(dict.fromkeys(r.model for r in ok))
     cols = min(3, len(models))
-    fig, axes = plt.subplots(
-        math.ceil(len(models) / cols), cols, figsize=(5 * cols, 3.6 * math.ceil(len(models) / cols)), squeeze=False
-    )
+    rows_of_panels = math.ceil(len(models) / cols)
+    fig = Figure(figsize=(5 * cols, 3.6 * rows_of_panels))
+    axes = fig.subplots(rows_of_panels, cols, squeeze=False)
     for ax, model in zip(axes.flat, models):
         _panel(ax, [r for r in ok if r.model == model], model)
     for ax in list(axes.flat)[len(models) :]:
@@ -33,7 +32,6 @@ def plot_rows(rows: Sequence[Row], path: str | Path) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=120)
-    plt.close(fig)
     return path
 
 

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import json
 import statistics
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 MODES = ("train", "eval", "fit")
-LAYOUTS = ("default", "scan", "unrolled")
+LAYOUTS = {"default": None, "scan": True, "unrolled": False}  # --layout -> the ResNets' ``scan`` attribute
 COMPARE = ("torch", "torch-eager")  # PyTorch eager and torch.compile, or eager only
 FLOPS_PER_MAC = {"train": 6, "fit": 6, "eval": 2}  # forward 2 FLOPs per MAC; backward twice the forward
 
@@ -40,7 +41,7 @@ class Row:
       step_img_s, overhead_pct: for fit rows, the bare train step's rate in the same run and
         the share of it the pipeline costs: 100 x (1 - img_s / step_img_s).
       ratio: jaxcnn img/s divided by this row's img/s on torch rows; on the jaxcnn row,
-        divided by the best PyTorch eager layout's (the issue-10 table's ratio). None alone.
+        divided by the best PyTorch eager layout's. None alone.
       best: on torch eager rows, True for the faster memory layout.
       status: "ok", "skipped" or "failed"; note: the reason, or other remarks.
       device_kind, backend, cpu_count, jax_version, jaxlib_version, torch_version, date, command:
@@ -116,6 +117,12 @@ def set_flops(row: Row, macs: int, peak_tflops: float | None, peak_source: str |
     row.peak_tflops, row.peak_source = peak_tflops, peak_source
     row.mfu = row.tflops / peak_tflops if peak_tflops else None
     return row
+
+
+def dated_path(directory: str | Path, name: str) -> Path:
+    """``directory/YYYY-MM-DD-name.jsonl`` for today (UTC): where a benchmark script stores its rows."""
+    today = datetime.datetime.now(datetime.UTC).date().isoformat()
+    return Path(directory) / f"{today}-{name}.jsonl"
 
 
 def append_jsonl(path: str | Path, rows: Iterable[Row]) -> None:

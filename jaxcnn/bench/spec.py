@@ -8,10 +8,10 @@ from collections.abc import Callable
 from typing import Any
 
 from jaxcnn.models import create_model, model_info
+from jaxcnn.training.config import DTYPES
+from jaxcnn.validate import NON_NEGATIVE_INT, POSITIVE_INT, one_of
 
 from .rows import LAYOUTS, MODES, Row
-
-SCAN = {"default": None, "scan": True, "unrolled": False}  # --layout -> the models' ``scan`` attribute
 
 
 @dataclasses.dataclass(frozen=True)
@@ -42,12 +42,11 @@ class Spec:
         model, mode, dtype or layout, a non-positive count, a layout the model does not have, or
         an override the model does not take."""
         info = model_info(self.model)
-        _check_choice("mode", self.mode, MODES)
-        _check_choice("dtype", self.dtype, ("float32", "bfloat16"))
-        _check_choice("layout", self.layout, LAYOUTS)
+        for name, allowed in (("mode", MODES), ("dtype", DTYPES), ("layout", LAYOUTS)):
+            one_of(allowed).require(name, getattr(self, name))
         for name in ("batch", "steps", "repeats"):
-            _check_count(name, getattr(self, name), 1)
-        _check_count("warmup", self.warmup, 0)
+            POSITIVE_INT.require(name, getattr(self, name))
+        NON_NEGATIVE_INT.require("warmup", self.warmup)
         spec = dataclasses.replace(
             self,
             image_size=self.image_size or info.input_size,
@@ -68,7 +67,7 @@ class Spec:
     @property
     def model_overrides(self) -> dict:
         """The model attributes ``overrides`` and the layout set (``{'scan': True}`` ...), for ``TrainConfig``."""
-        return {**self.overrides, **({} if self.layout == "default" else {"scan": SCAN[self.layout]})}
+        return {**self.overrides, **({} if self.layout == "default" else {"scan": LAYOUTS[self.layout]})}
 
     def row(self, framework: str, variant: str, **fields: Any) -> Row:
         """An empty row describing this (resolved) spec; its note names the overrides (``head=gap``)."""
@@ -103,13 +102,3 @@ def time_calls(
         sync(carry)
         seconds.append(time.perf_counter() - start)
     return seconds, carry
-
-
-def _check_choice(name: str, value: str, allowed: tuple[str, ...]) -> None:
-    if value not in allowed:
-        raise ValueError(f"{name} must be one of {', '.join(allowed)}; got {value!r}")
-
-
-def _check_count(name: str, value: int, least: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < least:
-        raise ValueError(f"{name} must be an int >= {least}, got {value!r}")

@@ -17,7 +17,7 @@ import traceback
 from .rows import Row, set_flops, set_rates
 from .spec import Spec, time_blocks
 
-LAYOUTS = ("channels_first", "channels_last")
+MEMORY_LAYOUTS = ("channels_first", "channels_last")
 
 
 def torch_rows(spec: Spec, jax_row: Row, peak, *, compile: bool = True) -> list[Row]:
@@ -29,7 +29,7 @@ def torch_rows(spec: Spec, jax_row: Row, peak, *, compile: bool = True) -> list[
     import torch
 
     device = "cuda" if jax_row.backend == "gpu" else "cpu"
-    eager = [_measure(spec, jax_row, peak, device, layout, compiled=False) for layout in LAYOUTS]
+    eager = [_measure(spec, jax_row, peak, device, layout, compiled=False) for layout in MEMORY_LAYOUTS]
     best = max((r for r in eager if r.status == "ok"), key=lambda r: r.img_s, default=None)
     rows = list(eager)
     if best is not None:

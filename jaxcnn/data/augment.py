@@ -16,6 +16,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxcnn.validate import NON_NEGATIVE_INT
+
 
 def normalize(images, mean, std, out_size: int | None = None) -> jax.Array:
     """Scale to 0..1, centre-pad to ``out_size``, then subtract mean and divide by std.
@@ -60,8 +62,7 @@ def augment(
         )
     if not jnp.issubdtype(jnp.result_type(index), jnp.integer):
         raise TypeError(f"index must be an integer array, got {jnp.result_type(index)}")
-    if not isinstance(pad, int) or pad < 0:
-        raise ValueError(f"pad must be an int >= 0, got {pad!r}")
+    NON_NEGATIVE_INT.require("pad", pad)
 
     def crop_and_flip(image, i):
         crop_key, flip_key = jax.random.split(jax.random.fold_in(key, i))

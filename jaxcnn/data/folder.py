@@ -22,6 +22,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from jaxcnn.validate import BOOL, POSITIVE_INT
+
 from .dataset import Dataset
 
 EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
@@ -83,17 +85,9 @@ def image_folder(
 
 
 def _check_arguments(image_size, skip_bad, workers) -> None:
-    for name, value, ok, expected in (
-        ("image_size", image_size, _is_int(image_size) and image_size >= 1, "a positive int"),
-        ("skip_bad", skip_bad, isinstance(skip_bad, bool), "True or False"),
-        ("workers", workers, workers is None or (_is_int(workers) and workers >= 1), "None or a positive int"),
-    ):
-        if not ok:
-            raise ValueError(f"{name} must be {expected}, got {value!r}")
-
-
-def _is_int(value) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
+    POSITIVE_INT.require("image_size", image_size)
+    BOOL.require("skip_bad", skip_bad)
+    POSITIVE_INT.or_none().require("workers", workers)
 
 
 def _warn_empty_classes(classes: tuple[str, ...], labels: np.ndarray, skip_bad: bool) -> None:

@@ -18,6 +18,8 @@ from collections.abc import Iterator
 
 import numpy as np
 
+from jaxcnn.validate import NON_NEGATIVE_INT, POSITIVE_INT
+
 from .dataset import Dataset
 
 _INT32_MAX = np.iinfo(np.int32).max
@@ -25,7 +27,7 @@ _INT32_MAX = np.iinfo(np.int32).max
 
 def steps_per_epoch(n: int, batch_size: int) -> int:
     """Training batches per epoch: ``n // batch_size`` (the remainder is dropped)."""
-    _check_positive(batch_size=batch_size)
+    POSITIVE_INT.require("batch_size", batch_size)
     return n // batch_size
 
 
@@ -34,7 +36,8 @@ def epoch_order(n: int, seed: int, epoch: int) -> np.ndarray:
 
     Seeded by (seed, epoch) alone, through numpy's SeedSequence.
     """
-    _check_nonnegative(n=n, seed=seed, epoch=epoch)
+    for name, value in (("n", n), ("seed", seed), ("epoch", epoch)):
+        NON_NEGATIVE_INT.require(name, value)
     return np.random.default_rng([seed, epoch]).permutation(n)
 
 
@@ -116,7 +119,8 @@ def _gather_eval(ds, rows, batch_size) -> Iterator[dict]:
 
 def _local_rows(batch_size: int, process_index: int, process_count: int) -> np.ndarray:
     """The rows of a global batch that belong to this process."""
-    _check_positive(batch_size=batch_size, process_count=process_count)
+    POSITIVE_INT.require("batch_size", batch_size)
+    POSITIVE_INT.require("process_count", process_count)
     if not 0 <= process_index < process_count:
         raise ValueError(f"process_index must be in 0..{process_count - 1}, got {process_index}")
     if batch_size % process_count:
@@ -126,15 +130,3 @@ def _local_rows(batch_size: int, process_index: int, process_count: int) -> np.n
         )
     local = batch_size // process_count
     return np.arange(process_index * local, (process_index + 1) * local)
-
-
-def _check_positive(**values: int) -> None:
-    for name, value in values.items():
-        if not isinstance(value, (int, np.integer)) or value < 1:
-            raise ValueError(f"{name} must be a positive int, got {value!r}")
-
-
-def _check_nonnegative(**values: int) -> None:
-    for name, value in values.items():
-        if not isinstance(value, (int, np.integer)) or value < 0:
-            raise ValueError(f"{name} must be an int >= 0, got {value!r}")

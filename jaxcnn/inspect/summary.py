@@ -17,7 +17,7 @@ import jax.numpy as jnp
 from jaxcnn.inspect.field import Field, input_field
 from jaxcnn.inspect.rules import design_warnings, number
 from jaxcnn.inspect.walker import NO_PARAMS, Const, Row, Walker
-from jaxcnn.models.conv import reference_ops
+from jaxcnn.ops import XLA
 
 COLUMNS = ("layer", "op", "output", "params", "MACs", "RF", "jump")
 
@@ -133,7 +133,10 @@ def summary(model: nn.Module, input_shape: Sequence[int], *, num_classes: int | 
     """Per-layer output shapes, parameters, MACs and receptive fields of ``model``, with warnings.
 
     Measures what ``model.apply(variables, x)`` computes (eval mode) for ``x`` float32 of
-    ``input_shape`` by walking its jaxpr; nothing is computed and no parameter is allocated.
+    ``input_shape`` by walking its jaxpr; nothing is computed and no parameter is allocated. A
+    model with a ``backend`` attribute (every jaxcnn model) is traced with ``jaxcnn.ops.XLA``: the
+    same function, with each convolution and pool one recognisable operation (the CPU backend's
+    matrix-product convolutions would hide their windows).
 
     Args:
       model: any ``flax.linen`` Module taking NHWC images.
@@ -144,6 +147,7 @@ def summary(model: nn.Module, input_shape: Sequence[int], *, num_classes: int | 
       a :class:`Summary`. Input the model cannot take raises the model's own error.
     """
     shape = _check_arguments(model, input_shape)
+    model = with_xla_ops(model)
     key = jax.random.key(0)
     x = jax.ShapeDtypeStruct(shape, jnp.float32)
     variables = jax.eval_shape(lambda x: model.init({"params": key, "dropout": key}, x), x)
@@ -153,8 +157,7 @@ def summary(model: nn.Module, input_shape: Sequence[int], *, num_classes: int | 
     def forward(params, others, x):
         return model.apply({"params": params, **others}, x, rngs={"dropout": key})
 
-    with reference_ops():  # the CPU path's matrix-product convolutions would hide their windows
-        closed = jax.make_jaxpr(forward)(params, others, x)
+    closed = jax.make_jaxpr(forward)(params, others, x)
     leaves = jax.tree_util.tree_flatten_with_path(params)[0]
     walker = Walker({i: math.prod(leaf.shape) for i, (_, leaf) in enumerate(leaves)})
     inputs = (
@@ -175,6 +178,12 @@ def summary(model: nn.Module, input_shape: Sequence[int], *, num_classes: int | 
         input_shape=shape,
         unused_params=_unused(leaves, walker),
     )
+
+
+def with_xla_ops(model: nn.Module) -> nn.Module:
+    """``model`` computing with ``jaxcnn.ops.XLA`` where it has a ``backend`` attribute; else itself."""
+    has_backend = any(field.name == "backend" for field in dataclasses.fields(model))
+    return model.clone(backend=XLA) if has_backend else model
 
 
 def _unused(leaves, walker: Walker) -> dict[str, int]:
@@ -215,7 +224,7 @@ def summary_command(args: argparse.Namespace) -> int:
     from jaxcnn.models import create_model, model_info
 
     info = model_info(args.model)
-    model = create_model(args.model, num_classes=args.num_classes)
+    model = create_model(args.model, num_classes=args.num_classes, backend=XLA)
     size = args.input or info.input_size
     print(summary(model, (1, size, size, model.in_channels), num_classes=args.num_classes or info.num_classes))
     return 0

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+import math
+from typing import Any, ClassVar
 
 import flax.linen as nn
+import jax
+import jax.numpy as jnp
 
 
 class Classifier(nn.Module):
@@ -14,7 +17,9 @@ class Classifier(nn.Module):
     Every subclass declares the dataclass fields (a base class cannot, since subclasses add
     fields without defaults): ``num_classes: int``, ``in_channels: int``, ``dtype`` (compute
     dtype; parameters stay float32) and ``bn_axis_name: str | None`` (the ``pmap`` axis batch
-    norm averages over; ``None`` for models without batch norm, which ignore it).
+    norm averages over; ``None`` for models without batch norm, which ignore it). jaxcnn's own
+    models also declare ``backend: jaxcnn.ops.Backend`` (default ``XLA``), the convolution and
+    max pool they compute with, which ``create_model`` chooses.
 
     ``__call__(x, train=False)`` takes float ``[N, H, W, in_channels]`` and returns logits
     ``[N, num_classes]`` float32; in train mode a model with ``aux_heads > 0`` returns
@@ -45,3 +50,19 @@ def check_classifier(model: object, caller: str) -> None:
             f"{type(model).__name__}{f' without {missing}' if isinstance(model, Classifier) else ''}. "
             "Subclass jaxcnn.models.Classifier and declare them."
         )
+
+
+def init_shapes(model: Classifier, input_size: int, in_channels: int | None = None) -> Any:
+    """Abstract variables (``jax.ShapeDtypeStruct`` leaves) of ``model`` at a square input; no FLOPs."""
+    channels = in_channels or model.in_channels
+    x = jax.ShapeDtypeStruct((1, input_size, input_size, channels), jnp.float32)
+    return jax.eval_shape(lambda: model.init(jax.random.key(0), jnp.zeros(x.shape, x.dtype)))
+
+
+def count_params(variables: Any) -> int:
+    """Number of scalars in the ``params`` collection (batch statistics are not parameters).
+
+    Works on concrete arrays and on ``jax.eval_shape`` output alike.
+    """
+    params = variables.get("params", {}) if hasattr(variables, "get") else variables
+    return sum(math.prod(leaf.shape) for leaf in jax.tree.leaves(params))

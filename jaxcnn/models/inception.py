@@ -9,12 +9,12 @@ its weights import by name.
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 import flax.linen as nn
 import jax.numpy as jnp
 
-from jaxcnn.models import register_model
 from jaxcnn.models.base import Classifier
 from jaxcnn.models.layers import (
     ConvBN,
@@ -28,22 +28,20 @@ from jaxcnn.models.layers import (
     norm_layer,
     output_logits,
 )
+from jaxcnn.models.registry import register_model
+from jaxcnn.ops import XLA, Backend
 
 
 def _cat(*columns: jnp.ndarray) -> jnp.ndarray:
     return jnp.concatenate(columns, axis=-1)
 
 
-def _max_pool(conv: ModuleDef, x: jnp.ndarray, window: int, strides: int, **kwargs) -> jnp.ndarray:
-    """``max_pool`` with the implementation of ``conv`` (a ``ConvBN`` partial that carries ``conv_impl``)."""
-    return max_pool(x, window, strides, impl=conv.keywords.get("conv_impl"), **kwargs)
-
-
 class InceptionV1Module(nn.Module):
     """GoogLeNet's module: 1x1 | 1x1->3x3 | 1x1->3x3 | 3x3 max-pool->1x1.
 
     The third column is 5x5 in the paper; torchvision (and so its weights) use 3x3 there, and so
-    do we. ``[N, H, W, C] -> [N, H, W, ch1x1 + ch3x3 + ch5x5 + pool_proj]``.
+    do we. ``conv`` builds the ``ConvBN`` layers and ``pool`` is the max pool (``max_pool``'s
+    arguments). ``[N, H, W, C] -> [N, H, W, ch1x1 + ch3x3 + ch5x5 + pool_proj]``.
     """
 
     ch1x1: int
@@ -53,6 +51,7 @@ class InceptionV1Module(nn.Module):
     ch5x5: int
     pool_proj: int
     conv: ModuleDef
+    pool: Callable[..., jnp.ndarray]
 
     @nn.compact
     def __call__(self, x: jnp.ndarray) -> jnp.ndarray:
@@ -60,7 +59,7 @@ class InceptionV1Module(nn.Module):
         b1 = conv(self.ch1x1, 1, name="branch1")(x)
         b2 = conv(self.ch3x3, 3, padding=1, name="branch2_1")(conv(self.ch3x3red, 1, name="branch2_0")(x))
         b3 = conv(self.ch5x5, 3, padding=1, name="branch3_1")(conv(self.ch5x5red, 1, name="branch3_0")(x))
-        b4 = conv(self.pool_proj, 1, name="branch4_1")(_max_pool(conv, x, 3, 1, padding=1, ceil_mode=True))
+        b4 = conv(self.pool_proj, 1, name="branch4_1")(self.pool(x, 3, 1, padding=1, ceil_mode=True))
         return _cat(b1, b2, b3, b4)
 
 
@@ -98,7 +97,7 @@ class GoogLeNet(Classifier):
 
     With ``aux_logits=True`` and ``train=True`` it returns ``(logits, (aux1, aux2))``; the
     training loss adds ``aux_weight`` times each auxiliary loss (0.3 in the paper).
-    ``conv_impl``: ``"cpu"``, ``"xla"`` or ``None`` (automatic), as in ``jaxcnn.models.conv.Conv``.
+    ``backend``: the convolutions and max pools (``jaxcnn.ops.XLA`` or ``CPU``).
     """
 
     num_classes: int = 1000
@@ -107,7 +106,7 @@ class GoogLeNet(Classifier):
     in_channels: int = 3
     dtype: Any = jnp.float32
     bn_axis_name: str | None = None
-    conv_impl: str | None = None
+    backend: Backend = XLA
 
     aux_weight: ClassVar[float] = 0.3
 
@@ -126,16 +125,17 @@ class GoogLeNet(Classifier):
             ConvBN,
             norm=norm_layer(train, self.dtype, self.bn_axis_name, 1e-3),
             dtype=self.dtype,
-            conv_impl=self.conv_impl,
+            backend=self.backend,
         )
-        module = functools.partial(InceptionV1Module, conv=conv)
+        pool = functools.partial(max_pool, backend=self.backend)
+        module = functools.partial(InceptionV1Module, conv=conv, pool=pool)
         with_aux = self.aux_logits and (train or self.is_initializing())
         aux = []
-        x = _max_pool(conv, conv(64, 7, 2, 3, name="conv1")(x.astype(self.dtype)), 3, 2, ceil_mode=True)
-        x = _max_pool(conv, conv(192, 3, padding=1, name="conv3")(conv(64, 1, name="conv2")(x)), 3, 2, ceil_mode=True)
+        x = pool(conv(64, 7, 2, 3, name="conv1")(x.astype(self.dtype)), 3, 2, ceil_mode=True)
+        x = pool(conv(192, 3, padding=1, name="conv3")(conv(64, 1, name="conv2")(x)), 3, 2, ceil_mode=True)
         for key, spec in GOOGLENET_MODULES.items():
             if key == "4a" or key == "5a":
-                x = _max_pool(conv, x, 3 if key == "4a" else 2, 2, ceil_mode=True)
+                x = pool(x, 3 if key == "4a" else 2, 2, ceil_mode=True)
             x = module(*spec, name=f"inception{key}")(x)
             if with_aux and key in ("4a", "4d"):
                 aux.append(GoogLeNetAux(self.num_classes, conv, self.dtype, name=f"aux{len(aux) + 1}")(x, train))
@@ -164,6 +164,7 @@ class InceptionB(nn.Module):
     """Grid reduction 35 -> 17: 3x3/2 | 1x1->3x3->3x3/2 | max-pool/2."""
 
     conv: ModuleDef
+    pool: Callable[..., jnp.ndarray]
 
     @nn.compact
     def __call__(self, x):
@@ -171,7 +172,7 @@ class InceptionB(nn.Module):
         b3 = c(384, 3, 2, name="branch3x3")(x)
         bd = c(96, 3, padding=1, name="branch3x3dbl_2")(c(64, 1, name="branch3x3dbl_1")(x))
         bd = c(96, 3, 2, name="branch3x3dbl_3")(bd)
-        return _cat(b3, bd, _max_pool(c, x, 3, 2))
+        return _cat(b3, bd, self.pool(x, 3, 2))
 
 
 class InceptionC(nn.Module):
@@ -197,6 +198,7 @@ class InceptionD(nn.Module):
     """Grid reduction 17 -> 8: 1x1->3x3/2 | 1x1->1x7->7x1->3x3/2 | max-pool/2."""
 
     conv: ModuleDef
+    pool: Callable[..., jnp.ndarray]
 
     @nn.compact
     def __call__(self, x):
@@ -204,7 +206,7 @@ class InceptionD(nn.Module):
         b3 = c(320, 3, 2, name="branch3x3_2")(c(192, 1, name="branch3x3_1")(x))
         b7 = c(192, (1, 7), padding=(0, 3), name="branch7x7x3_2")(c(192, 1, name="branch7x7x3_1")(x))
         b7 = c(192, 3, 2, name="branch7x7x3_4")(c(192, (7, 1), padding=(3, 0), name="branch7x7x3_3")(b7))
-        return _cat(b3, b7, _max_pool(c, x, 3, 2))
+        return _cat(b3, b7, self.pool(x, 3, 2))
 
 
 class InceptionE(nn.Module):
@@ -248,7 +250,7 @@ class InceptionV3(Classifier):
     ``transform_input=False``. ``[N, 299, 299, 3]`` float -> logits ``[N, num_classes]``.
 
     With ``aux_logits=True`` and ``train=True`` it returns ``(logits, (aux,))``.
-    ``conv_impl``: ``"cpu"``, ``"xla"`` or ``None`` (automatic), as in ``jaxcnn.models.conv.Conv``.
+    ``backend``: the convolutions and max pools (``jaxcnn.ops.XLA`` or ``CPU``).
     """
 
     num_classes: int = 1000
@@ -257,7 +259,7 @@ class InceptionV3(Classifier):
     in_channels: int = 3
     dtype: Any = jnp.float32
     bn_axis_name: str | None = None
-    conv_impl: str | None = None
+    backend: Backend = XLA
 
     aux_weight: ClassVar[float] = 0.4
 
@@ -277,20 +279,21 @@ class InceptionV3(Classifier):
             ConvBN,
             norm=norm_layer(train, self.dtype, self.bn_axis_name, 1e-3),
             dtype=self.dtype,
-            conv_impl=self.conv_impl,
+            backend=self.backend,
         )
+        pool = functools.partial(max_pool, backend=self.backend)
         with_aux = self.aux_logits and (train or self.is_initializing())
         x = c(32, 3, 2, name="Conv2d_1a_3x3")(x.astype(self.dtype))
         x = c(64, 3, padding=1, name="Conv2d_2b_3x3")(c(32, 3, name="Conv2d_2a_3x3")(x))
-        x = c(192, 3, name="Conv2d_4a_3x3")(c(80, 1, name="Conv2d_3b_1x1")(_max_pool(c, x, 3, 2)))
-        x = _max_pool(c, x, 3, 2)
+        x = c(192, 3, name="Conv2d_4a_3x3")(c(80, 1, name="Conv2d_3b_1x1")(pool(x, 3, 2)))
+        x = pool(x, 3, 2)
         for name, pool_features in (("Mixed_5b", 32), ("Mixed_5c", 64), ("Mixed_5d", 64)):
             x = InceptionA(pool_features, c, name=name)(x)
-        x = InceptionB(c, name="Mixed_6a")(x)
+        x = InceptionB(c, pool, name="Mixed_6a")(x)
         for name, c7 in (("Mixed_6b", 128), ("Mixed_6c", 160), ("Mixed_6d", 160), ("Mixed_6e", 192)):
             x = InceptionC(c7, c, name=name)(x)
         aux = (InceptionV3Aux(self.num_classes, c, self.dtype, name="AuxLogits")(x),) if with_aux else ()
-        x = InceptionD(c, name="Mixed_7a")(x)
+        x = InceptionD(c, pool, name="Mixed_7a")(x)
         x = InceptionE(c, name="Mixed_7c")(InceptionE(c, name="Mixed_7b")(x))
         x = nn.Dropout(self.dropout, deterministic=not train)(global_avg_pool(x))
         logits = output_logits(dense(self.num_classes, self.dtype, "fc")(x))

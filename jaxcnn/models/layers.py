@@ -1,5 +1,5 @@
-"""Building blocks shared by the three families: conv(+BN)(+ReLU), pooling with torchvision's
-padding rules, classifier heads, input validation and repetition of identical blocks.
+"""Building blocks shared by the three families: the convolution, conv(+BN)(+ReLU), pooling with
+torchvision's padding rules, classifier heads, input validation and repetition of identical blocks.
 
 All arrays are NHWC. Padding is always explicit and symmetric (as torchvision pads) because
 ``'SAME'`` pads stride-2 layers asymmetrically, which would make imported weights compute
@@ -13,10 +13,11 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import flax.linen as nn
+import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxcnn.models.conv import Conv, conv_impl, cpu_max_pool
+from jaxcnn.ops import XLA, Backend
 
 ModuleDef = Any
 Dtype = Any
@@ -35,6 +36,37 @@ def symmetric_padding(padding: int | Sequence[int]) -> tuple[tuple[int, int], tu
     """torchvision-style padding ``p`` (or ``(ph, pw)``) as lax's ``((ph, ph), (pw, pw))``."""
     ph, pw = pair(padding)
     return ((ph, ph), (pw, pw))
+
+
+class Conv(nn.Module):
+    """``flax.linen.Conv`` for NHWC images, with the same parameters (``kernel`` [kh, kw, I, O],
+    ``bias`` [O]), the same initialisation and the same result, computed by ``backend.conv``.
+
+    ``[N, H, W, I] -> [N, H', W', features]`` in ``dtype`` (parameters stay ``param_dtype``);
+    ``padding`` is explicit, ``((top, bottom), (left, right))``.
+    """
+
+    features: int
+    kernel_size: Sequence[int]
+    strides: Sequence[int] = (1, 1)
+    padding: tuple[tuple[int, int], tuple[int, int]] = ((0, 0), (0, 0))
+    use_bias: bool = True
+    dtype: Dtype = jnp.float32
+    param_dtype: Dtype = jnp.float32
+    kernel_init: Any = nn.initializers.lecun_normal()
+    bias_init: Any = nn.initializers.zeros
+    backend: Backend = XLA
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        shape = (*self.kernel_size, x.shape[-1], self.features)
+        kernel = self.param("kernel", self.kernel_init, shape, self.param_dtype)
+        bias = self.param("bias", self.bias_init, (self.features,), self.param_dtype) if self.use_bias else None
+        x, kernel, bias = nn.dtypes.promote_dtype(x, kernel, bias, dtype=self.dtype)
+        strides = tuple(int(s) for s in self.strides)
+        padding = tuple((int(lo), int(hi)) for lo, hi in self.padding)
+        y = self.backend.conv(x, kernel, strides, padding)
+        return y if bias is None else y + bias
 
 
 def norm_layer(train: bool, dtype: Dtype, axis_name: str | None, epsilon: float = 1e-5) -> ModuleDef:
@@ -59,7 +91,8 @@ class ConvBN(nn.Module):
 
     ``norm`` is a partial from :func:`norm_layer` (which carries ``train``) or ``None``; the conv
     has a bias when there is no norm unless ``use_bias`` says otherwise (torchvision's VGG-BN
-    keeps it). Submodules are named ``conv`` and ``bn`` as in torchvision.
+    keeps it); ``backend`` computes the convolution. Submodules are named ``conv`` and ``bn`` as in
+    torchvision.
     ``[N, H, W, C] -> [N, H', W', features]``.
     """
 
@@ -71,7 +104,7 @@ class ConvBN(nn.Module):
     act: bool = True
     use_bias: bool | None = None
     dtype: Dtype = jnp.float32
-    conv_impl: str | None = None
+    backend: Backend = XLA
 
     @nn.compact
     def __call__(self, x: jnp.ndarray) -> jnp.ndarray:
@@ -84,7 +117,7 @@ class ConvBN(nn.Module):
             dtype=self.dtype,
             param_dtype=jnp.float32,
             kernel_init=conv_init,
-            impl=self.conv_impl,
+            backend=self.backend,
             name="conv",
         )(x)
         if self.norm is not None:
@@ -111,15 +144,13 @@ def pool_padding(
 
 
 def max_pool(
-    x: jnp.ndarray, window: int, strides: int, padding: int = 0, ceil_mode: bool = False, impl: str | None = None
+    x: jnp.ndarray, window: int, strides: int, padding: int = 0, ceil_mode: bool = False, backend: Backend = XLA
 ) -> jnp.ndarray:
-    """``torch.nn.MaxPool2d(window, strides, padding, ceil_mode=...)`` on NHWC; pads with -inf.
-    ``impl`` as ``conv_impl``: ``"cpu"`` computes the same gradient with one slice per window offset."""
+    """``torch.nn.MaxPool2d(window, strides, padding, ceil_mode=...)`` on NHWC, computed by
+    ``backend.max_pool``; pads with -inf. ``[N, H, W, C] -> [N, H', W', C]``."""
     window, strides = pair(window), pair(strides)
     pads = tuple(pool_padding(x.shape[1:3], window, strides, padding, ceil_mode))
-    if conv_impl(impl) == "cpu":
-        return cpu_max_pool(x, window, strides, pads)
-    return nn.max_pool(x, window, strides, pads)
+    return backend.max_pool(x, window, strides, pads)
 
 
 def avg_pool(x: jnp.ndarray, window: int, strides: int, padding: int = 0) -> jnp.ndarray:

@@ -15,10 +15,9 @@ from typing import Any, ClassVar
 import flax.linen as nn
 import jax.numpy as jnp
 
-from jaxcnn.models import register_model
 from jaxcnn.models.base import Classifier
-from jaxcnn.models.conv import Conv
 from jaxcnn.models.layers import (
+    Conv,
     ModuleDef,
     Repeat,
     check_input,
@@ -30,6 +29,8 @@ from jaxcnn.models.layers import (
     output_logits,
     symmetric_padding,
 )
+from jaxcnn.models.registry import register_model
+from jaxcnn.ops import XLA, Backend
 
 SHORTCUTS = ("projection", "zero_pad", "none")
 
@@ -129,12 +130,10 @@ class ResNet(Classifier):
       shortcut: ``"projection"``, ``"zero_pad"`` (option A of the ResNet paper) or ``"none"`` (plain net).
       scan: compile each stage's repeated blocks once with ``nn.scan`` (params stacked on axis 0
         under ``layerN_blocks/scan/block``) or unroll them (``layerN_blocks/blockJ``). ``None``
-        (default) scans only stages that repeat their block at least ``SCAN_MIN_REPEATS`` times:
-        XLA:CPU runs convolution gradients inside a loop about 15x slower than unrolled ones
-        (measured on resnet20), while unrolling hundreds of blocks makes compilation slow.
+        (default) scans only stages that repeat their block at least ``SCAN_MIN_REPEATS`` times,
+        where unrolling would make compilation slow.
       remat: recompute block activations in the backward pass to save memory.
-      conv_impl: ``"cpu"`` or ``"xla"`` convolutions (``jaxcnn.models.conv``); ``None`` follows
-        ``$JAXCNN_CONV``, else the backend (``"cpu"`` on a CPU).
+      backend: the convolutions and max pool (``jaxcnn.ops.XLA`` or ``CPU``).
     """
 
     stage_sizes: Sequence[int]
@@ -149,7 +148,7 @@ class ResNet(Classifier):
     bn_axis_name: str | None = None
     scan: bool | None = None
     remat: bool = False
-    conv_impl: str | None = None
+    backend: Backend = XLA
 
     @nn.compact
     def __call__(self, x: jnp.ndarray, train: bool = False) -> jnp.ndarray:
@@ -158,14 +157,14 @@ class ResNet(Classifier):
         if self.shortcut not in SHORTCUTS:
             raise ValueError(f"{name} shortcut must be one of {SHORTCUTS}; got {self.shortcut!r}")
         conv = functools.partial(
-            Conv, use_bias=False, dtype=self.dtype, param_dtype=jnp.float32, kernel_init=conv_init, impl=self.conv_impl
+            Conv, use_bias=False, dtype=self.dtype, param_dtype=jnp.float32, kernel_init=conv_init, backend=self.backend
         )
         norm = norm_layer(train, self.dtype, self.bn_axis_name)
         preact = self.block_cls is PreActBottleneck
         x = x.astype(self.dtype)
         if self.stem == "imagenet":
             x = conv(self.stem_width, (7, 7), (2, 2), padding=symmetric_padding(3), name="conv1")(x)
-            x = max_pool(nn.relu(norm(name="bn1")(x)), 3, 2, padding=1, impl=self.conv_impl)
+            x = max_pool(nn.relu(norm(name="bn1")(x)), 3, 2, padding=1, backend=self.backend)
         elif self.stem == "cifar":
             x = conv(self.stem_width, (3, 3), padding=symmetric_padding(1), name="conv1")(x)
             x = x if preact else nn.relu(norm(name="bn1")(x))
@@ -182,78 +181,142 @@ class ResNet(Classifier):
         return output_logits(dense(self.num_classes, self.dtype, "fc")(global_avg_pool(x)))
 
 
-# name: (parameters, MACs at the natural input size: 224 ImageNet, 32 CIFAR), checked against the
-# built models by tests/models/test_registry.py.
-FACTS = {
-    "resnet18": (11_689_512, 1_814_073_344),
-    "resnet34": (21_797_672, 3_663_761_408),
-    "resnet50": (25_557_032, 4_089_184_256),
-    "resnet101": (44_549_160, 7_801_405_440),
-    "resnet152": (60_192_808, 11_513_626_624),
-    "resnet20": (269_722, 40_551_040),
-    "resnet32": (464_154, 68_862_592),
-    "resnet44": (658_586, 97_174_144),
-    "resnet56": (853_018, 125_485_696),
-    "resnet110": (1_727_962, 252_887_680),
-    "resnet1202": (19_421_274, 2_829_238_912),
-    "plain20": (269_722, 40_551_040),
-    "plain32": (464_154, 68_862_592),
-    "plain44": (658_586, 97_174_144),
-    "plain56": (853_018, 125_485_696),
-    "plain110": (1_727_962, 252_887_680),
-    "preact_resnet164": (1_703_258, 247_646_720),
-    "preact_resnet1001": (10_327_706, 1_490_995_712),
-}
-
-
-def _register(name: str, reference: str, **config) -> None:
-    cifar = config.get("stem") == "cifar"
-
-    def factory(**kwargs) -> ResNet:
-        return ResNet(**{**config, **kwargs})  # overrides win: resnet20 with stage_sizes=(1, 1, 1)
-
-    factory.__name__ = name
-    factory.__doc__ = f"{name}: {reference}."
-    params, macs = FACTS[name]
-    register_model(
-        params=params,
-        macs=macs,
-        input_size=32 if cifar else 224,
-        num_classes=10 if cifar else 1000,
-        reference=reference,
-        torchvision=not cifar,
-    )(factory)
-
-
+# Stage configurations. ImageNet nets: torchvision's v1.5 (stride on the 3x3 conv). CIFAR nets of
+# He et al. 2015, sec. 4.2: depth 6n+2, 16/32/64 maps. Pre-activation nets of He et al. 2016: depth 9n+2.
 IMAGENET_STAGES = {18: (2, 2, 2, 2), 34: (3, 4, 6, 3), 50: (3, 4, 6, 3), 101: (3, 4, 23, 3), 152: (3, 8, 36, 3)}
-for _depth, _stages in IMAGENET_STAGES.items():
-    _register(
-        f"resnet{_depth}",
-        f"torchvision resnet{_depth}",
-        stage_sizes=_stages,
-        block_cls=BasicBlock if _depth < 50 else Bottleneck,
-    )
+CIFAR = dict(stem="cifar", stem_width=16, widths=(16, 32, 64))
+CIFAR_INFO = dict(input_size=32, num_classes=10)  # the registry's facts of every CIFAR net
+OPTION_A = "He et al. 2015, CIFAR-10, option A"
+PLAIN = "He et al. 2015, CIFAR-10 plain net"
+PREACT = "He et al. 2016, CIFAR-10, pre-activation"
 
-# CIFAR nets of He et al. 2015, sec. 4.2: depth 6n+2, 16/32/64 maps, option-A shortcuts.
-CIFAR = dict(stem="cifar", stem_width=16, widths=(16, 32, 64), block_cls=BasicBlock)
-for _depth in (20, 32, 44, 56, 110, 1202):
-    _n = (_depth - 2) // 6
-    _register(
-        f"resnet{_depth}", "He et al. 2015, CIFAR-10, option A", stage_sizes=(_n,) * 3, shortcut="zero_pad", **CIFAR
-    )
-    if _depth != 1202:
-        _register(
-            f"plain{_depth}", "He et al. 2015, CIFAR-10 plain net", stage_sizes=(_n,) * 3, shortcut="none", **CIFAR
-        )
 
-# Pre-activation bottleneck nets of He et al. 2016: depth 9n+2, projection shortcuts.
-for _depth in (164, 1001):
-    _register(
-        f"preact_resnet{_depth}",
-        "He et al. 2016, CIFAR-10, pre-activation",
-        stage_sizes=((_depth - 2) // 9,) * 3,
-        stem="cifar",
-        stem_width=16,
-        widths=(16, 32, 64),
-        block_cls=PreActBottleneck,
-    )
+def imagenet_resnet(depth: int, **kwargs) -> ResNet:
+    """torchvision's ``resnet{depth}``; ``kwargs`` override any attribute."""
+    block_cls = BasicBlock if depth < 50 else Bottleneck
+    return ResNet(**{"stage_sizes": IMAGENET_STAGES[depth], "block_cls": block_cls, **kwargs})
+
+
+def cifar_resnet(depth: int, shortcut: str, **kwargs) -> ResNet:
+    """He et al. 2015's CIFAR net of ``depth`` = 6n + 2 basic blocks; ``kwargs`` override any
+    attribute (``resnet20(stage_sizes=(1, 1, 1))``)."""
+    config = dict(CIFAR, stage_sizes=((depth - 2) // 6,) * 3, block_cls=BasicBlock, shortcut=shortcut)
+    return ResNet(**{**config, **kwargs})
+
+
+def preact_resnet(depth: int, **kwargs) -> ResNet:
+    """He et al. 2016's pre-activation CIFAR net of ``depth`` = 9n + 2 with bottleneck blocks."""
+    config = dict(CIFAR, stage_sizes=((depth - 2) // 9,) * 3, block_cls=PreActBottleneck)
+    return ResNet(**{**config, **kwargs})
+
+
+# Parameters and MACs (at the natural input: 224 ImageNet, 32 CIFAR) are checked against the built
+# models by tests/models/test_registry.py.
+
+
+@register_model(params=11_689_512, macs=1_814_073_344, reference="torchvision resnet18", torchvision=True)
+def resnet18(**kwargs) -> ResNet:
+    """ResNet-18, torchvision's ``resnet18``."""
+    return imagenet_resnet(18, **kwargs)
+
+
+@register_model(params=21_797_672, macs=3_663_761_408, reference="torchvision resnet34", torchvision=True)
+def resnet34(**kwargs) -> ResNet:
+    """ResNet-34, torchvision's ``resnet34``."""
+    return imagenet_resnet(34, **kwargs)
+
+
+@register_model(params=25_557_032, macs=4_089_184_256, reference="torchvision resnet50", torchvision=True)
+def resnet50(**kwargs) -> ResNet:
+    """ResNet-50, torchvision's ``resnet50`` (v1.5)."""
+    return imagenet_resnet(50, **kwargs)
+
+
+@register_model(params=44_549_160, macs=7_801_405_440, reference="torchvision resnet101", torchvision=True)
+def resnet101(**kwargs) -> ResNet:
+    """ResNet-101, torchvision's ``resnet101`` (v1.5)."""
+    return imagenet_resnet(101, **kwargs)
+
+
+@register_model(params=60_192_808, macs=11_513_626_624, reference="torchvision resnet152", torchvision=True)
+def resnet152(**kwargs) -> ResNet:
+    """ResNet-152, torchvision's ``resnet152`` (v1.5)."""
+    return imagenet_resnet(152, **kwargs)
+
+
+@register_model(params=269_722, macs=40_551_040, reference=OPTION_A, **CIFAR_INFO)
+def resnet20(**kwargs) -> ResNet:
+    """ResNet-20 for CIFAR-10, He et al. 2015 sec. 4.2 (option A shortcuts)."""
+    return cifar_resnet(20, "zero_pad", **kwargs)
+
+
+@register_model(params=464_154, macs=68_862_592, reference=OPTION_A, **CIFAR_INFO)
+def resnet32(**kwargs) -> ResNet:
+    """ResNet-32 for CIFAR-10, He et al. 2015 sec. 4.2 (option A shortcuts)."""
+    return cifar_resnet(32, "zero_pad", **kwargs)
+
+
+@register_model(params=658_586, macs=97_174_144, reference=OPTION_A, **CIFAR_INFO)
+def resnet44(**kwargs) -> ResNet:
+    """ResNet-44 for CIFAR-10, He et al. 2015 sec. 4.2 (option A shortcuts)."""
+    return cifar_resnet(44, "zero_pad", **kwargs)
+
+
+@register_model(params=853_018, macs=125_485_696, reference=OPTION_A, **CIFAR_INFO)
+def resnet56(**kwargs) -> ResNet:
+    """ResNet-56 for CIFAR-10, He et al. 2015 sec. 4.2 (option A shortcuts)."""
+    return cifar_resnet(56, "zero_pad", **kwargs)
+
+
+@register_model(params=1_727_962, macs=252_887_680, reference=OPTION_A, **CIFAR_INFO)
+def resnet110(**kwargs) -> ResNet:
+    """ResNet-110 for CIFAR-10, He et al. 2015 sec. 4.2 (option A shortcuts)."""
+    return cifar_resnet(110, "zero_pad", **kwargs)
+
+
+@register_model(params=19_421_274, macs=2_829_238_912, reference=OPTION_A, **CIFAR_INFO)
+def resnet1202(**kwargs) -> ResNet:
+    """ResNet-1202 for CIFAR-10, He et al. 2015 sec. 4.2 (option A shortcuts)."""
+    return cifar_resnet(1202, "zero_pad", **kwargs)
+
+
+@register_model(params=269_722, macs=40_551_040, reference=PLAIN, **CIFAR_INFO)
+def plain20(**kwargs) -> ResNet:
+    """ResNet-20 without shortcuts, He et al. 2015 sec. 4.2's plain net."""
+    return cifar_resnet(20, "none", **kwargs)
+
+
+@register_model(params=464_154, macs=68_862_592, reference=PLAIN, **CIFAR_INFO)
+def plain32(**kwargs) -> ResNet:
+    """ResNet-32 without shortcuts, He et al. 2015 sec. 4.2's plain net."""
+    return cifar_resnet(32, "none", **kwargs)
+
+
+@register_model(params=658_586, macs=97_174_144, reference=PLAIN, **CIFAR_INFO)
+def plain44(**kwargs) -> ResNet:
+    """ResNet-44 without shortcuts, He et al. 2015 sec. 4.2's plain net."""
+    return cifar_resnet(44, "none", **kwargs)
+
+
+@register_model(params=853_018, macs=125_485_696, reference=PLAIN, **CIFAR_INFO)
+def plain56(**kwargs) -> ResNet:
+    """ResNet-56 without shortcuts, He et al. 2015 sec. 4.2's plain net."""
+    return cifar_resnet(56, "none", **kwargs)
+
+
+@register_model(params=1_727_962, macs=252_887_680, reference=PLAIN, **CIFAR_INFO)
+def plain110(**kwargs) -> ResNet:
+    """ResNet-110 without shortcuts, He et al. 2015 sec. 4.2's plain net."""
+    return cifar_resnet(110, "none", **kwargs)
+
+
+@register_model(params=1_703_258, macs=247_646_720, reference=PREACT, **CIFAR_INFO)
+def preact_resnet164(**kwargs) -> ResNet:
+    """Pre-activation ResNet-164 for CIFAR-10, He et al. 2016."""
+    return preact_resnet(164, **kwargs)
+
+
+@register_model(params=10_327_706, macs=1_490_995_712, reference=PREACT, **CIFAR_INFO)
+def preact_resnet1001(**kwargs) -> ResNet:
+    """Pre-activation ResNet-1001 for CIFAR-10, He et al. 2016."""
+    return preact_resnet(1001, **kwargs)

@@ -13,9 +13,10 @@ from typing import Any
 import flax.linen as nn
 import jax.numpy as jnp
 
-from jaxcnn.models import register_model
 from jaxcnn.models.base import Classifier
 from jaxcnn.models.layers import ConvBN, GAPHead, MLPHead, check_input, max_pool, norm_layer, output_logits
+from jaxcnn.models.registry import register_model
+from jaxcnn.ops import XLA, Backend
 
 # (convs in the stage, feature maps) per stage; torchvision's configs "A", "B", "D", "E".
 CONFIGS: dict[int, tuple[tuple[int, int], ...]] = {
@@ -35,7 +36,7 @@ class VGG(Classifier):
       batch_norm: BatchNorm after every conv (the ``*_bn`` variants).
       head: ``"mlp"`` (torchvision's 7x7 pool + 4096-4096 MLP) or ``"gap"`` (global average
         pooling + one linear layer, the simpler backend the course recommends).
-      conv_impl: ``"cpu"``, ``"xla"`` or ``None`` (automatic), as in ``jaxcnn.models.conv.Conv``.
+      backend: the convolutions and max pools (``jaxcnn.ops.XLA`` or ``CPU``).
     """
 
     stages: Sequence[tuple[int, int]]
@@ -45,7 +46,7 @@ class VGG(Classifier):
     in_channels: int = 3
     dtype: Any = jnp.float32
     bn_axis_name: str | None = None
-    conv_impl: str | None = None
+    backend: Backend = XLA
 
     @property
     def min_input_size(self) -> int:
@@ -65,10 +66,10 @@ class VGG(Classifier):
                     norm=norm,
                     use_bias=True,
                     dtype=self.dtype,
-                    conv_impl=self.conv_impl,
+                    backend=self.backend,
                     name=f"conv{s}_{j}",
                 )(x)
-            x = max_pool(x, 2, 2, impl=self.conv_impl)
+            x = max_pool(x, 2, 2, backend=self.backend)
         if self.head == "mlp":
             x = MLPHead(self.num_classes, dtype=self.dtype, name="head")(x, train)
         elif self.head == "gap":
@@ -78,31 +79,57 @@ class VGG(Classifier):
         return output_logits(x)
 
 
-# name: (parameters, MACs at 224x224), checked against the built models by tests/models/test_registry.py.
-FACTS = {
-    "vgg11": (132_863_336, 7_609_090_048),
-    "vgg11_bn": (132_868_840, 7_609_090_048),
-    "vgg13": (133_047_848, 11_308_466_176),
-    "vgg13_bn": (133_053_736, 11_308_466_176),
-    "vgg16": (138_357_544, 15_470_264_320),
-    "vgg16_bn": (138_365_992, 15_470_264_320),
-    "vgg19": (143_667_240, 19_632_062_464),
-    "vgg19_bn": (143_678_248, 19_632_062_464),
-}
+def vgg(depth: int, batch_norm: bool, **kwargs) -> VGG:
+    """torchvision's ``vgg{depth}`` (``_bn`` with ``batch_norm``); ``kwargs`` override any attribute."""
+    return VGG(**{"stages": CONFIGS[depth], "batch_norm": batch_norm, **kwargs})
 
 
-def _register(depth: int, batch_norm: bool) -> None:
-    name = f"vgg{depth}" + ("_bn" if batch_norm else "")
-
-    def factory(**kwargs) -> VGG:
-        return VGG(**{"stages": CONFIGS[depth], "batch_norm": batch_norm, **kwargs})
-
-    factory.__name__ = name
-    factory.__doc__ = f"VGG-{depth}{' with BatchNorm' if batch_norm else ''} (torchvision ``{name}``)."
-    params, macs = FACTS[name]
-    register_model(params=params, macs=macs, reference=f"torchvision {name}", torchvision=True)(factory)
+# Parameters and MACs at 224x224 are checked against the built models by tests/models/test_registry.py.
 
 
-for _depth in CONFIGS:
-    for _bn in (False, True):
-        _register(_depth, _bn)
+@register_model(params=132_863_336, macs=7_609_090_048, reference="torchvision vgg11", torchvision=True)
+def vgg11(**kwargs) -> VGG:
+    """VGG-11 (configuration A), torchvision's ``vgg11``."""
+    return vgg(11, False, **kwargs)
+
+
+@register_model(params=132_868_840, macs=7_609_090_048, reference="torchvision vgg11_bn", torchvision=True)
+def vgg11_bn(**kwargs) -> VGG:
+    """VGG-11 with BatchNorm, torchvision's ``vgg11_bn``."""
+    return vgg(11, True, **kwargs)
+
+
+@register_model(params=133_047_848, macs=11_308_466_176, reference="torchvision vgg13", torchvision=True)
+def vgg13(**kwargs) -> VGG:
+    """VGG-13 (configuration B), torchvision's ``vgg13``."""
+    return vgg(13, False, **kwargs)
+
+
+@register_model(params=133_053_736, macs=11_308_466_176, reference="torchvision vgg13_bn", torchvision=True)
+def vgg13_bn(**kwargs) -> VGG:
+    """VGG-13 with BatchNorm, torchvision's ``vgg13_bn``."""
+    return vgg(13, True, **kwargs)
+
+
+@register_model(params=138_357_544, macs=15_470_264_320, reference="torchvision vgg16", torchvision=True)
+def vgg16(**kwargs) -> VGG:
+    """VGG-16 (configuration D), torchvision's ``vgg16``."""
+    return vgg(16, False, **kwargs)
+
+
+@register_model(params=138_365_992, macs=15_470_264_320, reference="torchvision vgg16_bn", torchvision=True)
+def vgg16_bn(**kwargs) -> VGG:
+    """VGG-16 with BatchNorm, torchvision's ``vgg16_bn``."""
+    return vgg(16, True, **kwargs)
+
+
+@register_model(params=143_667_240, macs=19_632_062_464, reference="torchvision vgg19", torchvision=True)
+def vgg19(**kwargs) -> VGG:
+    """VGG-19 (configuration E), torchvision's ``vgg19``."""
+    return vgg(19, False, **kwargs)
+
+
+@register_model(params=143_678_248, macs=19_632_062_464, reference="torchvision vgg19_bn", torchvision=True)
+def vgg19_bn(**kwargs) -> VGG:
+    """VGG-19 with BatchNorm, torchvision's ``vgg19_bn``."""
+    return vgg(19, True, **kwargs)

@@ -108,7 +108,7 @@ def test_augment_pads_to_out_size_then_crops():
         (dict(index=np.arange(3)), ValueError, r"index must have shape \[B\] = \[2\]"),
         (dict(index=np.zeros(2, np.float32)), TypeError, "integer"),
         (dict(out_size=4), ValueError, "out_size must be an int >= the image side 6"),
-        (dict(pad=-1), ValueError, "pad must be an int >= 0"),
+        (dict(pad=-1), ValueError, "pad must be an integer >= 0, got -1"),
     ],
 )
 def test_bad_input_is_rejected(kwargs, error, words):

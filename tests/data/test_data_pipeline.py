@@ -92,7 +92,7 @@ def test_eval_batches_split_over_processes():
     [
         (lambda ds: train_batches(ds, 11, seed=0, epoch=0), "larger than the 10"),
         (lambda ds: train_batches(ds, 4, seed=0, epoch=0, start_batch=3), "start_batch must be in 0..2"),
-        (lambda ds: train_batches(ds, 4, seed=-1, epoch=0), "seed must be an int >= 0"),
+        (lambda ds: train_batches(ds, 4, seed=-1, epoch=0), "seed must be an integer >= 0, got -1"),
         (lambda ds: train_batches(ds, 4, seed=0, epoch=0, process_count=3), "not divisible by process_count 3"),
         (
             lambda ds: train_batches(ds, 4, seed=0, epoch=0, process_index=2, process_count=2),

@@ -1,6 +1,6 @@
-"""The one convolution (jaxcnn.models.conv): the same function, and the same gradients, as
-``lax.conv_general_dilated`` for every convolution configuration the registered models use,
-and the same training step as XLA's own convolution for a model of each family."""
+"""The CPU backend's convolution and max pool (jaxcnn.ops): the same function, and the same
+gradients, as ``lax.conv_general_dilated`` for every convolution configuration the registered
+models use, and the same training step as XLA's own convolution for a model of each family."""
 
 from functools import partial
 
@@ -13,18 +13,20 @@ from jax import lax
 
 from jaxcnn.inspect import summary
 from jaxcnn.models import create_model, list_models
-from jaxcnn.models.conv import (
+from jaxcnn.models.inception import InceptionV1Module
+from jaxcnn.models.layers import Conv, ConvBN, max_pool, norm_layer
+from jaxcnn.ops import (
+    BACKENDS,
     CHUNK,
+    CPU,
     GEMM_MAX_POSITIONS,
-    Conv,
-    conv_impl,
+    XLA,
     cpu_conv,
     cpu_max_pool,
     gemm_conv,
+    resolve_backend,
     xla_conv,
 )
-from jaxcnn.models.inception import InceptionV1Module
-from jaxcnn.models.layers import ConvBN, max_pool, norm_layer
 from jaxcnn.training import create_train_state, make_train_step, optimizer
 
 # The smallest input each model takes, so tracing every model stays quick.
@@ -37,7 +39,7 @@ def registry_configs() -> tuple[list[tuple], list[tuple]]:
     written down by hand)."""
     convs, pools = set(), set()
     for name in list_models():
-        model = create_model(name, conv_impl="xla")
+        model = create_model(name, backend="xla")
         size = TRACE_SIZE.get(name, 32)
         x = jax.ShapeDtypeStruct((1, size, size, model.in_channels), jnp.float32)
         variables = jax.eval_shape(model.init, jax.random.key(0), x)
@@ -143,7 +145,7 @@ def test_a_pool_after_batch_norm_routes_every_gradient_as_xla_does():
 
     def loss(x, impl):
         normed = (x - x.mean((0, 1, 2))) * jax.lax.rsqrt(x.var((0, 1, 2)) + 1e-5) * scale
-        return jnp.sum(max_pool(jax.nn.relu(normed), 3, 2, padding=1, impl=impl) ** 2)
+        return jnp.sum(max_pool(jax.nn.relu(normed), 3, 2, padding=1, backend=BACKENDS[impl]) ** 2)
 
     grad = jax.jit(jax.grad(loss), static_argnums=1)
     np.testing.assert_allclose(grad(x, "cpu"), grad(x, "xla"), rtol=1e-5, atol=1e-6)
@@ -154,7 +156,7 @@ def test_summary_sees_the_same_convolutions_whichever_implementation_runs():
     calling a convolution; jaxcnn.summary must still count every convolution's MACs and window."""
     rows = {}
     for impl in ("cpu", "xla"):
-        stats = summary(create_model("resnet18", num_classes=10, conv_impl=impl), (1, 32, 32, 3))
+        stats = summary(create_model("resnet18", num_classes=10, backend=impl), (1, 32, 32, 3))
         rows[impl] = [(r.name, r.kind, r.shape, r.macs, r.rf) for r in stats.rows]
     assert rows["cpu"] == rows["xla"]
     assert sum(kind == "conv" for _, kind, _, _, _ in rows["cpu"]) == 20
@@ -200,15 +202,35 @@ def test_conv_module_has_flax_convs_parameters_and_result():
     np.testing.assert_allclose(ours.apply(v_ours, x), theirs.apply(v_theirs, x), rtol=1e-6, atol=1e-6)
 
 
-def test_implementation_is_chosen_by_attribute_then_environment_then_backend(monkeypatch):
+def test_implementation_is_chosen_by_argument_then_environment_then_backend(monkeypatch):
     monkeypatch.delenv("JAXCNN_CONV", raising=False)
-    assert conv_impl() == ("cpu" if jax.default_backend() == "cpu" else "xla")
+    assert resolve_backend().name == ("cpu" if jax.default_backend() == "cpu" else "xla")
     monkeypatch.setenv("JAXCNN_CONV", "xla")
-    assert conv_impl() == "xla"
-    assert conv_impl("cpu") == "cpu"
+    assert resolve_backend().name == "xla"
+    assert resolve_backend("cpu").name == "cpu"
     monkeypatch.setenv("JAXCNN_CONV", "fast")
     with pytest.raises(ValueError, match=r"one of \('xla', 'cpu'\).*got 'fast'"):
-        conv_impl()
+        resolve_backend()
+
+
+def test_the_backend_is_chosen_when_the_model_is_built_not_when_it_is_traced(monkeypatch):
+    """ResNet-18 at 32x32 has 20 convolutions; the CPU backend computes those on maps of at most
+    ``GEMM_MAX_POSITIONS`` positions as matrix products, so its jaxpr has fewer convolutions."""
+
+    def convolutions(model):
+        x = jax.ShapeDtypeStruct((1, 32, 32, 3), jnp.float32)
+        variables = jax.eval_shape(model.init, jax.random.key(0), x)
+        jaxpr = jax.make_jaxpr(model.apply)(variables, x)
+        return sum(eqn.primitive.name == "conv_general_dilated" for eqn in _equations(jaxpr.jaxpr))
+
+    monkeypatch.setenv("JAXCNN_CONV", "cpu")
+    on_cpu = create_model("resnet18", num_classes=10)
+    monkeypatch.setenv("JAXCNN_CONV", "xla")
+    on_xla = create_model("resnet18", num_classes=10)
+    assert (on_cpu.backend, on_xla.backend) == (CPU, XLA)
+    assert convolutions(on_xla) == 20 > convolutions(on_cpu)
+    monkeypatch.setenv("JAXCNN_CONV", "fast")  # read at construction only: tracing never looks
+    assert convolutions(on_cpu) < 20
 
 
 FAMILIES = [
@@ -227,7 +249,7 @@ def test_a_train_step_gives_the_parameters_of_xlas_convolution(name, overrides, 
     }
     params = {}
     for impl in ("cpu", "xla"):
-        model = create_model(name, num_classes=10, in_channels=shape[-1], conv_impl=impl, **overrides)
+        model = create_model(name, num_classes=10, in_channels=shape[-1], backend=impl, **overrides)
         state = create_train_state(model, jax.random.key(9), (1, *shape[1:]), tx)
         initial = state.params
         state, _ = jax.jit(make_train_step(model, tx))(state, batch)
@@ -241,8 +263,8 @@ def test_an_inception_module_has_the_gradients_of_xlas_convolution():
     x = jax.random.normal(jax.random.key(10), (CHUNK + 1, 9, 9, 8))
     grads, initial = {}, None
     for impl in ("cpu", "xla"):
-        conv = partial(ConvBN, norm=norm_layer(True, jnp.float32, None, 1e-3), conv_impl=impl)
-        module = InceptionV1Module(4, 4, 6, 2, 3, 3, conv=conv)
+        conv = partial(ConvBN, norm=norm_layer(True, jnp.float32, None, 1e-3), backend=BACKENDS[impl])
+        module = InceptionV1Module(4, 4, 6, 2, 3, 3, conv=conv, pool=partial(max_pool, backend=BACKENDS[impl]))
         variables = module.init(jax.random.key(11), x)
         initial = variables["params"]
 
