@@ -1,12 +1,13 @@
-"""Regenerate the README's "Speed" section from the result files in benchmarks/results.
+"""Regenerate the speed tables from the result files in benchmarks/results.
 
-    python tools/make_speed_tables.py          # rewrite README.md between the markers
-    python tools/make_speed_tables.py --check  # exit 1 if README.md is stale
+    python tools/make_speed_tables.py          # rewrite README.md and docs/results.md between their markers
+    python tools/make_speed_tables.py --check  # exit 1 if either page is stale
 
 Every ``benchmarks/results/*.jsonl`` file (rows of ``jaxcnn.bench.Row``, as ``jaxcnn bench
---results`` and the scripts in benchmarks/ write them) becomes a table, CPU results under
-"CPU" and GPU results under "GPU", each with its device, date, versions and command.
-tests/bench/test_speed_tables.py fails when the README differs from what this script writes.
+--results`` and the scripts in benchmarks/ write them) becomes a table of docs/results.md, CPU
+results under "CPU" and GPU results under "GPU", each with its device, date, versions and
+command; ``benchmarks/results/compile-time/`` gives its compile-time tables; the README gets the
+headline rows. tests/test_speed_tables.py fails when a page differs from what this script writes.
 """
 
 from __future__ import annotations
@@ -15,30 +16,41 @@ import argparse
 import sys
 from pathlib import Path
 
-from jaxcnn.bench.report import replace_section, speed_section
+from jaxcnn.bench import report
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def expected_readme(root: Path = ROOT) -> str:
-    """README.md as it should be: its speed section generated from ``root/benchmarks/results``."""
+def expected_pages(root: Path = ROOT) -> dict[Path, str]:
+    """README.md and docs/results.md as they should be, their tables generated from ``root/benchmarks/results``."""
+    results = root / "benchmarks" / "results"
     readme = (root / "README.md").read_text()
-    return replace_section(readme, speed_section(root / "benchmarks" / "results", root))
+    readme = report.replace_section(
+        readme, report.headline_section(results), report.HEADLINE_BEGIN, report.HEADLINE_END
+    )
+    page = (root / "docs" / "results.md").read_text()
+    page = report.replace_section(page, report.speed_section(results, root))
+    page = report.replace_section(
+        page, report.compile_section(results / "compile-time", root), report.COMPILE_BEGIN, report.COMPILE_END
+    )
+    return {root / "README.md": readme, root / "docs" / "results.md": page}
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--check", action="store_true", help="exit 1 if README.md is stale; change nothing")
+    parser.add_argument("--check", action="store_true", help="exit 1 if a page is stale; change nothing")
     args = parser.parse_args(argv)
-    expected = expected_readme()
-    if (ROOT / "README.md").read_text() == expected:
-        print("README.md speed section is up to date")
+    stale = {path: text for path, text in expected_pages().items() if path.read_text() != text}
+    if not stale:
+        print("the speed tables are up to date")
         return 0
+    names = ", ".join(str(path.relative_to(ROOT)) for path in stale)
     if args.check:
-        print("README.md speed section is stale: run python tools/make_speed_tables.py", file=sys.stderr)
+        print(f"stale speed tables in {names}: run python tools/make_speed_tables.py", file=sys.stderr)
         return 1
-    (ROOT / "README.md").write_text(expected)
-    print("README.md speed section regenerated")
+    for path, text in stale.items():
+        path.write_text(text)
+    print(f"regenerated the speed tables of {names}")
     return 0
 
 

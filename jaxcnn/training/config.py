@@ -36,10 +36,9 @@ RESUMABLE = frozenset(
 class TrainConfig:
     """Everything that defines a training run. The defaults are ``jaxcnn train``'s main job:
     resnet20 on the embedded fashion_mnist_small at 28x28, 2 epochs of batch 16 at learning rate
-    0.05 with label smoothing 0.1 (over 90% test accuracy in under 3 minutes on two CPU cores;
-    the README lists the recipes tried). Augmentation is off by default because so short a run
-    underfits rather than overfits: with flips a 3-epoch run of batch 32 reached 81.2% after
-    epoch 1 instead of 85.2%.
+    0.05 with label smoothing 0.1: the README quotes its measured accuracy and time, and
+    docs/recipes.md every recipe tried (from benchmarks/results/main-job). Augmentation is off by
+    default because so short a run underfits rather than overfits (docs/recipes.md).
 
     Attributes:
       model, model_overrides: a registered model name and extra model attributes.
