@@ -34,6 +34,21 @@ def page_id(page: Path) -> str:
     return str(page.relative_to(ROOT))
 
 
+@pytest.fixture(scope="module", autouse=True)
+def compilation_cache(tmp_path_factory):
+    """A persistent compilation cache for this module: pages that train the same small model
+    compile each step once."""
+    import jax
+
+    saved = {name: getattr(jax.config, name) for name in CACHE_OPTIONS}
+    jax.config.update("jax_compilation_cache_dir", str(tmp_path_factory.mktemp("jax-cache")))
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+    yield
+    for name, value in saved.items():
+        jax.config.update(name, value)
+
+
+CACHE_OPTIONS = ("jax_compilation_cache_dir", "jax_persistent_cache_min_compile_time_secs")
 PAGES = pages()
 SKIPPED = [(page, line, reason) for page in PAGES for line, _, reason in blocks(page.read_text()) if reason]
 

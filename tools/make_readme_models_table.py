@@ -47,7 +47,10 @@ def main() -> int:
     stale = [page for page in PAGES if with_table(page.read_text()) != page.read_text()]
     if parser.parse_args().check:
         for page in stale:
-            print(f"{page.relative_to(ROOT)}'s models table is stale: run python tools/make_readme_models_table.py", file=sys.stderr)
+            print(
+                f"{page.relative_to(ROOT)}'s models table is stale: run python tools/make_readme_models_table.py",
+                file=sys.stderr,
+            )
         return 1 if stale else 0
     for page in stale:
         page.write_text(with_table(page.read_text()))

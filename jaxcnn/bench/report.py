@@ -84,7 +84,9 @@ def headline_section(directory: str | Path) -> str:
             eager = next((t for t in rows if t.framework == "torch" and t.best and _same(t, r)), None)
             if r.framework == "jaxcnn" and r.backend == "cpu" and eager is not None:
                 cells = [f"{r.cpu_count}-core CPU", r.model, _input(r), r.dtype, str(r.batch), _fmt(r.img_s, ",.0f")]
-                lines.append("| " + " | ".join([*cells, _fmt(eager.img_s, ",.0f"), _fmt(r.ratio, ".2f"), r.date[:10]]) + " |")
+                lines.append(
+                    "| " + " | ".join([*cells, _fmt(eager.img_s, ",.0f"), _fmt(r.ratio, ".2f"), r.date[:10]]) + " |"
+                )
     gpu = [stored for _, stored in _overheads(directory) if stored["device"] != "cpu"]
     if gpu:
         s = gpu[-1]
