@@ -1,4 +1,4 @@
-"""The README's speed tables are what tools/make_speed_tables.py makes of benchmarks/results."""
+"""The speed tables of README.md and docs/results.md are what tools/make_speed_tables.py makes of benchmarks/results."""
 
 import json
 from pathlib import Path
@@ -17,12 +17,14 @@ def load_tool():
 
 TOOL = load_tool()
 BEGIN, END, replace_section, speed_section = TOOL.BEGIN, TOOL.END, TOOL.replace_section, TOOL.speed_section
+compile_section, headline_section = TOOL.compile_section, TOOL.headline_section
 
 
-def test_readme_speed_section_is_up_to_date():
-    assert (ROOT / "README.md").read_text() == load_tool().expected_readme(ROOT), (
-        "README.md's speed section is stale: run python tools/make_speed_tables.py"
-    )
+def test_speed_tables_are_up_to_date():
+    for path, expected in load_tool().expected_pages(ROOT).items():
+        assert path.read_text() == expected, (
+            f"{path.name}'s speed tables are stale: run python tools/make_speed_tables.py"
+        )
 
 
 def test_stored_result_files_are_rows():
@@ -77,3 +79,27 @@ def test_replace_section_needs_the_markers():
     assert replace_section(text, "new\n") == f"a\n{BEGIN}\n\nnew\n\n{END}\nb\n"
     with pytest.raises(ValueError, match="markers"):
         replace_section("no markers", "new\n")
+
+
+def test_headline_takes_the_compared_rows_and_the_gpu_fit(tmp_path):
+    torch = dict(framework="torch", torch_version="2.14.1", variant="eager channels_last", img_s=300.0, best=True)
+    rows = [row(ratio=0.5), row(**torch), row(batch=8, note="conv=xla")]  # the last has no PyTorch partner
+    (tmp_path / "2026-11-27-cpu.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    rates = {"step": 1000.0, "fit": 970.0}
+    stored = dict(
+        model="resnet50", dtype="bfloat16", batch=256, image_size=224, device="NVIDIA H200", date="2026-11-27"
+    )
+    (tmp_path / "2026-11-27-fit-overhead-resnet50.json").write_text(json.dumps(stored | dict(rates=rates)))
+    lines = headline_section(tmp_path).splitlines()[2:]
+    assert lines == [
+        "| 2-core CPU | resnet20 | 1x28x28 | float32 | 32 | 150 | 300 | 0.50 | 2026-11-27 |",
+        "| NVIDIA H200 | resnet50 | 3x224x224 | bfloat16 | 256 | 1,000 (`fit`: 97.0%) | - | - | 2026-11-27 |",
+    ]
+
+
+def test_compile_section_lists_each_layout(tmp_path):
+    assert "No compile-time result" in compile_section(tmp_path, tmp_path)
+    rows = [row(layout="scan", step_ms=45.1, compile_s=4.44), row(layout="unrolled", step_ms=322.4, compile_s=17.87)]
+    (tmp_path / "2026-11-28-compile-time.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    section = compile_section(tmp_path, tmp_path)
+    assert "| resnet20 | scan | 4.4 | 45 | 150.0 |" in section and "| resnet20 | unrolled | 17.9 | 322 |" in section

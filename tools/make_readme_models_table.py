@@ -1,7 +1,7 @@
-"""Write README.md's models table from the model registry (``jaxcnn.models.model_info``).
+"""Write the models table of README.md and docs/models.md from the model registry (``jaxcnn.models.model_info``).
 
-    python tools/make_readme_models_table.py           # rewrite the table in README.md
-    python tools/make_readme_models_table.py --check   # exit 1 if README.md's table is stale
+    python tools/make_readme_models_table.py           # rewrite the table in both pages
+    python tools/make_readme_models_table.py --check   # exit 1 if either page's table is stale
 
 The table sits between the ``<!-- models table -->`` and ``<!-- end models table -->`` lines.
 """
@@ -16,7 +16,8 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))  # jaxcnn f
 
 from jaxcnn.models import list_models, model_info  # noqa: E402
 
-README = pathlib.Path(__file__).resolve().parents[1] / "README.md"
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+PAGES = (ROOT / "README.md", ROOT / "docs" / "models.md")
 BEGIN, END = "<!-- models table -->\n", "<!-- end models table -->\n"
 
 
@@ -35,7 +36,7 @@ def table() -> str:
 def with_table(text: str) -> str:
     """``text`` with the part between the markers replaced by ``table()``."""
     if text.count(BEGIN) != 1 or text.count(END) != 1:
-        raise ValueError(f"README.md needs exactly one {BEGIN.strip()} and one {END.strip()} line")
+        raise ValueError(f"the page needs exactly one {BEGIN.strip()} and one {END.strip()} line")
     head, rest = text.split(BEGIN)
     return head + BEGIN + table() + END + rest.split(END)[1]
 
@@ -43,13 +44,16 @@ def with_table(text: str) -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true", help="exit 1 if README.md's table differs")
-    text = README.read_text()
+    stale = [page for page in PAGES if with_table(page.read_text()) != page.read_text()]
     if parser.parse_args().check:
-        if with_table(text) != text:
-            print("README.md's models table is stale: run python tools/make_readme_models_table.py", file=sys.stderr)
-            return 1
-        return 0
-    README.write_text(with_table(text))
+        for page in stale:
+            print(
+                f"{page.relative_to(ROOT)}'s models table is stale: run python tools/make_readme_models_table.py",
+                file=sys.stderr,
+            )
+        return 1 if stale else 0
+    for page in stale:
+        page.write_text(with_table(page.read_text()))
     return 0
 
 

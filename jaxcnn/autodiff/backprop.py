@@ -100,7 +100,8 @@ def path_grad(output: Value, wrt: Sequence[Value]) -> tuple[list[float], int]:
       ``wrt`` node to the output were multiplied out and summed.
 
     Raises:
-      The same errors as `grad`.
+      TypeError: as `grad`.
+      ValueError: as `grad`.
     """
     _check_wrt(wrt, set(topological_order(output)))
     totals = dict.fromkeys(wrt, 0.0)
