@@ -18,7 +18,8 @@ _positive, _non_negative = argument_type(POSITIVE_INT), argument_type(NON_NEGATI
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point; returns the exit status (2 for bad arguments, 1 for a failed run, 130 if interrupted).
+    """Entry point; returns the exit status (2 for bad arguments, 1 for a failed run, 128 + the
+    signal's number when a signal stopped training: 130 for SIGINT, 143 for SIGTERM).
 
     Every failure is one line on stderr (bad arguments also get the usage line); ``--debug`` or
     ``JAXCNN_DEBUG=1`` shows the traceback instead.
@@ -169,7 +170,13 @@ def _add_train_parser(commands) -> None:
     flag(par, "--process-id", "($JAX_PROCESS_ID)", type=int)
     out = p.add_argument_group("output")
     flag(out, "--out", "output folder")
-    flag(out, "--resume", "continue from the latest checkpoint in --out", action="store_true")
+    flag(
+        out,
+        "--resume",
+        "continue the run in --out from its latest checkpoint, with the settings saved in its config.json "
+        "(flags given override them where that does not change the run)",
+        action=argparse.BooleanOptionalAction,
+    )
     flag(out, "--checkpoint-every", "also checkpoint every N steps", type=int)
     flag(out, "--keep-checkpoints", type=_positive)
     flag(out, "--no-progress", "no progress bar", dest="progress", action="store_false")
@@ -177,12 +184,18 @@ def _add_train_parser(commands) -> None:
 
 
 def _train_config(args: argparse.Namespace):
-    """The ``TrainConfig`` of ``jaxcnn train``: defaults, then ``--config``, then the flags given."""
+    """The ``TrainConfig`` of ``jaxcnn train``: defaults, then ``--config``, then (with ``--resume``)
+    the settings saved in ``--out``, then the flags given."""
     from jaxcnn.training import TrainConfig
+    from jaxcnn.training.config import INVOCATION, read_config
 
     fields = {f.name for f in dataclasses.fields(TrainConfig)}
     given = {k: v for k, v in vars(args).items() if k in fields}
-    saved = getattr(args, "config", {})
+    saved = {k: v for k, v in getattr(args, "config", {}).items() if k != "resume"}  # a recipe, not an action
+    if given.get("resume"):
+        out = given.get("out", saved.get("out", TrainConfig.out))
+        run = read_config(out).to_json()
+        saved = {**saved, **{k: v for k, v in run.items() if k not in INVOCATION}, "out": out}
     if "model_overrides" in given:
         given["model_overrides"] = {**saved.get("model_overrides", {}), **dict(given["model_overrides"])}
     return TrainConfig.from_json({**saved, **given})
@@ -194,7 +207,7 @@ def _train(args: argparse.Namespace) -> int:
     config = _train_config(args)
     result = fit(config)
     if result.interrupted:
-        return 130
+        return 128 + result.stop_signal
     last = result.history[-1]
     print(
         f"test accuracy {100 * last['test_accuracy']:.2f}% on {config.data} after {last['epoch']} epochs "

@@ -97,8 +97,9 @@ def fetch(file: RemoteFile, dirs: list[Path], base_url: str, sha256: str | None 
             return path, read_verified(path, file, sha256)
     url = base_url.rstrip("/") + "/" + file.name
     dest = dirs[0] / file.name
+    part = _part_file(dest)
     try:
-        payload = _download(url, dest, file, sha256)
+        payload = _download(url, part, dest, file, sha256)
     except (OSError, http.client.HTTPException) as err:
         places = "\n  ".join(str(d) for d in dirs)
         raise FileNotFoundError(
@@ -109,10 +110,28 @@ def fetch(file: RemoteFile, dirs: list[Path], base_url: str, sha256: str | None 
     return dest, payload
 
 
-def _download(url: str, dest: Path, file: RemoteFile, sha256: str | None) -> bytes:
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
-    tmp = Path(tmp_name)
+def _part_file(dest: Path) -> tuple[int, Path]:
+    """An open temporary file (descriptor, path) beside ``dest`` for its download.
+
+    Raises:
+      PermissionError (or the OSError met): the folder cannot be written; names it and says
+        where else downloads can go, so a read-only folder is not blamed on the download.
+    """
+    try:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
+    except OSError as err:
+        raise type(err)(
+            f"cannot save downloads in {dest.parent} ({err.strerror or err}): make it writable, or point "
+            "JAXCNN_DATA (or root=) at a writable folder, or put the official "
+            f"{dest.name} there yourself"
+        ) from err
+    return fd, Path(name)
+
+
+def _download(url: str, part: tuple[int, Path], dest: Path, file: RemoteFile, sha256: str | None) -> bytes:
+    """Download ``url`` into the temporary file ``part``, verify it and rename it to ``dest``."""
+    fd, tmp = part
     try:
         with os.fdopen(fd, "wb") as out:
             _copy_url(url, out, file.name)

@@ -16,6 +16,7 @@ import hashlib
 import json
 import os
 import struct
+import tempfile
 import warnings
 from pathlib import Path
 
@@ -53,9 +54,10 @@ def image_folder(
 ) -> Dataset:
     """Load ``path/<class>/**/<image>`` as a Dataset; classes are the sorted subfolder names.
 
-    Hidden files and folders (``.DS_Store``, macOS's ``._*`` AppleDouble files) are ignored.
-    Each image is decoded with Pillow as RGB (16-bit and float images scaled to 0..255, see
-    ``to_rgb``), resized so its shorter side is
+    Hidden files and folders (``.DS_Store``, macOS's ``._*`` AppleDouble files) are ignored;
+    symbolic links to folders are followed (each folder is read once, so a link back up the tree
+    ends there). Each image is decoded with Pillow as RGB (16-bit, 32-bit integer and float images
+    scaled to 0..255, see ``to_rgb``), resized so its shorter side is
     ``image_size`` (bilinear) and centre-cropped to ``image_size`` square, as
     torchvision's ``Resize(image_size)`` + ``CenterCrop(image_size)`` do.
 
@@ -66,7 +68,8 @@ def image_folder(
         them, and one naming the classes left without images) instead of raising.
       workers: decoding threads (default: the CPU count).
       cache_dir: decode once into a memory-mapped file in this folder and reuse
-        it while the files and ``image_size`` stay the same.
+        it while the files and ``image_size`` stay the same; damaged cache files are rebuilt,
+        and processes building the same cache at once do not disturb each other.
 
     Returns:
       a Dataset with images uint8 [N, image_size, image_size, 3], labels int32 [N].
@@ -110,7 +113,7 @@ def scan(root: Path) -> tuple[tuple[str, ...], list[Path], np.ndarray]:
         raise ValueError(f"{root} has no class subfolders; put the images of each class in {root}/<class name>/")
     files, labels = [], []
     for label, folder in enumerate(class_dirs):
-        found = sorted(p for p in folder.rglob("*") if _is_image_file(p, folder))
+        found = sorted(p for p in _walk(folder) if _is_image_file(p, folder))
         if not found:
             raise ValueError(
                 f"class folder {folder} has no images (looked for "
@@ -119,6 +122,21 @@ def scan(root: Path) -> tuple[tuple[str, ...], list[Path], np.ndarray]:
         files += found
         labels += [label] * len(found)
     return tuple(d.name for d in class_dirs), files, np.asarray(labels, np.int32)
+
+
+def _walk(folder: Path) -> list[Path]:
+    """Every file below ``folder``, following symbolic links to folders (as torchvision's
+    ``ImageFolder`` does), each folder once: a link to a folder already read is not read again."""
+    seen, files = set(), []
+    for top, dirs, names in os.walk(folder, followlinks=True):
+        info = os.stat(top)
+        if (info.st_dev, info.st_ino) in seen:
+            dirs.clear()
+            continue
+        seen.add((info.st_dev, info.st_ino))
+        dirs[:] = [name for name in dirs if not name.startswith(".")]
+        files += [Path(top) / name for name in names]
+    return files
 
 
 def _is_image_file(path: Path, folder: Path) -> bool:
@@ -143,24 +161,35 @@ def decode(path: Path, image_size: int) -> np.ndarray:
 
 
 def to_rgb(image: Image.Image) -> Image.Image:
-    """An 8-bit RGB image. Pillow's own conversion clips 16-bit values at 255 (a mid-grey 16-bit
-    image would turn white) and truncates floats, so: 16-bit integer modes (``I;16*``, and ``I``
-    with values in 0..65535) are scaled by 255/65535, float images (``F``) with values in 0..1 by
-    255; other ``I``/``F`` values raise ``ValueError`` naming the mode and the range found."""
-    if image.mode not in _SCALED and image.mode != "I":
-        return image.convert("RGB")
+    """An 8-bit RGB image. Pillow's own conversion clips integer values at 255 (a mid-grey 16-bit
+    image would turn white) and truncates floats, so these modes are scaled to 0..255 from the
+    range of their values: 16-bit modes (``I;16*``) from 0..65535; 32-bit integers (``I``), whose
+    files do not say how many bits are used, from the smallest of 0..255, 0..65535 and
+    0..2147483647 that holds the image's values; floats (``F``) from 0..1. Values outside that
+    range, and modes Pillow cannot convert to RGB, raise ``ValueError`` naming the mode (and the
+    values found)."""
+    if image.mode not in _RANGES:
+        try:
+            return image.convert("RGB")
+        except ValueError as err:
+            raise ValueError(f"mode {image.mode} image: {err}; convert it to 8-bit RGB") from err
     pixels = np.asarray(image, np.float64)
-    top = 1.0 if image.mode == "F" else 65535.0
     low, high = (float(pixels.min()), float(pixels.max())) if pixels.size else (0.0, 0.0)
-    if not (np.isfinite(pixels).all() and 0 <= low and high <= top):
+    fits = [top for top in _RANGES[image.mode] if np.isfinite(pixels).all() and 0 <= low and high <= top]
+    if not fits:
+        expected = " or ".join(f"0..{top:g}" for top in _RANGES[image.mode])
         raise ValueError(
             f"mode {image.mode} image with values in [{low:g}, {high:g}]: jaxcnn reads {image.mode} "
-            f"images with values in 0..{top:g}; convert it to 8-bit"
+            f"images with values in {expected}; convert it to 8-bit"
         )
-    return Image.fromarray(np.round(pixels * (255 / top)).astype(np.uint8), "L").convert("RGB")
+    return Image.fromarray(np.round(pixels * (255 / fits[0])).astype(np.uint8), "L").convert("RGB")
 
 
-_SCALED = ("I;16", "I;16L", "I;16B", "I;16N", "F")
+_RANGES = {  # mode: the value ranges it may use, smallest first
+    **dict.fromkeys(("I;16", "I;16L", "I;16B", "I;16N"), (65535.0,)),
+    "I": (255.0, 65535.0, 2147483647.0),
+    "F": (1.0,),
+}
 
 
 def _decode_into(
@@ -201,39 +230,61 @@ def _decode_into(
 def _cached(
     root: Path, cache_dir: Path, files: list[Path], image_size: int, skip_bad: bool, workers: int | None
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Memory-mapped images [N, S, S, 3] and kept indices, decoding only when stale.
+    """Memory-mapped images [N, S, S, 3] and kept indices, decoding only when stale or damaged.
 
-    The .json is written last and names the fingerprint of the files, so a cache
-    interrupted mid-write is never taken for a complete one.
+    Each file is written under a name of its own and renamed into place when complete, the .json
+    last, naming the fingerprint of the image files and the shape of the array: a cache
+    interrupted mid-write, or damaged later, is never taken for a complete one, and two processes
+    building it at once each rename a complete file.
     """
     stats = [(str(f.relative_to(root)), f.stat().st_size, f.stat().st_mtime_ns) for f in files]
     fingerprint = hashlib.sha256(json.dumps([image_size, skip_bad, stats]).encode()).hexdigest()
     place = hashlib.sha256(str(root.resolve()).encode()).hexdigest()[:8]
     stem = f"{root.name}-{place}-{image_size}px"
     array_path, meta_path = cache_dir / f"{stem}.npy", cache_dir / f"{stem}.json"
-    meta = json.loads(meta_path.read_text()) if meta_path.is_file() else {}
-    if meta.get("fingerprint") != fingerprint:
-        cache_dir.mkdir(parents=True, exist_ok=True)
-        meta_path.unlink(missing_ok=True)
-        meta = {"fingerprint": fingerprint, "kept": _decode_to_file(array_path, files, image_size, skip_bad, workers)}
-        part = cache_dir / f"{stem}.json.part"
-        part.write_text(json.dumps(meta))
-        os.replace(part, meta_path)
+    shape = (len(files), image_size, image_size, 3)
+    cached = _read_cache(array_path, meta_path, fingerprint, shape)
+    if cached is not None:
+        return cached
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    kept = _write_atomically(array_path, lambda part: _decode_to_file(part, files, image_size, skip_bad, workers))
+    meta = {"fingerprint": fingerprint, "shape": list(shape), "kept": kept}
+    _write_atomically(meta_path, lambda part: part.write_text(json.dumps(meta)))
+    return _read_cache(array_path, meta_path, fingerprint, shape)
+
+
+def _read_cache(array_path: Path, meta_path: Path, fingerprint: str, shape: tuple) -> tuple | None:
+    """(images, kept) of a complete cache for ``fingerprint``, or None when it is missing, stale or damaged."""
+    try:
+        meta = json.loads(meta_path.read_text())
+        images = np.load(array_path, mmap_mode="r")
+        kept = np.asarray(meta["kept"], np.int64)
+    except (OSError, ValueError, TypeError, KeyError, EOFError):
+        return None
+    if meta.get("fingerprint") != fingerprint or images.shape != shape or meta.get("shape") != list(shape):
+        return None
     # Skipped files leave unused rows at the end; slicing keeps it a memory map.
-    kept = np.asarray(meta["kept"], np.int64)
-    return np.load(array_path, mmap_mode="r")[: len(kept)], kept
+    return images[: len(kept)], kept
+
+
+def _write_atomically(path: Path, write):
+    """``write(part)`` into a temporary file of this call's own beside ``path``, renamed to ``path``
+    when it returns; returns what ``write`` returned."""
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    os.close(fd)
+    part = Path(name)
+    try:
+        result = write(part)
+        os.replace(part, path)
+    finally:
+        part.unlink(missing_ok=True)
+    return result
 
 
 def _decode_to_file(path: Path, files: list[Path], image_size: int, skip_bad: bool, workers: int | None) -> list[int]:
-    """Decode into a .npy written under a temporary name, renamed into ``path`` when done."""
-    part = path.with_name(path.name + ".part")
-    try:
-        out = np.lib.format.open_memmap(part, "w+", np.uint8, (len(files), image_size, image_size, 3))
-        kept = _decode_into(out, files, image_size, skip_bad, workers)
-        out.flush()
-        del out
-        os.replace(part, path)
-    except BaseException:
-        part.unlink(missing_ok=True)
-        raise
+    """Decode ``files`` into the .npy ``path``; return the kept indices."""
+    out = np.lib.format.open_memmap(path, "w+", np.uint8, (len(files), image_size, image_size, 3))
+    kept = _decode_into(out, files, image_size, skip_bad, workers)
+    out.flush()
+    del out
     return kept.tolist()

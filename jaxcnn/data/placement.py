@@ -68,7 +68,9 @@ def prefetch(batches: Iterable[dict], size: int = 2, *, sharding=None, pmap: boo
     would stall the device after every metrics read). At most ``size`` placed batches wait, plus one in preparation. An
     exception raised while producing a batch is raised here, at the ``next`` that would have
     returned it; closing the iterator (or leaving a ``for`` loop and dropping it) stops the
-    thread. Errors in the arguments are raised at the call, not at the first ``next``.
+    thread and waits for the transfers of the batches placed but not taken, so nothing it started
+    is still running afterwards (not even at interpreter exit). Errors in the arguments are raised
+    at the call, not at the first ``next``.
     """
     POSITIVE_INT.require("size", size)
     return _prefetch(iter(batches), size, sharding, pmap)
@@ -89,7 +91,9 @@ def _prefetch(source: Iterator[dict], size: int, sharding, pmap: bool) -> Iterat
     def produce() -> None:
         try:
             for batch in source:
-                if not _put(ready, to_device(batch, sharding, pmap=pmap), stop):
+                placed = to_device(batch, sharding, pmap=pmap)
+                if not _put(ready, placed, stop):
+                    jax.block_until_ready(placed)
                     return
             _put(ready, _DONE, stop)
         except BaseException as error:  # handed to the consumer, raised in its thread
@@ -105,6 +109,15 @@ def _prefetch(source: Iterator[dict], size: int, sharding, pmap: bool) -> Iterat
     finally:
         stop.set()
         thread.join()
+        _wait_for_untaken(ready)
+
+
+def _wait_for_untaken(ready: queue.Queue) -> None:
+    """Block until the transfers of the batches left in ``ready`` are done."""
+    while not ready.empty():
+        item = ready.get_nowait()
+        if isinstance(item, dict):
+            jax.block_until_ready(item)
 
 
 def _put(ready: queue.Queue, item, stop: threading.Event) -> bool:

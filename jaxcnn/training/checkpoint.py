@@ -6,8 +6,10 @@ each item's arrays).
 
 orbax alone opens them: ``ocp.StandardCheckpointer().restore(".../checkpoints/16/params")``.
 orbax writes each step into a temporary folder and renames it when complete, so a run
-killed mid-save leaves the previous checkpoints as they were (the partial folder is
-removed when the next manager opens the directory).
+killed mid-save leaves the previous checkpoints as they were. Readers (``writer=False``) never
+write: they create nothing and leave temporary folders alone, since those may be a live run's
+save in progress. The writer (the run that holds the folder's lock) removes the partial folders
+of killed runs when it opens the folder, and those of its own saves that fail.
 
 Failing safe: a step whose files cannot be restored (garbled, truncated, deleted, or arrays
 that no longer match their sha256) is reported with its step and folder, and the newest step
@@ -25,8 +27,10 @@ import io
 import logging
 import math
 import os
+import shutil
 import sys
 import time
+import traceback
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -38,17 +42,27 @@ import orbax.checkpoint as ocp
 from .state import TrainState
 
 VARIABLES = ("params", "batch_stats")
+TMP_SUFFIX = ".orbax-checkpoint-tmp"  # orbax's name for a step folder being written
 
 
 class Checkpoints:
-    """The ``checkpoints/`` folder of a run: save, list and restore steps, keeping the last ``keep``."""
+    """The ``checkpoints/`` folder of a run: save, list and restore steps, keeping the last ``keep``.
 
-    def __init__(self, directory: str | Path, keep: int = 3):
-        options = ocp.CheckpointManagerOptions(
-            max_to_keep=keep, create=True, enable_async_checkpointing=False, cleanup_tmp_directories=True
-        )
+    By default it is opened read-only: nothing is created or cleaned up, so a reader never disturbs
+    a run writing into the same folder. ``writer=True`` is for the one run that holds the folder's
+    lock (``guard.run_lock``): it creates the folder, removes partial saves and may save."""
+
+    def __init__(self, directory: str | Path, keep: int = 3, *, writer: bool = False):
         self.directory = Path(directory).absolute()
-        with _quiet():
+        self.writer = writer
+        with _quiet():  # orbax logs each option a read-only manager ignores
+            options = ocp.CheckpointManagerOptions(
+                max_to_keep=keep,
+                create=writer,
+                read_only=not writer,
+                enable_async_checkpointing=False,
+                cleanup_tmp_directories=writer,
+            )
             self.manager = ocp.CheckpointManager(self.directory, options=options)
         self._saved: set[int] = set()  # steps this object wrote
 
@@ -63,15 +77,25 @@ class Checkpoints:
         steps = self.steps()
         return steps[-1] if steps else None
 
-    def save(self, step: int, state: TrainState, sums: dict[str, float]) -> None:
-        """Save a host copy of ``state`` (numpy leaves) and the epoch's running ``sums`` at ``step``.
+    def taken_after(self, step: int) -> list[int]:
+        """The steps after ``step`` whose place in the folder is taken: saved steps, and anything
+        else named like one (a file where a step folder was)."""
+        names = [entry.name for entry in self.directory.iterdir()] if self.directory.is_dir() else []
+        return sorted(int(name) for name in names if name.isdigit() and int(name) > step)
+
+    def save(self, step: int, state: TrainState, sums: dict[str, float], row: dict | None = None) -> None:
+        """Save a host copy of ``state`` (numpy leaves), the epoch's running ``sums`` and, at an
+        epoch's end, its metrics ``row`` at ``step``.
 
         A step this object saved already is skipped; a step that exists but was written by
-        something else (another run, or one set aside as unreadable) raises ``FileExistsError``
-        rather than being overwritten or silently kept."""
-        if step in self.steps():
-            if step in self._saved:
-                return
+        something else (another run, one set aside as unreadable, or a file in the step folder's
+        place) raises ``FileExistsError`` rather than being overwritten or silently kept. A save
+        that fails removes its partial folder and raises; orbax's own reports of the failure are
+        kept off stderr (the caller reports it in one line)."""
+        self._check_writer()
+        if step in self._saved:
+            return
+        if os.path.lexists(self.directory / str(step)):
             raise FileExistsError(
                 f"checkpoint step {step} already exists in {self.directory} and was not written by this run; "
                 "it is left as it is: move it away or choose another --out"
@@ -83,11 +107,26 @@ class Checkpoints:
             "rng": np.asarray(state.rng).ravel().tolist(),
             "epoch_sums": {k: float(v) for k, v in sums.items() if math.isfinite(v)},
             "sha256": {name: digest(jax.tree.leaves(tree)) for name, tree in trees.items()},
+            **({"row": row} if row else {}),
         }
         items = {name: ocp.args.StandardSave(tree) for name, tree in trees.items()}
-        self.manager.save(step, args=ocp.args.Composite(**items, extra=ocp.args.JsonSave(extra)))
-        self.manager.wait_until_finished()
+        try:
+            with _quiet():
+                self.manager.save(step, args=ocp.args.Composite(**items, extra=ocp.args.JsonSave(extra)))
+                self.manager.wait_until_finished()
+        except BaseException:
+            self._remove_partial(step)
+            raise
         self._saved.add(step)
+
+    def _check_writer(self) -> None:
+        if not self.writer:
+            raise PermissionError(f"{self.directory} was opened read-only; open it with writer=True to change it")
+
+    def _remove_partial(self, step: int) -> None:
+        """Delete the temporary folders of a failed save of ``step`` (they may hold most of a full disk)."""
+        for partial in self.directory.glob(f"{step}{TMP_SUFFIX}*"):
+            shutil.rmtree(partial, ignore_errors=True)
 
     def restore(self, template: TrainState, step: int | None = None) -> tuple[TrainState, dict[str, float]]:
         """The whole state saved at ``step`` with numpy leaves, checked against ``template``
@@ -114,6 +153,16 @@ class Checkpoints:
         (state, sums), step = self._newest(lambda step: self.restore(template, step), report)
         return state, sums, step
 
+    def saved_row(self, step: int) -> dict | None:
+        """The metrics row saved with ``step`` (epoch ends only), or None; None also when the
+        step's extra item cannot be read (the restore reports that)."""
+        try:
+            with _quiet():
+                extra = self.manager.restore(step, args=ocp.args.Composite(extra=ocp.args.JsonRestore()))["extra"]
+        except Exception:
+            return None
+        return extra.get("row") if isinstance(extra, dict) else None
+
     def restore_variables(self, template: dict, step: int | None = None) -> dict:
         """``{'params', 'batch_stats'}`` saved at ``step`` (default: the newest that can be
         restored) as numpy arrays, without the optimizer state. ``template`` holds the model's
@@ -124,9 +173,10 @@ class Checkpoints:
         return self._readable(step, lambda: self._restore_variables(template, step))
 
     def set_aside(self, steps: list[int]) -> list[Path]:
-        """Move the folders of ``steps`` (unreadable ones a resume continues before) out of the
+        """Move what is in the place of ``steps`` (unreadable ones a resume continues before) out of the
         checkpoints folder into ``unreadable-checkpoints/`` beside it, where they are kept, so the
         run can write those steps anew; returns their new paths."""
+        self._check_writer()
         aside = self.directory.parent / "unreadable-checkpoints"
         aside.mkdir(exist_ok=True)
         moved = []
@@ -237,7 +287,7 @@ class UnreadableCheckpointError(ValueError):
 
     def __init__(self, step: int | None, path: Path, reason: BaseException | str, saved: list[int] = ()):
         self.step, self.path = step, path
-        self.reason = reason if isinstance(reason, str) else _reason(reason)
+        self.reason = reason if isinstance(reason, str) else first_line(reason)
         others = [s for s in saved if s != step]
         hint = f"; other saved steps: {', '.join(map(str, others))} (choose one with --step)" if others else ""
         super().__init__(f"{self.describe()}{hint}")
@@ -293,7 +343,7 @@ def digest(arrays: list[np.ndarray]) -> str:
     return h.hexdigest()
 
 
-def _reason(err: BaseException) -> str:
+def first_line(err: BaseException) -> str:
     """The first line of an error, at most 200 characters, with its type when that says more."""
     text = (str(err).strip().splitlines() or [type(err).__name__])[0]
     if not isinstance(err, ValueError | OSError):
@@ -307,9 +357,9 @@ def _warn(message: str) -> None:
 
 @contextlib.contextmanager
 def _quiet():
-    """Keep orbax and tensorstore from writing to stderr while a checkpoint is read: their log
-    lines and, after a failed read, the tracebacks of callbacks that find orbax's event loop
-    closed. Our own error says what went wrong instead."""
+    """Keep orbax and tensorstore from writing to stderr while a checkpoint is read or written:
+    their log lines and, after a failure, the tracebacks of callbacks that find orbax's event loop
+    closed and of futures whose errors nobody retrieved. Our own error says what went wrong instead."""
     loggers, stderr = [logging.getLogger(name) for name in ("absl", "asyncio")], sys.stderr
     levels = [logger.level for logger in loggers]
     for logger in loggers:
@@ -317,9 +367,10 @@ def _quiet():
     sys.stderr = io.StringIO()
     try:
         yield
-    except BaseException:
+    except BaseException as err:
         time.sleep(_SETTLE_S)  # let the failed read's pending callbacks fail into the sink
-        gc.collect()  # and its never-awaited tasks log their errors now, not later
+        traceback.clear_frames(err.__traceback__)  # the frames of the failure hold its futures:
+        gc.collect()  # its never-awaited tasks log their errors now, not when the error is dropped
         raise
     finally:
         sys.stderr = stderr

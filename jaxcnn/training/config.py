@@ -10,26 +10,19 @@ from pathlib import Path
 from typing import Any
 
 from .optim import OPTIMIZERS, SCHEDULES
-from .parallel import MODES
+from .parallel import MODES, resolve_mode
 
 DTYPES = ("float32", "bfloat16")
 PATHS = frozenset({"data_root"})  # compared as the folders they name
 
-# Fields that may differ between a run and its --resume: they do not change what is computed
-# (``out`` is where the saved config was read from, so it names the same folder by definition).
-RESUMABLE = frozenset(
-    {
-        "out",
-        "resume",
-        "checkpoint_every",
-        "keep_checkpoints",
-        "progress",
-        "distributed",
-        "coordinator_address",
-        "num_processes",
-        "process_id",
-    }
-)
+# Fields that say how this process is started rather than what the run is: a resume does not
+# take them from the saved config (``out`` is where the saved config was read from, so it names
+# the same folder by definition).
+INVOCATION = frozenset({"out", "resume", "distributed", "coordinator_address", "num_processes", "process_id"})
+# Fields that may differ between a run and its --resume: they do not change what is trained
+# (the evaluation batch size changes only how the test metrics are summed). ``parallel`` is
+# compared as the mode it resolves to (``auto`` is ``none`` on one device).
+RESUMABLE = INVOCATION | {"checkpoint_every", "keep_checkpoints", "progress", "eval_batch_size", "parallel"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -106,24 +99,35 @@ class TrainConfig:
             raise ValueError(f"unknown config fields: {', '.join(sorted(unknown))}")
         return cls(**fields)
 
-    def check_resumable_from(self, saved: TrainConfig) -> None:
-        """Raise ``ValueError`` naming the fields that differ from the run being resumed.
+    def check_resumable_from(self, saved: TrainConfig, saved_mode: str | None = None) -> None:
+        """Raise ``ValueError`` naming the fields that differ from the run being resumed (see
+        ``differences``)."""
+        differ = self.differences(saved, saved_mode)
+        if differ:
+            raise ValueError(
+                "--resume continues the run in the output folder, whose config differs in: "
+                f"{', '.join(differ)}; use the same settings or another --out"
+            )
+
+    def differences(self, saved: TrainConfig, saved_mode: str | None = None) -> list[str]:
+        """``"name (saved -> ours)"`` for each field that makes this a different run than ``saved``.
 
         Values are compared as JSON stores them (a tuple equals the list it is saved as), and
         paths as the folders they name (``runs/a`` equals ``./runs/a/`` and its absolute form).
         ``out`` is not compared: the saved config is the one in the folder being resumed, so a
-        run folder resumes after being moved or copied."""
+        run folder resumes after being moved or copied. ``saved_mode`` is the parallel mode the
+        saved run resolved to (default: what ``saved.parallel`` resolves to here); ours must
+        resolve to the same one."""
         differ = [
             f"{name} ({getattr(saved, name)!r} -> {getattr(self, name)!r})"
             for name in self.to_json()
             if name not in RESUMABLE
             and _comparable(name, getattr(saved, name)) != _comparable(name, getattr(self, name))
         ]
-        if differ:
-            raise ValueError(
-                "--resume continues the run in the output folder, whose config differs in: "
-                f"{', '.join(differ)}; use the same settings or another --out"
-            )
+        mode, saved_mode = resolve_mode(self.parallel), saved_mode or resolve_mode(saved.parallel)
+        if mode != saved_mode:
+            differ.append(f"parallel (ran as {saved_mode!r} -> {self.parallel!r}, here {mode!r})")
+        return differ
 
 
 class ConfigError(ValueError):

@@ -34,12 +34,13 @@ from jaxcnn.data import (
 from jaxcnn.inspect import summary
 from jaxcnn.models import create_model, init_shapes
 
-from .checkpoint import Checkpoints
+from .checkpoint import Checkpoints, first_line
 from .config import TrainConfig, read_config, read_run_file
 from .guard import run_lock, writing
 from .optim import optimizer, schedule
 from .parallel import Parallel, add_metrics, resolve_mode
-from .report import atomic_write, plot_curves, progress, read_history, write_history
+from .report import CURVES, atomic_write, plot_curves, progress, read_history, write_history
+from .runfolder import check_run_folder
 from .state import TrainState, create_train_state
 from .steps import make_eval_step, make_train_step
 
@@ -71,6 +72,7 @@ class FitResult:
     state: TrainState
     history: list[dict]
     interrupted: bool = False
+    stop_signal: int | None = None  # the signal that interrupted the run (SIGINT, SIGTERM)
 
     @property
     def variables(self) -> dict:
@@ -87,20 +89,23 @@ def fit(config: TrainConfig | None = None, *, train: Dataset | None = None, test
     """Train ``config.model`` on ``config.data`` (or the given datasets) into ``config.out``.
 
     Writes ``config.json``, ``metrics.jsonl`` (one row per epoch), ``curves.png`` and
-    ``checkpoints/`` (every ``checkpoint_every`` steps and at each epoch end). SIGINT saves a
-    checkpoint and returns with ``interrupted=True``; a non-finite loss raises
+    ``checkpoints/`` (every ``checkpoint_every`` steps and at each epoch end, before the epoch's
+    row and picture). SIGINT or SIGTERM finishes the current step, saves a checkpoint and returns
+    with ``interrupted=True`` (a second one does not wait); a non-finite loss raises
     ``NonFiniteLossError`` before anything is saved for the bad step. ``config=None`` trains the
     defaults (``TrainConfig()``).
 
     One run per folder: the run holds ``out/.lock`` (process 0 only) until it returns or fails, and
-    a second ``fit`` into a locked folder raises ``RunLockedError`` naming the holder's PID.
+    a second ``fit`` into a locked folder raises ``RunLockedError`` naming the holder's PID. A new
+    run refuses a folder that holds files it did not write (``FileExistsError`` naming them); a
+    resume continues only the run of the folder's ``config.json``.
     """
     config = TrainConfig() if config is None else config
     if config.distributed:
         initialize_distributed(config)
     with run_lock(config.out, hold=jax.process_index() == 0):
-        if config.resume:  # before the data loads: a mismatch or a damaged config.json fails at once
-            config.check_resumable_from(read_config(config.out))
+        # before the data loads: a foreign folder, a mismatch or a damaged config.json fails at once
+        check_run_folder(config, main_process=jax.process_index() == 0)
         train = train if train is not None else load(config.data, "train", root=config.data_root)
         test = test if test is not None else load(config.data, "test", root=config.data_root)
         info = describe_data(train, config)
@@ -189,7 +194,7 @@ class _Run:
         self.eval_batch = _multiple_of(config.eval_batch_size, self.parallel.devices * jax.process_count())
         self.main_process = jax.process_index() == 0
         _check_divisible(config.batch_size, self.parallel.devices, jax.process_count())
-        self.checkpoints = Checkpoints(self.out / "checkpoints", config.keep_checkpoints)
+        self.checkpoints = Checkpoints(self.out / "checkpoints", config.keep_checkpoints, writer=True)
         self.train_step, self.eval_step = self._compile()  # jit wrappers; XLA compiles at the first call
         self.history: list[dict] = []
 
@@ -202,22 +207,25 @@ class _Run:
     def _run(self) -> FitResult:
         state, carried = self._start(initial_state(self.config, self.info, self.model, self.tx))
         step = int(state.step)
-        self.history = read_history(self.out, up_to_step=step) if self.config.resume else []
+        self.history = self._saved_history(step) if self.config.resume else []
         if self.main_process:
             self._write_config()
         state = self.parallel.place(state)
-        with _stop_on_sigint() as stop:
+        with _stop_on_signals() as stop:
             while step < self.total:
                 state, step, carried = self._epoch(state, step, carried, stop)
-                if stop["requested"]:
-                    return self._result(state, interrupted=True)
+                if stop["signal"]:
+                    break
+        if stop["signal"]:
+            return self._interrupted(state, step, stop["signal"])
         return self._result(state)
 
     def _start(self, template: TrainState) -> tuple[TrainState, dict]:
         latest = self.checkpoints.latest_step()
         if self.config.resume:
-            if latest is None:
-                raise FileNotFoundError(f"--resume: no checkpoint in {self.checkpoints.directory}")
+            if latest is None:  # stopped before its first checkpoint: continuing is starting
+                print(f"note: no checkpoint in {self.checkpoints.directory} yet; starting at step 0", file=sys.stderr)
+                return template, {}
             state, carried, step = self.checkpoints.restore_newest(template)
             self._set_aside_newer_than(step)
             return state, carried
@@ -229,8 +237,9 @@ class _Run:
         return template, {}
 
     def _set_aside_newer_than(self, step: int) -> None:
-        """Move the unreadable checkpoints after ``step`` out of the way (kept, and said where)."""
-        newer = [s for s in self.checkpoints.steps() if s > step]
+        """Move the unreadable checkpoints after ``step`` (and files in the place of one) out of
+        the way: kept, and said where."""
+        newer = self.checkpoints.taken_after(step)
         if newer and self.main_process:
             moved = self.checkpoints.set_aside(newer)
             print(f"note: the unreadable checkpoints were moved to {', '.join(map(str, moved))}", file=sys.stderr)
@@ -246,20 +255,28 @@ class _Run:
 
     def _epoch(self, state, step: int, carried: dict, stop: dict):
         """Train to the end of the current epoch (or a stop request); returns (state, step, carried)."""
-        config, epoch, first = self.config, step // self.per_epoch, step % self.per_epoch
-        last = min(self.per_epoch, self.total - epoch * self.per_epoch)
-        batches = prefetch(
+        # closed on leaving: its thread ends before anything else runs (the epoch end, the exit)
+        with contextlib.closing(self._batches(step)) as batches:
+            return self._train_epoch(state, step, carried, stop, batches)
+
+    def _batches(self, step: int):
+        """The placed batches from ``step`` to the end of its epoch."""
+        return prefetch(
             train_batches(
                 self.train,
-                config.batch_size,
-                seed=config.seed,
-                epoch=epoch,
-                start_batch=first,
+                self.config.batch_size,
+                seed=self.config.seed,
+                epoch=step // self.per_epoch,
+                start_batch=step % self.per_epoch,
                 process_index=jax.process_index(),
                 process_count=jax.process_count(),
             ),
             **self.parallel.prefetch_kwargs(),
         )
+
+    def _train_epoch(self, state, step: int, carried: dict, stop: dict, batches):
+        config, epoch, first = self.config, step // self.per_epoch, step % self.per_epoch
+        last = min(self.per_epoch, self.total - epoch * self.per_epoch)
         meter = _EpochMeter(carried, self.parallel)
         bar = progress(last, first, f"epoch {epoch + 1}/{config.epochs}", config.progress and self.main_process)
         done, totals = first >= last, None
@@ -269,7 +286,7 @@ class _Run:
             step += 1
             done = step - epoch * self.per_epoch >= last
             checkpoint_due = config.checkpoint_every and step % config.checkpoint_every == 0
-            if step % LOG_EVERY == 0 or done or checkpoint_due or stop["requested"]:  # the only host syncs
+            if step % LOG_EVERY == 0 or done or checkpoint_due or stop["signal"]:  # the only host syncs
                 totals = self._check_finite(meter.totals())
                 bar.update(step - epoch * self.per_epoch - bar.n)
                 bar.set_postfix(
@@ -279,7 +296,7 @@ class _Run:
                 )
             if checkpoint_due and not done:
                 self._save(state, step, totals)
-            if done or stop["requested"]:
+            if done or stop["signal"]:
                 break
         bar.close()
         totals = totals if totals is not None else meter.totals()  # the loop ran no step
@@ -287,13 +304,22 @@ class _Run:
             self._end_epoch(state, step, epoch, totals)
             return state, step, {}
         self._save(state, step, totals)
+        return state, step, totals
+
+    def _interrupted(self, state, step: int, signum: int) -> FitResult:
+        """Say what a signal left (its checkpoint is saved) and return the interrupted result."""
         if self.main_process:
+            then = (
+                f"continue with `jaxcnn train --resume --out {self.out}`"
+                if step < self.total
+                else "training was complete"
+            )
             print(
-                f"interrupted at step {step}: checkpoint saved in {self.checkpoints.directory}; continue with "
-                f"`jaxcnn train --resume --out {self.out}`",
+                f"{signal.Signals(signum).name} at step {step} of {self.total}: checkpoint saved in "
+                f"{self.checkpoints.directory}; {then}",
                 file=sys.stderr,
             )
-        return state, step, totals
+        return self._result(state, stop_signal=signum)
 
     def _check_finite(self, totals: dict) -> dict:
         bad = totals["nonfinite_step"]
@@ -309,11 +335,13 @@ class _Run:
             )
         return totals
 
-    def _save(self, state, step: int, totals: dict) -> None:
+    def _save(self, state, step: int, totals: dict, row: dict | None = None) -> None:
         with writing(self.checkpoints.directory / str(step)):
-            self.checkpoints.save(step, self.parallel.fetch(state), totals)
+            self.checkpoints.save(step, self.parallel.fetch(state), totals, row=row)
 
     def _end_epoch(self, state, step: int, epoch: int, totals: dict) -> None:
+        """Evaluate, then write what the epoch leaves, most valuable first: the checkpoint (with
+        the epoch's row, so a lost metrics line can be rebuilt), the metrics line, the picture."""
         test = self.evaluate(state)
         count = totals["count"]
         row = {
@@ -329,10 +357,10 @@ class _Run:
             "images_per_second": totals["images"] / max(totals["seconds"], 1e-9),
             "elapsed_s": (self.history[-1]["elapsed_s"] if self.history else 0.0) + totals["seconds"] + test["seconds"],
         }
+        self._save(state, step, {}, row)
         self.history.append(row)
         if self.main_process:
             write_history(self.out, self.history)
-            plot_curves(self.out, self.history)
             if self.config.progress:
                 tqdm.write(
                     f"epoch {epoch + 1}: train loss {row['train_loss']:.4f} acc {100 * row['train_accuracy']:.2f}% | "
@@ -340,7 +368,23 @@ class _Run:
                     f"{row['images_per_second']:.0f} img/s",
                     file=sys.stderr,
                 )
-        self._save(state, step, {})
+            self._plot()
+
+    def _plot(self) -> None:
+        """Draw curves.png; a picture that cannot be drawn is a warning, never the end of training."""
+        try:
+            plot_curves(self.out, self.history)
+        except Exception as err:
+            print(f"warning: {self.out / CURVES} not drawn ({first_line(err)}); training goes on", file=sys.stderr)
+
+    def _saved_history(self, step: int) -> list[dict]:
+        """The rows of metrics.jsonl up to ``step``, with the rows saved in the checkpoints put back
+        where the file lost them (a write cut short, a damaged line)."""
+        rows = {row["step"]: row for row in read_history(self.out, up_to_step=step)}
+        for saved in self.checkpoints.steps():
+            if saved <= step and saved not in rows and (row := self.checkpoints.saved_row(saved)):
+                rows[saved] = row
+        return [rows[s] for s in sorted(rows)]
 
     def evaluate(self, state) -> dict:
         """Test metrics of a placed state (see ``evaluate_on``)."""
@@ -356,10 +400,12 @@ class _Run:
                 "processes": jax.process_count(),
             },
         }
-        atomic_write(self.out / "config.json", (json.dumps(payload, indent=2) + "\n").encode())
+        then = "rerun with --resume" if self.config.resume else "rerun"  # no config.json: nothing to resume yet
+        atomic_write(self.out / "config.json", (json.dumps(payload, indent=2) + "\n").encode(), then=then)
 
-    def _result(self, state, interrupted: bool = False) -> FitResult:
-        return FitResult(self.out, self.model, self.parallel.fetch(state), self.history, interrupted)
+    def _result(self, state, stop_signal: int | None = None) -> FitResult:
+        fetched = self.parallel.fetch(state)
+        return FitResult(self.out, self.model, fetched, self.history, stop_signal is not None, stop_signal)
 
 
 def transforms(config: TrainConfig, info: DataInfo):
@@ -438,7 +484,7 @@ def load_checkpoint(out: str | Path, step: int | None = None) -> tuple[nn.Module
     config, info = read_config(out), read_data_info(out)
     model = build_model(config, info)
     template = init_shapes(model, info.image_size, info.in_channels)
-    checkpoints = Checkpoints(Path(out) / "checkpoints", config.keep_checkpoints)
+    checkpoints = Checkpoints(Path(out) / "checkpoints")
     try:
         return model, checkpoints.restore_variables(template, step)
     finally:
@@ -456,22 +502,40 @@ def evaluate(out: str | Path, data: str | None = None, *, step: int | None = Non
     return evaluate_on(test, eval_step, jax.device_put(state), Parallel("none"), config.eval_batch_size)
 
 
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
 @contextlib.contextmanager
-def _stop_on_sigint():
-    """Turn SIGINT into a request (``flag['requested']``) the loop honours after its current step."""
-    flag = {"requested": False}
+def _stop_on_signals():
+    """Turn SIGINT and SIGTERM into a request (``flag['signal']``) that the loop honours after its
+    current step, as schedulers expect (SLURM and Kubernetes send SIGTERM, then SIGKILL after a
+    grace period). A second signal is not held back: it gets the handler there was before
+    (SIGINT: KeyboardInterrupt, SIGTERM: the process ends), which cannot corrupt a checkpoint:
+    a save cut short leaves only a temporary folder."""
+    flag = {"signal": None}
     if threading.current_thread() is not threading.main_thread():
         yield flag
         return
 
     def request(signum, frame):
-        flag["requested"] = True
+        if flag["signal"] is None:
+            flag["signal"] = signum
+            return
+        if signum != signal.SIGINT:  # a KeyboardInterrupt is reported by whoever catches it
+            print(f"{signal.Signals(signum).name} again: stopping now, without a last checkpoint", file=sys.stderr)
+        _restore(previous)
+        signal.raise_signal(signum)
 
-    previous = signal.signal(signal.SIGINT, request)
+    previous = {signum: signal.signal(signum, request) for signum in STOP_SIGNALS}
     try:
         yield flag
     finally:
-        signal.signal(signal.SIGINT, previous)
+        _restore(previous)
+
+
+def _restore(handlers: dict) -> None:
+    for signum, handler in handlers.items():
+        signal.signal(signum, handler)
 
 
 def _multiple_of(value: int, divisor: int) -> int:

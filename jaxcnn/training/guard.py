@@ -3,6 +3,8 @@
 ``run_lock(out)`` holds an exclusive ``fcntl.flock`` on ``out/.lock`` for a run's life, with the
 holder's PID written in the file. The kernel drops the lock when its process ends, however it
 ends (SIGKILL included), so a lock left by a dead run is free and is taken over with a note.
+The lock file is created exclusively and never opened through a symbolic link, so a planted
+link cannot make a run truncate a file elsewhere.
 
 ``writing(path)`` turns the operating system's failures while writing into one-line errors that
 name the file and say what to do: disk full (``DiskFullError``), permission denied, a file
@@ -15,6 +17,7 @@ import contextlib
 import errno
 import fcntl
 import os
+import stat
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,6 +28,10 @@ _NO_SPACE = "No space left on device"
 
 class RunLockedError(RuntimeError):
     """Another live process is training into the same folder."""
+
+
+class LockFileError(FileExistsError):
+    """Something other than a lock file (a link, a folder) stands where a run's lock file goes."""
 
 
 class DiskFullError(OSError):
@@ -46,7 +53,7 @@ def run_lock(out: str | os.PathLike, *, hold: bool = True) -> Iterator[None]:
     path = Path(out) / LOCK_NAME
     with writing(path):
         Path(out).mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        fd = _open_lock_file(path)
     try:
         _acquire(fd, out)
     except BaseException:
@@ -58,6 +65,30 @@ def run_lock(out: str | os.PathLike, *, hold: bool = True) -> Iterator[None]:
         with contextlib.suppress(OSError):
             os.ftruncate(fd, 0)  # an empty file: released cleanly
         os.close(fd)  # closing releases the flock
+
+
+def _open_lock_file(path: Path) -> int:
+    """A descriptor of the regular file ``path``: created exclusively, or the existing one opened
+    without following a symbolic link; anything else in its place raises ``LockFileError``."""
+    try:
+        return os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+    except FileExistsError:
+        pass
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError as err:
+        if err.errno not in (errno.ELOOP, errno.EISDIR):
+            raise
+        fd = None
+    if fd is not None and stat.S_ISREG(os.fstat(fd).st_mode):
+        return fd
+    if fd is not None:
+        os.close(fd)
+    kind = "a symbolic link" if path.is_symlink() else "a folder" if path.is_dir() else "not a regular file"
+    raise LockFileError(
+        f"{path} is {kind}, not the lock file jaxcnn writes there; it is left as it is: "
+        "move it away or choose another --out"
+    )
 
 
 def _acquire(fd: int, out: str | os.PathLike) -> None:
@@ -85,28 +116,29 @@ def _read_pid(fd: int) -> str:
 
 
 @contextlib.contextmanager
-def writing(path: str | os.PathLike) -> Iterator[None]:
+def writing(path: str | os.PathLike, *, then: str = "rerun with --resume") -> Iterator[None]:
     """Re-raise a failure to write ``path`` as a one-line error that names it and says what to do.
 
     ``ENOSPC`` (also when a library reports it only in its message, as tensorstore does) becomes
-    ``DiskFullError``; ``EACCES``/``EPERM``/``EROFS`` a ``PermissionError``; ``ENOTDIR``/``EEXIST``
-    (a file where a folder should be) a ``NotADirectoryError``.
+    ``DiskFullError`` ("free space and ``then``"); ``EACCES``/``EPERM``/``EROFS`` a
+    ``PermissionError``; ``ENOTDIR``/``EEXIST`` (a file where a folder should be) a
+    ``NotADirectoryError``.
     """
     try:
         yield
-    except (DiskFullError, RunLockedError):
+    except (DiskFullError, RunLockedError, LockFileError):
         raise
     except OSError as err:
-        raise _translated(err, path) from err
+        raise _translated(err, path, then) from err
     except Exception as err:
         if _NO_SPACE not in str(err):
             raise
-        raise _no_space(path) from err
+        raise _no_space(path, then) from err
 
 
-def _translated(err: OSError, path: str | os.PathLike) -> OSError:
+def _translated(err: OSError, path: str | os.PathLike, then: str) -> OSError:
     if err.errno == errno.ENOSPC:
-        return _no_space(path)
+        return _no_space(path, then)
     if err.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
         return _error(
             PermissionError,
@@ -122,10 +154,8 @@ def _translated(err: OSError, path: str | os.PathLike) -> OSError:
     return err
 
 
-def _no_space(path: str | os.PathLike) -> DiskFullError:
-    return _error(
-        DiskFullError, errno.ENOSPC, f"no space left on device writing {path}: free space and rerun with --resume"
-    )
+def _no_space(path: str | os.PathLike, then: str) -> DiskFullError:
+    return _error(DiskFullError, errno.ENOSPC, f"no space left on device writing {path}: free space and {then}")
 
 
 def _error(cls: type[OSError], code: int, message: str) -> OSError:

@@ -51,12 +51,39 @@ class LineProgress:
 
 
 def read_history(out: str | Path, *, up_to_step: int | None = None) -> list[dict]:
-    """The per-epoch rows of ``out/metrics.jsonl`` (those with ``step <= up_to_step``)."""
+    """The per-epoch rows of ``out/metrics.jsonl`` (those with ``step <= up_to_step``). Lines that
+    are not a whole row (a write cut short, a damaged file) are left out with a note on stderr that
+    names the file and the lines."""
     path = Path(out) / HISTORY
     if not path.is_file():
         return []
-    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    rows, damaged = [], []
+    for number, line in enumerate(path.read_bytes().decode(errors="replace").splitlines(), 1):
+        row = _row(line)
+        if row is not None:
+            rows.append(row)
+        elif line.strip():
+            damaged.append(str(number))
+    if damaged:
+        print(
+            f"note: {path} has damaged lines ({', '.join(damaged)}), left out; "
+            "the history continues from the rows that are whole",
+            file=sys.stderr,
+        )
     return [r for r in rows if up_to_step is None or r["step"] <= up_to_step]
+
+
+def _row(line: str) -> dict | None:
+    """The row a line of metrics.jsonl holds, or None when it is not a whole row."""
+    try:
+        row = json.loads(line)
+    except ValueError:
+        return None
+    whole = isinstance(row, dict) and ROW_FIELDS <= row.keys() and isinstance(row["step"], int)
+    return row if whole else None
+
+
+ROW_FIELDS = frozenset({"epoch", "step", "train_loss", "train_accuracy", "test_loss", "test_accuracy"})
 
 
 def write_history(out: str | Path, rows: list[dict]) -> None:
@@ -93,11 +120,12 @@ def plot_curves(out: str | Path, rows: list[dict]) -> Path:
     return path
 
 
-def atomic_write(path: Path, data: bytes) -> None:
+def atomic_write(path: Path, data: bytes, *, then: str = "rerun with --resume") -> None:
     """Write ``data`` to a temporary file beside ``path``, then rename it over ``path``: a crash or a
-    full disk leaves the old file whole. Failures are one-line errors naming ``path`` (``guard.writing``)."""
+    full disk leaves the old file whole. Failures are one-line errors naming ``path`` and ending in
+    what to do ``then`` (``guard.writing``)."""
     tmp = path.with_name(f".{path.name}.tmp")
-    with writing(path):
+    with writing(path, then=then):
         try:
             tmp.write_bytes(data)
             os.replace(tmp, path)

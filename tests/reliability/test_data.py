@@ -1,7 +1,12 @@
 """Images decoded right or refused with the file named; hidden files ignored; emptied classes and wrong
 downloads said out loud."""
 
+import concurrent.futures
 import gzip
+import importlib
+import os
+import subprocess
+import threading
 import warnings
 
 import numpy as np
@@ -9,6 +14,8 @@ import pytest
 from PIL import Image
 
 from jaxcnn.data import image_folder, load
+
+folder_module = importlib.import_module("jaxcnn.data.folder")
 
 
 def grey(mode_array, path):
@@ -101,3 +108,72 @@ def test_a_wrong_download_from_the_mirror_names_the_url(tmp_path, monkeypatch):
     ):
         load("mnist", "train", root=tmp_path / "data")
     assert [p for p in (tmp_path / "data").rglob("*") if p.is_file()] == []  # nothing unverified kept
+
+
+def test_folders_linked_into_a_class_are_followed_once(folder, tmp_path_factory):
+    elsewhere = tmp_path_factory.mktemp("elsewhere")
+    for i in range(3):
+        grey(np.full((8, 8), 10 * i, np.uint8), elsewhere / f"{i}.png")
+    os.symlink(elsewhere, folder / "b" / "more")
+    os.symlink(elsewhere, folder / "b" / "again")  # the same folder twice: read once
+    os.symlink(folder / "b", elsewhere / "loop")  # a link back up the tree ends there
+    ds = image_folder(folder, image_size=8)
+    assert ds.labels.tolist() == [0, 1, 1, 1, 1]
+    assert sorted(int(image[0, 0, 0]) for image in ds.images[1:]) == [0, 10, 20, 128]
+
+
+def test_32_bit_integer_images_scale_from_the_range_their_values_need(folder):
+    for name, value in (("eight", 128), ("sixteen", 32768), ("thirty-two", 2**30)):
+        grey(np.full((8, 8), value, np.int32), folder / "a" / f"{name}.tif")
+    images = image_folder(folder, image_size=8).images  # a/eight, a/grey8, a/sixteen, a/thirty-two
+    assert [int(image[0, 0, 0]) for image in images[:4]] == [128, 128, 128, 128]  # round(2**30 * 255 / (2**31 - 1))
+
+
+def test_a_damaged_image_cache_is_rebuilt(folder, tmp_path_factory):
+    cache = tmp_path_factory.mktemp("cache")
+    expected = image_folder(folder, image_size=8).images
+    image_folder(folder, image_size=8, cache_dir=cache)
+    for suffix in (".npy", ".json"):
+        (path,) = cache.glob(f"*{suffix}")
+        path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+        np.testing.assert_array_equal(image_folder(folder, image_size=8, cache_dir=cache).images, expected)
+
+
+def test_two_builders_of_one_image_cache_at_once_both_succeed(folder, tmp_path_factory, monkeypatch):
+    cache, both_decoding = tmp_path_factory.mktemp("cache"), threading.Barrier(2, timeout=30)
+    original = folder_module._decode_into
+
+    def decode_together(*args, **kwargs):  # both builders are writing their array files at once
+        both_decoding.wait()
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(folder_module, "_decode_into", decode_together)
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        built = list(pool.map(lambda _: image_folder(folder, image_size=8, cache_dir=cache).images, range(2)))
+    assert all((images == 128).all() and images.shape == (2, 8, 8, 3) for images in built)
+    assert sorted(p.suffix for p in cache.iterdir()) == [".json", ".npy"]  # no temporary file left
+
+
+@pytest.fixture
+def read_only_folder(tmp_path):
+    """A read-only tmpfs (root only; skipped elsewhere)."""
+    folder = tmp_path / "read-only"
+    folder.mkdir()
+    try:
+        mount = ["mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", str(folder)]
+        subprocess.run(mount, check=True, capture_output=True)
+    except (OSError, subprocess.CalledProcessError) as err:
+        pytest.skip(f"mounting a tmpfs is not permitted here ({err})")
+    try:
+        yield folder
+    finally:
+        subprocess.run(["umount", "--lazy", str(folder)], check=False)
+
+
+def test_a_read_only_jaxcnn_data_is_named_not_blamed_on_the_download(read_only_folder, tmp_path, monkeypatch):
+    monkeypatch.setenv("JAXCNN_DATA", str(read_only_folder))
+    monkeypatch.setenv("JAXCNN_DATA_MIRROR", (tmp_path / "mirror").as_uri())
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    with pytest.raises(OSError, match=rf"^cannot save downloads in {read_only_folder}/mnist .*JAXCNN_DATA") as err:
+        load("mnist", "train")
+    assert "could not be downloaded" not in str(err.value)

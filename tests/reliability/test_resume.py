@@ -3,17 +3,22 @@ folder, spelled differently) ends bit-identical to the uninterrupted run."""
 
 import dataclasses
 import hashlib
+import importlib
+import json
 import os
 
 import orbax.checkpoint as ocp
 import pytest
 
-from jaxcnn.training import Checkpoints, DiskFullError, TrainConfig, fit
+from jaxcnn.cli import main
+from jaxcnn.training import Checkpoints, DiskFullError, TrainConfig, fit, load_checkpoint
 from tests.reliability.conftest import REFERENCE
+from tests.reliability.test_checkpoints import partial_copy
 from tests.reliability.test_kill import assert_same_sums
 from tests.training.runs import tiny_config
 from tests.training.test_training_fit import assert_same_params
 
+fit_module = importlib.import_module("jaxcnn.training.fit")
 FULL_AT = 10  # the checkpoint whose write meets a full disk (mid-epoch 2)
 
 
@@ -60,3 +65,48 @@ def test_paths_are_compared_as_the_folders_they_name(spelling, tmp_path, monkeyp
 def test_a_tuple_resumes_a_run_saved_with_a_list():
     saved = TrainConfig.from_json(TrainConfig(model_overrides={"stage_sizes": [1, 1, 1]}).to_json())
     TrainConfig(model_overrides={"stage_sizes": (1, 1, 1)}).check_resumable_from(saved)
+
+
+def test_a_truncated_metrics_file_does_not_block_the_resume_and_its_rows_come_back(
+    reference, tiny_data, tmp_path, capsys
+):
+    out = partial_copy(reference.out, tmp_path / "run", (8, 12))
+    text = (reference.out / "metrics.jsonl").read_text()
+    (out / "metrics.jsonl").write_text(text[: len(text.splitlines()[0]) // 2])  # cut inside epoch 1's row
+    resumed = fit(tiny_config(out, resume=True, **REFERENCE), train=tiny_data[0], test=tiny_data[1])
+    assert str(out / "metrics.jsonl") in capsys.readouterr().err
+    assert_same_params(resumed.variables, reference.variables)
+    rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == [8, 16]
+    for ours, theirs in zip(rows, reference.history):
+        assert_same_sums(ours, theirs)
+
+
+def test_resume_takes_the_saved_settings_and_accepts_changes_that_do_not_change_the_run(
+    reference, tiny_data, tmp_path, monkeypatch
+):
+    out = partial_copy(reference.out, tmp_path / "run", (12,))
+    splits = dict(zip(("train", "test"), tiny_data))
+    monkeypatch.setattr(fit_module, "load", lambda name, split, root=None: splits[split])
+    harmless = ["--eval-batch-size", "20", "--no-progress", "--checkpoint-every", "2"]
+    assert main(["train", "--resume", "--out", str(out), *harmless]) == 0
+    assert_same_params(load_checkpoint(out)[1], reference.variables)
+    assert Checkpoints(out / "checkpoints").steps()[-1] == 16
+
+
+def test_parallel_is_compared_as_the_mode_it_ran_with():
+    auto = TrainConfig(parallel="auto")
+    assert TrainConfig(parallel="none").differences(auto, saved_mode="none") == []
+    assert TrainConfig(parallel="none").differences(auto, saved_mode="sharded") != []
+
+
+def test_config_of_a_resumed_run_starts_a_new_run_and_no_resume_says_so(reference, tiny_data, tmp_path, monkeypatch):
+    saved = json.loads((reference.out / "config.json").read_text())
+    saved["config"]["resume"] = True  # the config.json of a run that was resumed
+    (tmp_path / "recipe.json").write_text(json.dumps(saved))
+    splits = dict(zip(("train", "test"), tiny_data))
+    monkeypatch.setattr(fit_module, "load", lambda name, split, root=None: splits[split])
+    for name, extra in (("new", []), ("newer", ["--no-resume"])):
+        argv = ["train", "--config", str(tmp_path / "recipe.json"), "--out", str(tmp_path / name), "--max-steps", "1"]
+        assert main([*argv, *extra]) == 0
+        assert Checkpoints(tmp_path / name / "checkpoints").steps() == [1]

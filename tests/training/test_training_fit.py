@@ -145,7 +145,7 @@ def test_sigint_saves_a_checkpoint_and_returns_cleanly(tmp_path):
     interrupted = run_worker("sigint", tmp_path)
     assert interrupted.returncode == 0 and "Traceback" not in interrupted.stderr, interrupted.stderr
     assert "interrupted=True step=5" in interrupted.stdout
-    assert "interrupted at step 5" in interrupted.stderr
+    assert f"SIGINT at step 5 of 16: checkpoint saved in {tmp_path / 'checkpoints'}" in interrupted.stderr
     assert Checkpoints(tmp_path / "checkpoints").steps() == [5]
 
 

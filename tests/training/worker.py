@@ -51,7 +51,7 @@ def kill_during_a_save(rng: random.Random) -> None:
     and ``saved step S`` after each save that completed."""
     original, target, calls_per_save = Checkpoints.save, rng.choice([2, 3]), []
 
-    def save(self, step, state, extra):
+    def save(self, step, *args, **kwargs):
         calls, kill_at = [0], None
         if len(calls_per_save) + 1 == target:
             kill_at = rng.randint(1, int(0.9 * min(calls_per_save)))
@@ -65,7 +65,7 @@ def kill_during_a_save(rng: random.Random) -> None:
 
         sys.setprofile(count)
         try:
-            original(self, step, state, extra)
+            original(self, step, *args, **kwargs)
         finally:
             sys.setprofile(None)
         calls_per_save.append(calls[0])
