@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import difflib
 import json
 import os
 import sys
@@ -26,7 +27,10 @@ def main(argv: list[str] | None = None) -> int:
     """
     argv = sys.argv[1:] if argv is None else list(argv)
     parser = build_parser()
-    args = parser.parse_args(_debug_first(argv))
+    args, unknown = parser.parse_known_args(_debug_first(argv))
+    if unknown:
+        subcommand = args.subcommands[args.command]
+        subcommand.error(unrecognized(unknown, subcommand))
     debug = args.debug or os.environ.get("JAXCNN_DEBUG", "") not in ("", "0")
     if not debug:
         sys.unraisablehook = _without_closed_loop_noise(sys.unraisablehook)
@@ -57,6 +61,27 @@ def one_line(err: BaseException) -> str:
     return f"{type(err).__name__}: {text} (rerun with --debug for the traceback)"
 
 
+def unrecognized(unknown: list[str], parser: argparse.ArgumentParser) -> str:
+    """The error for arguments ``parser`` does not know, with its closest flags for each unknown
+    flag (``--epoch`` -> ``--epochs``)."""
+    flags = [option for action in parser._actions for option in action.option_strings]
+    hints = []
+    for argument in unknown:
+        close = difflib.get_close_matches(argument.split("=")[0], flags, n=3, cutoff=0.6)
+        if argument.startswith("-") and close:
+            hints.append(f"{argument.split('=')[0]}: did you mean {' or '.join(close)}?")
+    return f"unrecognized arguments: {' '.join(unknown)}" + (f" ({'; '.join(hints)})" if hints else "")
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse without abbreviated flags: ``--epoch 1`` is an error, not ``--epochs 1``. Sub-command
+    parsers made through ``add_subparsers`` are of the same class."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
+
+
 def _without_closed_loop_noise(hook):
     """``hook`` minus the 'Event loop is closed' errors that tensorstore's callbacks raise when they
     finish after orbax gave up on a damaged checkpoint (already reported in one line)."""
@@ -75,7 +100,7 @@ def _debug_first(argv: list[str]) -> list[str]:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argparse parser of every subcommand."""
-    parser = argparse.ArgumentParser(prog="jaxcnn", description="VGGNet, Inception and ResNet in JAX.")
+    parser = Parser(prog="jaxcnn", description="VGGNet, Inception and ResNet in JAX.")
     parser.add_argument(
         "--debug", action="store_true", help="show tracebacks (also JAXCNN_DEBUG=1); also accepted after COMMAND"
     )

@@ -20,6 +20,11 @@ import tempfile
 _DEVICES = "--xla_force_host_platform_device_count=8"
 if "xla_force_host_platform_device_count" not in os.environ.get("XLA_FLAGS", ""):
     os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {_DEVICES}".strip()
+# XLA:CPU aborts the process when one simulated device reaches a collective (an all-gather of the
+# sharded step) more than 40 s after the others: on 2 busy cores 8 device threads can be that late.
+_PATIENCE = "--xla_cpu_collective_call_terminate_timeout_seconds=900"
+if "xla_cpu_collective_call_terminate_timeout_seconds" not in os.environ["XLA_FLAGS"]:
+    os.environ["XLA_FLAGS"] += f" {_PATIENCE}"
 
 if "JAX_COMPILATION_CACHE_DIR" not in os.environ:
     os.environ["JAX_COMPILATION_CACHE_DIR"] = tempfile.mkdtemp(prefix="jaxcnn-tests-xla-cache-")

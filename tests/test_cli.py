@@ -125,3 +125,23 @@ def test_unknown_config_fields_are_refused(tmp_path, capsys):
     with pytest.raises(SystemExit):
         main(["train", "--config", str(path)])
     assert "unknown config fields: colour" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "argv, usage, message",
+    [
+        (["train", "--epoch", "1"], "usage: jaxcnn train", "--epoch: did you mean --epochs"),
+        (["train", "--batchsize", "8"], "usage: jaxcnn train", "--batchsize: did you mean --batch-size"),
+        (["evaluate", "runs/x", "--stpe", "3"], "usage: jaxcnn evaluate", "--stpe: did you mean --step?"),
+        (["summary", "resnet20", "--inpt=32"], "usage: jaxcnn summary", "--inpt: did you mean --input?"),
+        (["summary", "resnet20", "--input", "0"], "usage: jaxcnn summary", "expected a positive integer, got '0'"),
+        (["summary", "resnet20", "--input", "-3"], "usage: jaxcnn summary", "expected a positive integer, got '-3'"),
+    ],
+)
+def test_abbreviated_and_unknown_flags_get_the_subcommands_usage_and_the_closest_flags(argv, usage, message, capsys):
+    # argparse would otherwise take --epoch for --epochs (a prefix) and start a run
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2
+    assert err.startswith(usage) and message in err and "Traceback" not in err

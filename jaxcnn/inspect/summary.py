@@ -18,6 +18,7 @@ from jaxcnn.inspect.field import Field, input_field
 from jaxcnn.inspect.rules import design_warnings, number
 from jaxcnn.inspect.walker import NO_PARAMS, Const, Row, Walker
 from jaxcnn.ops import XLA
+from jaxcnn.validate import POSITIVE_INT, argument_type
 
 COLUMNS = ("layer", "op", "output", "params", "MACs", "RF", "jump")
 
@@ -209,11 +210,12 @@ def add_summary_parser(subparsers) -> argparse.ArgumentParser:
         description="Print the per-layer table of a registered model and the course's design warnings.",
     )
     parser.add_argument("model", help="a name from `jaxcnn models`, e.g. resnet50")
+    positive = argument_type(POSITIVE_INT)
     parser.add_argument(
-        "--input", type=int, default=None, help="square input size in pixels (default: the model's own, e.g. 224)"
+        "--input", type=positive, default=None, help="square input size in pixels (default: the model's own, e.g. 224)"
     )
     parser.add_argument(
-        "--num-classes", type=int, default=None, help="outputs of the last layer (default: the model's own)"
+        "--num-classes", type=positive, default=None, help="outputs of the last layer (default: the model's own)"
     )
     parser.set_defaults(func=summary_command)
     return parser

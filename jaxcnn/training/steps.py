@@ -44,6 +44,17 @@ def batch_metrics(
     return jax.lax.psum(sums, axis_name) if axis_name else sums
 
 
+def check_batch(batch: Batch, needs: tuple[str, ...], step: str) -> None:
+    """``ValueError`` naming every key ``step`` needs when ``batch`` (a dict of arrays) lacks one;
+    checked while tracing, before XLA sees the batch."""
+    missing = [key for key in needs if key not in batch]
+    if missing:
+        raise ValueError(
+            f"the {step} needs a batch dict with keys {', '.join(repr(k) for k in needs)}; "
+            f"got {', '.join(repr(k) for k in batch) or 'no keys'} (missing {', '.join(map(repr, missing))})"
+        )
+
+
 def make_train_step(
     model: Classifier,
     tx: optax.GradientTransformation,
@@ -75,7 +86,10 @@ def make_train_step(
     """
     model = _with_bn_axis(model, axis_name, "make_train_step")
 
+    needs = ("image", "label") if transform is None else ("image", "label", "index")
+
     def train_step(state: TrainState, batch: Batch):
+        check_batch(batch, needs, "train step")
         key = jax.random.wrap_key_data(state.rng)
         images = (
             batch["image"]
@@ -128,6 +142,7 @@ def make_eval_step(model: Classifier, *, axis_name: str | None = None, transform
     model = _with_bn_axis(model, axis_name, "make_eval_step")
 
     def eval_step(state: TrainState, batch: Batch):
+        check_batch(batch, ("image", "label"), "eval step")
         images = batch["image"] if transform is None else transform(batch["image"])
         logits = model.apply(state.variables, images, train=False)
         losses = cross_entropy(logits, batch["label"])

@@ -6,6 +6,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 import pytest
 
 from jaxcnn.models import Classifier, create_model
@@ -183,3 +184,15 @@ def test_steps_refuse_a_module_without_the_classifier_interface():
         make_train_step(Bare(), optimizer("sgd"))
     with pytest.raises(TypeError, match="make_eval_step needs a jaxcnn.models.Classifier"):
         make_eval_step(Bare())
+
+
+@pytest.mark.parametrize("keys", [("image", "labels"), ("images", "label")])
+def test_a_batch_with_wrong_keys_is_named_with_the_keys_expected(keys):
+    model = create_model("resnet20", num_classes=10, in_channels=1)
+    tx = optax.sgd(0.1)
+    state = create_train_state(model, jax.random.key(0), (1, 28, 28, 1), tx)
+    batch = dict(zip(keys, (jnp.zeros((2, 28, 28, 1)), jnp.zeros(2, jnp.int32))))
+    for step in (make_train_step(model, tx), make_eval_step(model)):
+        with pytest.raises(ValueError, match="needs a batch dict with keys 'image', 'label'") as err:
+            jax.eval_shape(step, state, batch)
+        assert next(k for k in ("image", "label") if k not in keys) in str(err.value)
