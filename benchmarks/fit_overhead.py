@@ -37,8 +37,9 @@ from jaxcnn.bench.spec import Spec, time_blocks
 from jaxcnn.data import prefetch, train_batches
 from jaxcnn.training import make_eval_step, make_train_step
 from jaxcnn.training.config import DTYPES
-from jaxcnn.training.fit import LOG_EVERY, initial_state, transforms
+from jaxcnn.training.loop import LOG_EVERY
 from jaxcnn.training.parallel import Parallel, add_metrics
+from jaxcnn.training.setup import initial_state, transforms
 
 PARTS_ALONE = ("augment", "pipeline")  # lines that time a part alone, not a train step: no share of the step
 

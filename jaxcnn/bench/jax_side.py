@@ -1,6 +1,6 @@
 """jaxcnn's side: the train step users run, the eval step, and ``jaxcnn.fit`` end to end.
 
-Everything is built by the code ``jaxcnn train`` runs (``TrainConfig`` -> ``fit.build``:
+Everything is built by the code ``jaxcnn train`` runs (``TrainConfig`` -> ``setup.build``:
 model, SGD with Nesterov momentum 0.9 and weight decay 5e-4, the schedule; ``make_train_step``
 jitted with donation by ``Parallel('none')``), so the benchmark measures the step users get.
 """
@@ -17,8 +17,8 @@ import numpy as np
 from jaxcnn.data import Dataset
 from jaxcnn.inspect import summary
 from jaxcnn.training import TrainConfig, fit, make_eval_step, make_train_step
-from jaxcnn.training.fit import DataInfo, build, initial_state
 from jaxcnn.training.parallel import Parallel
+from jaxcnn.training.setup import DataInfo, build, initial_state
 from jaxcnn.training.state import TrainState
 
 from .device import environment, peak_memory_bytes
@@ -48,7 +48,7 @@ def data_info(spec: Spec, examples: int) -> DataInfo:
 
 
 def build_for(spec: Spec):
-    """``(config, info, model, tx)`` of a resolved spec, as ``fit.build`` makes them for ``jaxcnn train``."""
+    """``(config, info, model, tx)`` of a resolved spec, as ``setup.build`` makes them for ``jaxcnn train``."""
     config, info = train_config(spec), data_info(spec, spec.batch)
     model, tx, _, _ = build(config, info)
     return config, info, model, tx

@@ -2,15 +2,19 @@
 
 from .checkpoint import Checkpoints, UnreadableCheckpointError
 from .config import TrainConfig, read_config
-from .fit import FitResult, NonFiniteLossError, evaluate, fit, load_checkpoint
+from .fit import fit
 from .guard import DiskFullError, RunLockedError
+from .loop import FitResult, NonFiniteLossError
 from .optim import optimizer, schedule
 from .parallel import Parallel, resolve_mode
+from .readers import evaluate, load_checkpoint
+from .setup import DataInfo
 from .state import TrainState, create_train_state
 from .steps import batch_metrics, cross_entropy, make_eval_step, make_train_step
 
 __all__ = [
     "Checkpoints",
+    "DataInfo",
     "DiskFullError",
     "RunLockedError",
     "FitResult",

@@ -42,7 +42,7 @@ class TrainConfig:
         see ``jaxcnn.training.optimizer`` and ``schedule``.
       pad, flip: random-crop padding (pixels) and horizontal flips; ``image_size``: inputs are
         centre-padded to it (None: the smallest size every stride-2 reduction of the model
-        halves exactly, see ``fit.halving_size``).
+        halves exactly, see ``setup.halving_size``).
       dtype: compute dtype; parameters and optimizer state stay float32.
       parallel: auto | none | sharded | pmap.
       checkpoint_every: also checkpoint every N steps (0: only at epoch ends); keep the last

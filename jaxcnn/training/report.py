@@ -1,5 +1,5 @@
 """What a run reports: the progress of each epoch on stderr, and metrics.jsonl and curves.png
-in its folder."""
+in its folder (written at each epoch's end, read back when a run resumes)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from typing import TextIO
 
 from tqdm import tqdm
 
+from .checkpoint import Checkpoints, first_line
 from .guard import writing
 
 HISTORY = "metrics.jsonl"
@@ -86,9 +87,42 @@ def _row(line: str) -> dict | None:
 ROW_FIELDS = frozenset({"epoch", "step", "train_loss", "train_accuracy", "test_loss", "test_accuracy"})
 
 
+def resumed_history(out: str | Path, checkpoints: Checkpoints, step: int) -> list[dict]:
+    """The rows of ``out/metrics.jsonl`` up to ``step``, with the rows saved in ``checkpoints`` put
+    back where the file lost them (a write cut short, a damaged line)."""
+    rows = {row["step"]: row for row in read_history(out, up_to_step=step)}
+    for saved in checkpoints.steps():
+        if saved <= step and saved not in rows and (row := checkpoints.saved_row(saved)):
+            rows[saved] = row
+    return [rows[s] for s in sorted(rows)]
+
+
 def write_history(out: str | Path, rows: list[dict]) -> None:
     """Rewrite ``metrics.jsonl`` with ``rows`` (atomically: a temporary file, then a rename)."""
     atomic_write(Path(out) / HISTORY, "".join(json.dumps(r) + "\n" for r in rows).encode())
+
+
+def report_epoch(out: str | Path, rows: list[dict], *, show: bool) -> None:
+    """What an epoch leaves after its checkpoint: ``metrics.jsonl`` rewritten with ``rows``, the
+    last row as a line on stderr (when ``show``), then ``curves.png``."""
+    write_history(out, rows)
+    if show:
+        row = rows[-1]
+        tqdm.write(
+            f"epoch {row['epoch']}: train loss {row['train_loss']:.4f} acc {100 * row['train_accuracy']:.2f}% | "
+            f"test loss {row['test_loss']:.4f} acc {100 * row['test_accuracy']:.2f}% | "
+            f"{row['images_per_second']:.0f} img/s",
+            file=sys.stderr,
+        )
+    _plot_or_warn(out, rows)
+
+
+def _plot_or_warn(out: str | Path, rows: list[dict]) -> None:
+    """Draw curves.png; a picture that cannot be drawn is a warning, never the end of training."""
+    try:
+        plot_curves(out, rows)
+    except Exception as err:
+        print(f"warning: {Path(out) / CURVES} not drawn ({first_line(err)}); training goes on", file=sys.stderr)
 
 
 def plot_curves(out: str | Path, rows: list[dict]) -> Path:

@@ -1,13 +1,22 @@
-"""Whose a run folder is. A new run starts only in a folder that holds nothing but what it
-writes itself, and a resume continues only the run that the folder's ``config.json`` describes:
-nobody's files are overwritten, and no run continues another."""
+"""A run folder's ``config.json`` and whose the folder is. ``fit`` writes the run's settings, its
+data's description and its parallelism there, and readers read them back. A new run starts only
+in a folder that holds nothing but what it writes itself, and a resume continues only the run that
+the folder's ``config.json`` describes: nobody's files are overwritten, and no run continues
+another."""
 
 from __future__ import annotations
 
+import dataclasses
+import json
 from pathlib import Path
+
+import jax
 
 from .config import TrainConfig, read_config, read_run_file
 from .guard import LOCK_NAME
+from .parallel import Parallel
+from .report import atomic_write
+from .setup import DataInfo
 
 CONFIG = "config.json"
 # What a new run may find in its folder and still call its own: its lock, the config.json that
@@ -40,6 +49,33 @@ def check_run_folder(config: TrainConfig, *, main_process: bool = True) -> None:
                 f"{out} holds files that are not this run's: {shown}; they are left as they are: "
                 "move them away or choose another --out (or pass --resume to continue the run of its config.json)"
             )
+
+
+def write_config(config: TrainConfig, info: DataInfo, parallel: Parallel) -> None:
+    """Write ``config.json`` into ``config.out``: the settings, the data's description and the
+    parallelism of the run (atomically: a failure leaves no partial file)."""
+    payload = {
+        "config": config.to_json(),
+        "data": dataclasses.asdict(info),
+        "parallel": {"mode": parallel.mode, "devices": parallel.devices, "processes": jax.process_count()},
+    }
+    then = "rerun with --resume" if config.resume else "rerun"  # no config.json: nothing to resume yet
+    atomic_write(Path(config.out) / CONFIG, (json.dumps(payload, indent=2) + "\n").encode(), then=then)
+
+
+def read_data_info(out: str | Path) -> DataInfo:
+    """The ``DataInfo`` saved in ``out/config.json``."""
+    saved = read_run_file(out, "data")
+    fields = {f.name for f in dataclasses.fields(DataInfo)}
+    if set(saved) != fields:
+        wrong = ", ".join(sorted(fields ^ set(saved)))
+        raise ValueError(f"{Path(out) / CONFIG}: its 'data' section lacks or adds the fields {wrong}")
+    for name in ("num_classes", "in_channels", "image_size", "train_examples"):
+        if not isinstance(saved[name], int) or isinstance(saved[name], bool) or saved[name] < 1:
+            raise ValueError(
+                f"{Path(out) / CONFIG}: field 'data.{name}' expected a positive integer, got {saved[name]!r}"
+            )
+    return DataInfo(**{k: tuple(v) if isinstance(v, list) else v for k, v in saved.items()})
 
 
 def saved_mode(out: str | Path) -> str | None:

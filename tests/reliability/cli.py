@@ -36,8 +36,8 @@ def signal_at_call(call: int, signum: int, again_in_save: bool) -> None:
     (and, ``again_in_save``, at the start of the checkpoint save that follows)."""
     from jaxcnn.training import Checkpoints
 
-    fit_module = importlib.import_module("jaxcnn.training.fit")
-    add, save, count = fit_module.add_metrics, Checkpoints.save, [0]
+    loop_module = importlib.import_module("jaxcnn.training.loop")
+    add, save, count = loop_module.add_metrics, Checkpoints.save, [0]
 
     def add_metrics(total, metrics):
         count[0] += 1
@@ -50,7 +50,7 @@ def signal_at_call(call: int, signum: int, again_in_save: bool) -> None:
             os.kill(os.getpid(), signum)
         return save(self, *args, **kwargs)
 
-    fit_module.add_metrics = add_metrics
+    loop_module.add_metrics = add_metrics
     if again_in_save:
         Checkpoints.save = save_signalled
 

@@ -20,6 +20,7 @@ from jaxcnn.training import TrainConfig
 from tests.training.runs import TINY_RESNET
 
 fit_module = importlib.import_module("jaxcnn.training.fit")
+training_setup = importlib.import_module("jaxcnn.training.setup")
 
 BAD_FLAGS = [
     ("--lr", "nan", "expected a finite number > 0, got nan"),
@@ -97,7 +98,7 @@ def test_a_full_disk_while_writing_a_file_is_one_line_naming_it(tiny_data, tmp_p
     monkeypatch.setattr(
         fit_module, "load", lambda name, split, root=None: dict(zip(("train", "test"), tiny_data))[split]
     )
-    monkeypatch.setattr(fit_module, "create_model", functools.partial(create_model, **TINY_RESNET))
+    monkeypatch.setattr(training_setup, "create_model", functools.partial(create_model, **TINY_RESNET))
     err = one_line_error(["train", "--out", str(tmp_path), "--no-progress"], capsys)
     # the run's first file: nothing to resume yet, the same command starts it again
     assert err.endswith(f"no space left on device writing {tmp_path / 'config.json'}: free space and rerun\n")

@@ -21,6 +21,7 @@ from tests.training.runs import TINY_RESNET, tiny_config
 from tests.training.test_training_fit import assert_same_params
 
 fit_module = importlib.import_module("jaxcnn.training.fit")
+training_setup = importlib.import_module("jaxcnn.training.setup")
 
 
 @pytest.fixture(autouse=True)
@@ -28,7 +29,7 @@ def tiny_cli(tiny_data, monkeypatch):
     """`jaxcnn train` trains the tiny model on the tiny data (where a refusal fails to come)."""
     splits = dict(zip(("train", "test"), tiny_data))
     monkeypatch.setattr(fit_module, "load", lambda name, split, root=None: splits[split])
-    monkeypatch.setattr(fit_module, "create_model", functools.partial(create_model, **TINY_RESNET))
+    monkeypatch.setattr(training_setup, "create_model", functools.partial(create_model, **TINY_RESNET))
 
 
 def sha256s(folder) -> dict:

@@ -20,7 +20,7 @@ from tests.reliability.test_signals import jaxcnn
 from tests.training.runs import tiny_config
 from tests.training.test_training_fit import assert_same_params
 
-fit_module = importlib.import_module("jaxcnn.training.fit")
+report_module = importlib.import_module("jaxcnn.training.report")
 
 
 @pytest.fixture
@@ -79,7 +79,7 @@ def test_the_epochs_checkpoint_comes_first_and_a_lost_metrics_line_is_rebuilt(
         raise DiskFullError(errno.ENOSPC, "no space left on device")
 
     with monkeypatch.context() as patch:
-        patch.setattr(fit_module, "write_history", no_space)
+        patch.setattr(report_module, "write_history", no_space)
         with pytest.raises(DiskFullError):
             fit(tiny_config(tmp_path), train=tiny_data[0], test=tiny_data[1])
     assert Checkpoints(tmp_path / "checkpoints").steps() == [8]  # written before the metrics line

@@ -14,7 +14,7 @@ from jaxcnn.training import RunLockedError, evaluate, fit
 from jaxcnn.training.guard import LOCK_NAME, run_lock
 from tests.training.runs import tiny_config
 
-fit_module = importlib.import_module("jaxcnn.training.fit")
+loop_module = importlib.import_module("jaxcnn.training.loop")
 HOLD = """import sys, time; from jaxcnn.training.guard import run_lock
 with run_lock(sys.argv[1]):
     print('locked', flush=True); time.sleep(120)"""
@@ -55,8 +55,8 @@ def test_a_dead_holders_lock_is_taken_over_held_for_the_run_and_released(holder,
                 pass
         return original(total, metrics)
 
-    original = fit_module.add_metrics
-    monkeypatch.setattr(fit_module, "add_metrics", add_metrics)
+    original = loop_module.add_metrics
+    monkeypatch.setattr(loop_module, "add_metrics", add_metrics)
     fit(tiny_config(out, max_steps=2), train=tiny_data[0], test=tiny_data[1])
     assert seen == [f"{os.getpid()}\n"]
     assert f"PID {proc.pid}, which ended without releasing it" in capsys.readouterr().err

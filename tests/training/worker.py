@@ -26,6 +26,7 @@ from jaxcnn.training import Checkpoints  # noqa: E402
 from tests.training.runs import subset, tiny_config  # noqa: E402
 
 fit_module = importlib.import_module("jaxcnn.training.fit")  # the module, not the function jaxcnn.training.fit
+loop_module = importlib.import_module("jaxcnn.training.loop")
 
 TRAIN, TEST = subset(load("fashion_mnist_small", "train"), 256), subset(load("fashion_mnist_small", "test"), 100)
 
@@ -33,7 +34,7 @@ TRAIN, TEST = subset(load("fashion_mnist_small", "train"), 256), subset(load("fa
 def signal_at_call(n: int, signum: int) -> None:
     """Send ``signum`` from the ``n``-th call of the loop's ``add_metrics``: one call per train
     step, and one per eval batch (2 here) at each epoch end."""
-    original, calls = fit_module.add_metrics, [0]
+    original, calls = loop_module.add_metrics, [0]
 
     def add_metrics(total, metrics):
         calls[0] += 1
@@ -41,7 +42,7 @@ def signal_at_call(n: int, signum: int) -> None:
             os.kill(os.getpid(), signum)
         return original(total, metrics)
 
-    fit_module.add_metrics = add_metrics
+    loop_module.add_metrics = add_metrics
 
 
 def kill_during_a_save(rng: random.Random) -> None:

@@ -1,0 +1,343 @@
+"""The training loop of one ``fit``: epochs of jitted steps fed by prefetched batches, metrics
+summed on device and read every ``LOG_EVERY`` steps, checkpoints, the evaluation at each epoch's
+end, and SIGINT/SIGTERM turned into a checkpoint and a clean return."""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import math
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+
+import flax.linen as nn
+import jax
+
+from jaxcnn.data import Dataset, eval_batches, prefetch, steps_per_epoch, train_batches
+
+from .checkpoint import Checkpoints
+from .config import TrainConfig
+from .guard import writing
+from .parallel import Parallel, add_metrics, resolve_mode
+from .report import progress, report_epoch, resumed_history
+from .runfolder import write_config
+from .setup import DataInfo, build_optimizer, initial_state, transforms
+from .state import TrainState
+from .steps import make_eval_step, make_train_step
+
+LOG_EVERY = 10  # steps between host syncs (progress bar, non-finite check)
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+class NonFiniteLossError(FloatingPointError):
+    """The training loss became NaN or infinite; the last good checkpoint is kept."""
+
+
+@dataclasses.dataclass
+class FitResult:
+    """What ``fit`` returns: the model, its final (host) state and the per-epoch history."""
+
+    out: Path
+    model: nn.Module
+    state: TrainState
+    history: list[dict]
+    interrupted: bool = False
+    stop_signal: int | None = None  # the signal that interrupted the run (SIGINT, SIGTERM)
+
+    @property
+    def variables(self) -> dict:
+        """``{'params', 'batch_stats'}`` for ``model.apply``."""
+        return self.state.variables
+
+    @property
+    def test_accuracy(self) -> float | None:
+        """Top-1 accuracy on the test split after the last completed epoch."""
+        return self.history[-1]["test_accuracy"] if self.history else None
+
+
+class Run:
+    """One call of ``fit`` once its folder is checked and its data described: the loop and what
+    it writes. ``model`` is the run's, built for ``info``'s classes and channels."""
+
+    def __init__(self, config: TrainConfig, info: DataInfo, model: nn.Module, train: Dataset, test: Dataset):
+        self.config, self.info, self.model, self.train, self.test = config, info, model, train, test
+        self.out = Path(config.out)
+        self.tx, self.lr, self.total = build_optimizer(config, info)
+        self.parallel = Parallel(resolve_mode(config.parallel))
+        self.per_epoch = steps_per_epoch(info.train_examples, config.batch_size)
+        self.eval_batch = _multiple_of(config.eval_batch_size, self.parallel.devices * jax.process_count())
+        self.main_process = jax.process_index() == 0
+        _check_divisible(config.batch_size, self.parallel.devices, jax.process_count())
+        self.checkpoints = Checkpoints(self.out / "checkpoints", config.keep_checkpoints, writer=True)
+        self.train_step, self.eval_step = self._compile()  # jit wrappers; XLA compiles at the first call
+        self.history: list[dict] = []
+
+    def run(self) -> FitResult:
+        """Train from the start or the newest checkpoint to the end (or a stop signal)."""
+        try:
+            return self._run()
+        finally:
+            self.checkpoints.close()
+
+    def _run(self) -> FitResult:
+        state, carried = self._start(initial_state(self.config, self.info, self.model, self.tx))
+        step = int(state.step)
+        self.history = resumed_history(self.out, self.checkpoints, step) if self.config.resume else []
+        if self.main_process:
+            write_config(self.config, self.info, self.parallel)
+        state = self.parallel.place(state)
+        with stop_on_signals() as stop:
+            while step < self.total:
+                state, step, carried = self._epoch(state, step, carried, stop)
+                if stop["signal"]:
+                    break
+        if stop["signal"]:
+            return self._interrupted(state, step, stop["signal"])
+        return self._result(state)
+
+    def _start(self, template: TrainState) -> tuple[TrainState, dict]:
+        latest = self.checkpoints.latest_step()
+        if self.config.resume:
+            if latest is None:  # stopped before its first checkpoint: continuing is starting
+                print(f"note: no checkpoint in {self.checkpoints.directory} yet; starting at step 0", file=sys.stderr)
+                return template, {}
+            state, carried, step = self.checkpoints.restore_newest(template)
+            self._set_aside_newer_than(step)
+            return state, carried
+        if latest is not None:
+            raise FileExistsError(
+                f"{self.out} already holds checkpoints (latest step {latest}); "
+                "pass --resume to continue that run or choose another --out"
+            )
+        return template, {}
+
+    def _set_aside_newer_than(self, step: int) -> None:
+        """Move the unreadable checkpoints after ``step`` (and files in the place of one) out of
+        the way: kept, and said where."""
+        newer = self.checkpoints.taken_after(step)
+        if newer and self.main_process:
+            moved = self.checkpoints.set_aside(newer)
+            print(f"note: the unreadable checkpoints were moved to {', '.join(map(str, moved))}", file=sys.stderr)
+
+    def _compile(self):
+        axis = self.parallel.axis_name
+        train_transform, eval_transform = transforms(self.config, self.info)
+        train_step = make_train_step(
+            self.model, self.tx, axis_name=axis, label_smoothing=self.config.label_smoothing, transform=train_transform
+        )
+        eval_step = make_eval_step(self.model, axis_name=axis, transform=eval_transform)
+        return self.parallel.compile(train_step, eval_step)
+
+    def _epoch(self, state, step: int, carried: dict, stop: dict):
+        """Train to the end of the current epoch (or a stop request); returns (state, step, carried)."""
+        # closed on leaving: its thread ends before anything else runs (the epoch end, the exit)
+        with contextlib.closing(self._batches(step)) as batches:
+            return self._train_epoch(state, step, carried, stop, batches)
+
+    def _batches(self, step: int):
+        """The placed batches from ``step`` to the end of its epoch."""
+        return prefetch(
+            train_batches(
+                self.train,
+                self.config.batch_size,
+                seed=self.config.seed,
+                epoch=step // self.per_epoch,
+                start_batch=step % self.per_epoch,
+                process_index=jax.process_index(),
+                process_count=jax.process_count(),
+            ),
+            **self.parallel.prefetch_kwargs(),
+        )
+
+    def _train_epoch(self, state, step: int, carried: dict, stop: dict, batches):
+        config, epoch, first = self.config, step // self.per_epoch, step % self.per_epoch
+        last = min(self.per_epoch, self.total - epoch * self.per_epoch)
+        meter = EpochMeter(carried, self.parallel)
+        bar = progress(last, first, f"epoch {epoch + 1}/{config.epochs}", config.progress and self.main_process)
+        done, totals = first >= last, None
+        for batch in batches:
+            state, metrics = self.train_step(state, batch)
+            meter.add(metrics, config.batch_size)
+            step += 1
+            done = step - epoch * self.per_epoch >= last
+            checkpoint_due = config.checkpoint_every and step % config.checkpoint_every == 0
+            if step % LOG_EVERY == 0 or done or checkpoint_due or stop["signal"]:  # the only host syncs
+                totals = self._check_finite(meter.totals())
+                bar.update(step - epoch * self.per_epoch - bar.n)
+                bar.set_postfix(
+                    loss=f"{totals['loss'] / totals['count']:.3f}",
+                    acc=f"{100 * totals['top1'] / totals['count']:.1f}%",
+                    img_s=f"{meter.speed():.0f}",
+                )
+            if checkpoint_due and not done:
+                self._save(state, step, totals)
+            if done or stop["signal"]:
+                break
+        bar.close()
+        totals = totals if totals is not None else meter.totals()  # the loop ran no step
+        if done:
+            self._end_epoch(state, step, epoch, totals)
+            return state, step, {}
+        self._save(state, step, totals)
+        return state, step, totals
+
+    def _interrupted(self, state, step: int, signum: int) -> FitResult:
+        """Say what a signal left (its checkpoint is saved) and return the interrupted result."""
+        if self.main_process:
+            then = (
+                f"continue with `jaxcnn train --resume --out {self.out}`"
+                if step < self.total
+                else "training was complete"
+            )
+            print(
+                f"{signal.Signals(signum).name} at step {step} of {self.total}: checkpoint saved in "
+                f"{self.checkpoints.directory}; {then}",
+                file=sys.stderr,
+            )
+        return self._result(state, stop_signal=signum)
+
+    def _check_finite(self, totals: dict) -> dict:
+        bad = totals["nonfinite_step"]
+        if math.isfinite(bad):
+            good = self.checkpoints.latest_step()
+            kept = (
+                f"the last good checkpoint (step {good}) is intact" if good is not None else "no checkpoint was saved"
+            )
+            raise NonFiniteLossError(
+                f"the training loss is not finite at step {int(bad)} (learning rate "
+                f"{float(self.lr(int(bad) - 1)):.4g}); training stopped and {kept} in "
+                f"{self.checkpoints.directory}. Lower --lr (or use warm-up) and try again."
+            )
+        return totals
+
+    def _save(self, state, step: int, totals: dict, row: dict | None = None) -> None:
+        with writing(self.checkpoints.directory / str(step)):
+            self.checkpoints.save(step, self.parallel.fetch(state), totals, row=row)
+
+    def _end_epoch(self, state, step: int, epoch: int, totals: dict) -> None:
+        """Evaluate, then write what the epoch leaves, most valuable first: the checkpoint (with
+        the epoch's row, so a lost metrics line can be rebuilt), the metrics line, the picture."""
+        test = self.evaluate(state)
+        count = totals["count"]
+        row = {
+            "epoch": epoch + 1,
+            "step": step,
+            "train_loss": totals["loss"] / count,
+            "train_accuracy": totals["top1"] / count,
+            "train_top5": totals["top5"] / count,
+            "test_loss": test["loss"],
+            "test_accuracy": test["accuracy"],
+            "test_top5": test["top5"],
+            "learning_rate": float(self.lr(step - 1)),
+            "images_per_second": totals["images"] / max(totals["seconds"], 1e-9),
+            "elapsed_s": (self.history[-1]["elapsed_s"] if self.history else 0.0) + totals["seconds"] + test["seconds"],
+        }
+        self._save(state, step, {}, row)
+        self.history.append(row)
+        if self.main_process:
+            report_epoch(self.out, self.history, show=self.config.progress)
+
+    def evaluate(self, state) -> dict:
+        """Test metrics of a placed state (see ``evaluate_on``)."""
+        return evaluate_on(self.test, self.eval_step, state, self.parallel, self.eval_batch)
+
+    def _result(self, state, stop_signal: int | None = None) -> FitResult:
+        fetched = self.parallel.fetch(state)
+        return FitResult(self.out, self.model, fetched, self.history, stop_signal is not None, stop_signal)
+
+
+def evaluate_on(test: Dataset, eval_step, state, parallel: Parallel, batch_size: int) -> dict:
+    """Loss, top-1 and top-5 accuracy over every image of ``test`` (one host sync at the end)."""
+    started = time.perf_counter()
+    sums = None
+    batches = eval_batches(test, batch_size, process_index=jax.process_index(), process_count=jax.process_count())
+    for batch in prefetch(batches, **parallel.prefetch_kwargs()):
+        sums = add_metrics(sums, eval_step(state, batch))
+    sums = {k: float(v) for k, v in parallel.fetch(sums).items()}
+    return {
+        "loss": sums["loss"] / sums["count"],
+        "accuracy": sums["top1"] / sums["count"],
+        "top5": sums["top5"] / sums["count"],
+        "count": sums["count"],
+        "seconds": time.perf_counter() - started,
+    }
+
+
+class EpochMeter:
+    """An epoch's metric sums: on device since this session started, plus what an
+    interrupted session carried over (host floats)."""
+
+    def __init__(self, carried: dict, parallel: Parallel):
+        self.carried = {"seconds": 0.0, "images": 0.0, **carried}
+        self.parallel = parallel
+        self.device = None
+        self.images = 0
+        self.started = time.perf_counter()
+
+    def add(self, metrics: dict, batch_size: int) -> None:
+        """Add a step's (device) metrics of ``batch_size`` images; no host sync."""
+        self.device = add_metrics(self.device, metrics)
+        self.images += batch_size
+
+    def speed(self) -> float:
+        """Images per second in this session."""
+        return self.images / max(time.perf_counter() - self.started, 1e-9)
+
+    def totals(self) -> dict:
+        """Host floats: loss, top1, top5, count, nonfinite_step, images and seconds of the epoch so far."""
+        fetched = {k: float(v) for k, v in self.parallel.fetch(self.device).items()} if self.device else {}
+        totals = {key: self.carried.get(key, 0.0) + fetched.get(key, 0.0) for key in ("loss", "top1", "top5", "count")}
+        totals["nonfinite_step"] = min(
+            self.carried.get("nonfinite_step", math.inf), fetched.get("nonfinite_step", math.inf)
+        )
+        totals["images"] = self.carried["images"] + self.images
+        totals["seconds"] = self.carried["seconds"] + time.perf_counter() - self.started
+        return totals
+
+
+@contextlib.contextmanager
+def stop_on_signals():
+    """Turn SIGINT and SIGTERM into a request (``flag['signal']``) that the loop honours after its
+    current step, as schedulers expect (SLURM and Kubernetes send SIGTERM, then SIGKILL after a
+    grace period). A second signal is not held back: it gets the handler there was before
+    (SIGINT: KeyboardInterrupt, SIGTERM: the process ends), which cannot corrupt a checkpoint:
+    a save cut short leaves only a temporary folder."""
+    flag = {"signal": None}
+    if threading.current_thread() is not threading.main_thread():
+        yield flag
+        return
+
+    def request(signum, frame):
+        if flag["signal"] is None:
+            flag["signal"] = signum
+            return
+        if signum != signal.SIGINT:  # a KeyboardInterrupt is reported by whoever catches it
+            print(f"{signal.Signals(signum).name} again: stopping now, without a last checkpoint", file=sys.stderr)
+        _restore(previous)
+        signal.raise_signal(signum)
+
+    previous = {signum: signal.signal(signum, request) for signum in STOP_SIGNALS}
+    try:
+        yield flag
+    finally:
+        _restore(previous)
+
+
+def _restore(handlers: dict) -> None:
+    for signum, handler in handlers.items():
+        signal.signal(signum, handler)
+
+
+def _multiple_of(value: int, divisor: int) -> int:
+    return divisor * math.ceil(value / divisor)
+
+
+def _check_divisible(batch_size: int, devices: int, processes: int) -> None:
+    for count, what in ((devices, "devices"), (processes, "processes")):
+        if batch_size % count:
+            raise ValueError(
+                f"batch_size {batch_size} is not divisible by the {count} {what}; use a multiple of {count}"
+            )

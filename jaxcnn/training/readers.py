@@ -1,0 +1,48 @@
+"""Reading a run folder back: its model and variables (``load_checkpoint``) and their test
+metrics (``evaluate``), from ``config.json`` and the checkpoints alone. Readers never write into a
+run folder: they may read one that a live run holds."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from jaxcnn.data import Dataset, load
+from jaxcnn.models import init_shapes
+
+from .checkpoint import Checkpoints
+from .config import read_config
+from .loop import evaluate_on
+from .parallel import Parallel
+from .runfolder import read_data_info
+from .setup import build_model, transforms
+from .state import TrainState
+from .steps import make_eval_step
+
+
+def load_checkpoint(out: str | Path, step: int | None = None) -> tuple[nn.Module, dict]:
+    """The model and ``{'params', 'batch_stats'}`` (numpy) of a run folder's checkpoint at ``step``
+    (default: the newest that can be restored; newer ones that cannot are reported on stderr with
+    their folder), restored by layer name without building the optimizer."""
+    config, info = read_config(out), read_data_info(out)
+    model = build_model(config, info.num_classes, info.in_channels)
+    template = init_shapes(model, info.image_size, info.in_channels)
+    checkpoints = Checkpoints(Path(out) / "checkpoints")
+    try:
+        return model, checkpoints.restore_variables(template, step)
+    finally:
+        checkpoints.close()
+
+
+def evaluate(out: str | Path, data: str | None = None, *, step: int | None = None, test: Dataset | None = None) -> dict:
+    """Test loss and accuracy of a run folder's checkpoint on ``data``'s test split (default:
+    the dataset it trained on), normalised with the training statistics; on one device."""
+    config, info = read_config(out), read_data_info(out)
+    test = test if test is not None else load(data or config.data, "test", root=config.data_root)
+    model, variables = load_checkpoint(out, step)
+    eval_step = jax.jit(make_eval_step(model, transform=transforms(config, info)[1]))
+    state = TrainState(variables["params"], variables["batch_stats"], None, jnp.zeros((), jnp.int32), None)
+    return evaluate_on(test, eval_step, jax.device_put(state), Parallel("none"), config.eval_batch_size)

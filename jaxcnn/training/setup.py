@@ -1,0 +1,114 @@
+"""What a run is built from: the description of its data (classes, channels, statistics, the
+input size), its model, optimizer and schedule, its seeded initial state and its on-device input
+transforms. ``fit`` builds a run with these; ``jaxcnn.bench`` builds the same step with them."""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import math
+import os
+import sys
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxcnn.data import Dataset, augment, channel_stats, normalize, steps_per_epoch
+from jaxcnn.inspect import summary
+from jaxcnn.models import create_model
+
+from .config import TrainConfig
+from .optim import optimizer, schedule
+from .state import TrainState, create_train_state
+
+
+@dataclasses.dataclass(frozen=True)
+class DataInfo:
+    """What the training data decides about the model and its inputs (saved in config.json)."""
+
+    num_classes: int
+    in_channels: int
+    image_size: int
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    train_examples: int
+
+
+def describe_data(train: Dataset, config: TrainConfig, model: nn.Module) -> DataInfo:
+    """Classes, channels, normalisation statistics and the input size: ``config.image_size``,
+    or by default the course's rule for ``model`` (the run's, built for ``train``'s classes and
+    channels): the image side rounded up so that every stride-2 reduction of the model halves it
+    exactly (and to the model's minimum)."""
+    _, height, width, channels = train.images.shape
+    mean, std = channel_stats(train)
+    size = config.image_size
+    if size is None:
+        size = halving_size(model, max(height, width), channels)
+    return DataInfo(train.num_classes, channels, size, tuple(map(float, mean)), tuple(map(float, std)), len(train))
+
+
+def halving_size(model: nn.Module, side: int, channels: int) -> int:
+    """The smallest size >= ``side`` and >= the model's minimum that is divisible by 2^k, for
+    the k stride-2 reductions ``jaxcnn.summary`` finds in the model (resnet20: 28 -> 28,
+    k = 2; VGG and ResNet-50: 28 -> 32, k = 5)."""
+    start = max(side, model.min_input_size)
+    rows = summary(model, (1, start, start, channels)).rows
+    multiple = max(int(max(row.jump)) for row in rows)  # the deepest layer's stride in input pixels, 2^k
+    return multiple * math.ceil(start / multiple)
+
+
+def build_model(config: TrainConfig, num_classes: int, in_channels: int) -> nn.Module:
+    """The model of a run, for the data's classes and channels."""
+    return create_model(
+        config.model,
+        num_classes=num_classes,
+        in_channels=in_channels,
+        dtype=jnp.dtype(config.dtype),
+        **config.model_overrides,
+    )
+
+
+def build_optimizer(config: TrainConfig, info: DataInfo):
+    """The optimizer, learning-rate schedule and total steps of a run."""
+    per_epoch = steps_per_epoch(info.train_examples, config.batch_size)
+    total = min(config.epochs * per_epoch, config.max_steps or sys.maxsize)
+    lr = schedule(config.schedule, config.lr, total, min(int(config.warmup_epochs * per_epoch), total - 1))
+    tx = optimizer(
+        config.optimizer, lr, momentum=config.momentum, nesterov=config.nesterov, weight_decay=config.weight_decay
+    )
+    return tx, lr, total
+
+
+def build(config: TrainConfig, info: DataInfo):
+    """The model, optimizer, learning-rate schedule and total steps of a run."""
+    return build_model(config, info.num_classes, info.in_channels), *build_optimizer(config, info)
+
+
+def initial_state(config: TrainConfig, info: DataInfo, model: nn.Module, tx, *, abstract: bool = False) -> TrainState:
+    """The seeded initial state as numpy arrays on the host (``abstract``: only shapes and dtypes)."""
+    shape = (1, info.image_size, info.image_size, info.in_channels)
+    create = lambda: create_train_state(model, jax.random.key(config.seed), shape, tx)  # noqa: E731
+    return jax.eval_shape(create) if abstract else jax.tree.map(np.asarray, create())
+
+
+def transforms(config: TrainConfig, info: DataInfo):
+    """The on-device input transforms: (augment for training, normalize for evaluation)."""
+    stats = {"mean": np.array(info.mean), "std": np.array(info.std), "out_size": info.image_size}
+    return functools.partial(augment, pad=config.pad, flip=config.flip, **stats), functools.partial(normalize, **stats)
+
+
+def initialize_distributed(config: TrainConfig) -> None:
+    """``jax.distributed.initialize`` from the config or $JAX_COORDINATOR_ADDRESS,
+    $JAX_NUM_PROCESSES and $JAX_PROCESS_ID (unset values are left to JAX's cluster detection);
+    CPU collectives go through gloo."""
+    jax.config.update("jax_cpu_collectives_implementation", "gloo")
+    env = {
+        "coordinator_address": os.environ.get("JAX_COORDINATOR_ADDRESS"),
+        "num_processes": os.environ.get("JAX_NUM_PROCESSES"),
+        "process_id": os.environ.get("JAX_PROCESS_ID"),
+    }
+    kwargs = {k: getattr(config, k) if getattr(config, k) is not None else env[k] for k in env}
+    kwargs = {k: (v if k == "coordinator_address" else int(v)) for k, v in kwargs.items() if v is not None}
+    jax.distributed.initialize(**kwargs)
