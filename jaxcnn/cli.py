@@ -247,7 +247,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     result = evaluate(args.out, args.data, step=args.step)
     print(
         f"test loss {result['loss']:.4f}, top-1 accuracy {100 * result['accuracy']:.2f}%, "
-        f"top-5 {100 * result['top5']:.2f}% on {int(result['count'])} images"
+        f"top-5 {100 * result['top5']:.2f}% on {int(result['count'])} images (checkpoint step {result['step']})"
     )
     return 0
 

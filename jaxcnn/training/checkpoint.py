@@ -168,9 +168,13 @@ class Checkpoints:
         restored) as numpy arrays, without the optimizer state. ``template`` holds the model's
         variables (arrays or ``jax.ShapeDtypeStruct``); a missing, unexpected or differently
         shaped layer raises ``ValueError`` naming its path and both shapes."""
+        return self.restore_variables_and_step(template, step)[0]
+
+    def restore_variables_and_step(self, template: dict, step: int | None = None) -> tuple[dict, int]:
+        """``(variables, step)``: ``restore_variables`` and the step it restored."""
         if step is None:
-            return self._newest(lambda step: self.restore_variables(template, step))[0]
-        return self._readable(step, lambda: self._restore_variables(template, step))
+            return self._newest(lambda step: self.restore_variables(template, step))
+        return self._readable(step, lambda: self._restore_variables(template, step)), step
 
     def set_aside(self, steps: list[int]) -> list[Path]:
         """Move what is in the place of ``steps`` (unreadable ones a resume continues before) out of the

@@ -27,22 +27,30 @@ def load_checkpoint(out: str | Path, step: int | None = None) -> tuple[nn.Module
     """The model and ``{'params', 'batch_stats'}`` (numpy) of a run folder's checkpoint at ``step``
     (default: the newest that can be restored; newer ones that cannot are reported on stderr with
     their folder), restored by layer name without building the optimizer."""
+    model, variables, _ = _restore(out, step)
+    return model, variables
+
+
+def _restore(out: str | Path, step: int | None) -> tuple[nn.Module, dict, int]:
+    """``load_checkpoint``'s model and variables, and the step they were saved at."""
     config, info = read_config(out), read_data_info(out)
     model = build_model(config, info.num_classes, info.in_channels)
     template = init_shapes(model, info.image_size, info.in_channels)
     checkpoints = Checkpoints(Path(out) / "checkpoints")
     try:
-        return model, checkpoints.restore_variables(template, step)
+        return model, *checkpoints.restore_variables_and_step(template, step)
     finally:
         checkpoints.close()
 
 
 def evaluate(out: str | Path, data: str | None = None, *, step: int | None = None, test: Dataset | None = None) -> dict:
     """Test loss and accuracy of a run folder's checkpoint on ``data``'s test split (default:
-    the dataset it trained on), normalised with the training statistics; on one device."""
+    the dataset it trained on), normalised with the training statistics; on one device. The
+    metrics of ``evaluate_on`` and ``step``, the checkpoint step evaluated."""
     config, info = read_config(out), read_data_info(out)
     test = test if test is not None else load(data or config.data, "test", root=config.data_root)
-    model, variables = load_checkpoint(out, step)
+    model, variables, step = _restore(out, step)
     eval_step = jax.jit(make_eval_step(model, transform=transforms(config, info)[1]))
     state = TrainState(variables["params"], variables["batch_stats"], None, jnp.zeros((), jnp.int32), None)
-    return evaluate_on(test, eval_step, jax.device_put(state), Parallel("none"), config.eval_batch_size)
+    metrics = evaluate_on(test, eval_step, jax.device_put(state), Parallel("none"), config.eval_batch_size)
+    return {**metrics, "step": step}

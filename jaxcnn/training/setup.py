@@ -74,7 +74,8 @@ def build_optimizer(config: TrainConfig, info: DataInfo):
     """The optimizer, learning-rate schedule and total steps of a run."""
     per_epoch = steps_per_epoch(info.train_examples, config.batch_size)
     total = min(config.epochs * per_epoch, config.max_steps or sys.maxsize)
-    lr = schedule(config.schedule, config.lr, total, min(int(config.warmup_epochs * per_epoch), total - 1))
+    warmup = min(int(config.warmup_epochs * per_epoch), total // 10)  # a short run must not be all warm-up
+    lr = schedule(config.schedule, config.lr, total, warmup)
     tx = optimizer(
         config.optimizer, lr, momentum=config.momentum, nesterov=config.nesterov, weight_decay=config.weight_decay
     )

@@ -97,6 +97,7 @@ def test_evaluate_falls_back_and_an_explicit_bad_step_is_one_line_naming_it(refe
         assert main(["evaluate", str(out)]) == 0
         captured = capsys.readouterr()
         assert "top-1 accuracy" in captured.out and captured.err.count("\n") == 1
+        assert captured.out.rstrip().endswith("(checkpoint step 15)")
         assert "checkpoint step 16" in captured.err and "using step 15 instead" in captured.err
         assert main(["evaluate", str(out), "--step", "16"]) == 1
         err = capsys.readouterr().err
@@ -104,7 +105,7 @@ def test_evaluate_falls_back_and_an_explicit_bad_step_is_one_line_naming_it(refe
         assert f"checkpoint step 16 in {out / 'checkpoints' / '16'} cannot be restored" in err
         assert "other saved steps: 14, 15 (choose one with --step)" in err
         assert main(["evaluate", str(out), "--step", "14"]) == 0
-        capsys.readouterr()
+        assert capsys.readouterr().out.rstrip().endswith("(checkpoint step 14)")
         for step in (14, 15):
             shutil.rmtree(out / "checkpoints" / str(step))
         assert main(["evaluate", str(out)]) == 1

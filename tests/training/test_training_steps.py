@@ -11,6 +11,8 @@ import pytest
 
 from jaxcnn.models import Classifier, create_model
 from jaxcnn.training import (
+    DataInfo,
+    TrainConfig,
     batch_metrics,
     create_train_state,
     cross_entropy,
@@ -19,6 +21,7 @@ from jaxcnn.training import (
     optimizer,
     schedule,
 )
+from jaxcnn.training.setup import build_optimizer
 from tests.training.runs import TINY_RESNET
 
 RNG = np.random.default_rng(0)
@@ -196,3 +199,15 @@ def test_a_batch_with_wrong_keys_is_named_with_the_keys_expected(keys):
         with pytest.raises(ValueError, match="needs a batch dict with keys 'image', 'label'") as err:
             jax.eval_shape(step, state, batch)
         assert next(k for k in ("image", "label") if k not in keys) in str(err.value)
+
+
+def test_warm_up_takes_at_most_a_tenth_of_a_short_run():
+    # the default 0.1 epoch is 125 steps of the main job: a 30-step run would be all warm-up
+    info = DataInfo(num_classes=10, in_channels=1, image_size=28, mean=(0.3,), std=(0.3,), train_examples=20_000)
+    config = TrainConfig(max_steps=30, schedule="constant")
+    _, lr, total = build_optimizer(config, info)
+    assert total == 30
+    assert float(lr(0)) < config.lr
+    assert float(lr(30 // 10)) == pytest.approx(config.lr)
+    main_job = build_optimizer(TrainConfig(), info)[1]  # 2,500 steps: the configured 125-step warm-up stays
+    assert float(main_job(124)) < TrainConfig().lr * 0.9999 and float(main_job(125)) == pytest.approx(TrainConfig().lr)
