@@ -5,7 +5,6 @@ import concurrent.futures
 import gzip
 import importlib
 import os
-import subprocess
 import threading
 import warnings
 
@@ -14,6 +13,7 @@ import pytest
 from PIL import Image
 
 from jaxcnn.data import image_folder, load
+from tests.reliability.tmpfs import tmpfs
 
 folder_module = importlib.import_module("jaxcnn.data.folder")
 
@@ -157,17 +157,8 @@ def test_two_builders_of_one_image_cache_at_once_both_succeed(folder, tmp_path_f
 @pytest.fixture
 def read_only_folder(tmp_path):
     """A read-only tmpfs (root only; skipped elsewhere)."""
-    folder = tmp_path / "read-only"
-    folder.mkdir()
-    try:
-        mount = ["mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", str(folder)]
-        subprocess.run(mount, check=True, capture_output=True)
-    except (OSError, subprocess.CalledProcessError) as err:
-        pytest.skip(f"mounting a tmpfs is not permitted here ({err})")
-    try:
+    with tmpfs(tmp_path / "read-only", "ro,size=1m") as folder:
         yield folder
-    finally:
-        subprocess.run(["umount", "--lazy", str(folder)], check=False)
 
 
 def test_a_read_only_jaxcnn_data_is_named_not_blamed_on_the_download(read_only_folder, tmp_path, monkeypatch):

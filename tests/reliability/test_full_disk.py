@@ -17,6 +17,7 @@ from tests.reliability.cli import TINY_FLAGS
 from tests.reliability.conftest import REFERENCE
 from tests.reliability.test_kill import assert_same_sums
 from tests.reliability.test_signals import jaxcnn
+from tests.reliability.tmpfs import tmpfs
 from tests.training.runs import tiny_config
 from tests.training.test_training_fit import assert_same_params
 
@@ -26,16 +27,8 @@ report_module = importlib.import_module("jaxcnn.training.report")
 @pytest.fixture
 def small_disk(tmp_path):
     """A 2 MB tmpfs (room for about 11 of the tiny run's checkpoints), unmounted at the end."""
-    disk = tmp_path / "disk"
-    disk.mkdir()
-    try:
-        subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(disk)], check=True, capture_output=True)
-    except (OSError, subprocess.CalledProcessError) as err:
-        pytest.skip(f"mounting a tmpfs is not permitted here ({err}); the real full disk needs root")
-    try:
+    with tmpfs(tmp_path / "disk", "size=2m") as disk:
         yield disk
-    finally:
-        subprocess.run(["umount", "--lazy", str(disk)], check=False)
 
 
 def test_a_real_full_disk_is_one_line_leaves_no_partial_save_and_resumes_once_space_is_freed(
