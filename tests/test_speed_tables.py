@@ -81,19 +81,25 @@ def test_replace_section_needs_the_markers():
         replace_section("no markers", "new\n")
 
 
-def test_headline_takes_the_compared_rows_and_the_gpu_fit(tmp_path):
+def test_headline_takes_the_compared_rows_of_each_jax_and_the_gpu_fit(tmp_path):
     torch = dict(framework="torch", torch_version="2.14.1", variant="eager channels_last", img_s=300.0, best=True)
     rows = [row(ratio=0.5), row(**torch), row(batch=8, note="conv=xla")]  # the last has no PyTorch partner
     (tmp_path / "2026-11-27-cpu.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    older = [row(ratio=0.4, img_s=120.0), row(**torch)]  # an older file of the same JAX: not shown
+    (tmp_path / "2026-11-20-cpu.jsonl").write_text("".join(json.dumps(r) + "\n" for r in older))
+    newer = [row(ratio=0.6, img_s=180.0, jax_version="0.12.0.1"), row(**torch, jax_version="0.12.0.1")]
+    (tmp_path / "2026-12-01-cpu.jsonl").write_text("".join(json.dumps(r) + "\n" for r in newer))
     rates = {"step": 1000.0, "fit": 970.0}
     stored = dict(
         model="resnet50", dtype="bfloat16", batch=256, image_size=224, device="NVIDIA H200", date="2026-11-27"
     )
+    stored |= dict(jax="0.11.2")
     (tmp_path / "2026-11-27-fit-overhead-resnet50.json").write_text(json.dumps(stored | dict(rates=rates)))
     lines = headline_section(tmp_path).splitlines()[2:]
     assert lines == [
-        "| 2-core CPU | resnet20 | 1x28x28 | float32 | 32 | 150 | 300 | 0.50 | 2026-11-27 |",
-        "| NVIDIA H200 | resnet50 | 3x224x224 | bfloat16 | 256 | 1,000 (`fit`: 97.0%) | - | - | 2026-11-27 |",
+        "| 2-core CPU | 0.10.2 | resnet20 | 1x28x28 | float32 | 32 | 150 | 300 | 0.50 | 2026-11-27 |",
+        "| 2-core CPU | 0.12.0.1 | resnet20 | 1x28x28 | float32 | 32 | 180 | 300 | 0.60 | 2026-11-27 |",
+        "| NVIDIA H200 | 0.11.2 | resnet50 | 3x224x224 | bfloat16 | 256 | 1,000 (`fit`: 97.0%) | - | - | 2026-11-27 |",
     ]
 
 

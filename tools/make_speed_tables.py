@@ -83,27 +83,30 @@ def speed_section(directory: str | Path, root: str | Path) -> str:
 
 def headline_section(directory: str | Path) -> str:
     """A short table for the README: the train rows with a PyTorch comparison from the newest CPU
-    result file, and the bare step and ``fit`` of the newest GPU ``fit_overhead`` result."""
+    result file of each JAX version, and the bare step and ``fit`` of the newest GPU
+    ``fit_overhead`` result."""
     lines = [
-        "| device | model | input | dtype | batch | jaxcnn img/s | PyTorch eager img/s | ratio | measured |",
-        "|---|---|---|---|---:|---:|---:|---:|---|",
+        "| device | JAX | model | input | dtype | batch | jaxcnn img/s | PyTorch eager img/s | ratio | measured |",
+        "|---|---|---|---|---|---:|---:|---:|---:|---|",
     ]
-    cpu = [(path, rows) for path, rows in _files(directory) if any(r.backend == "cpu" for r in rows)]
-    if cpu:
-        path, rows = cpu[-1]
+    newest = {}  # JAX version -> the rows of its newest CPU result file (files sort by date)
+    for _, rows in _files(directory):
+        cpu = [r for r in rows if r.backend == "cpu"]
+        if cpu:
+            newest[cpu[0].jax_version] = rows
+    for rows in newest.values():
         for r in rows:
             eager = next((t for t in rows if t.framework == "torch" and t.best and _same(t, r)), None)
             if r.framework == "jaxcnn" and r.backend == "cpu" and eager is not None:
-                cells = [f"{r.cpu_count}-core CPU", r.model, _input(r), r.dtype, str(r.batch), _fmt(r.img_s, ",.0f")]
-                lines.append(
-                    "| " + " | ".join([*cells, _fmt(eager.img_s, ",.0f"), _fmt(r.ratio, ".2f"), r.date[:10]]) + " |"
-                )
+                cells = [f"{r.cpu_count}-core CPU", r.jax_version, r.model, _input(r), r.dtype, str(r.batch)]
+                cells += [_fmt(r.img_s, ",.0f"), _fmt(eager.img_s, ",.0f"), _fmt(r.ratio, ".2f"), r.date[:10]]
+                lines.append("| " + " | ".join(cells) + " |")
     gpu = [stored for _, stored in _overheads(directory) if stored["device"] != "cpu"]
     if gpu:
         s = gpu[-1]
         fit = f"{s['rates']['step']:,.0f} (`fit`: {100 * s['rates']['fit'] / s['rates']['step']:.1f}%)"
-        cells = [s["device"], s["model"], f"3x{s['image_size']}x{s['image_size']}", s["dtype"], str(s["batch"]), fit]
-        lines.append("| " + " | ".join([*cells, "-", "-", s["date"]]) + " |")
+        cells = [s["device"], s["jax"], s["model"], f"3x{s['image_size']}x{s['image_size']}", s["dtype"]]
+        lines.append("| " + " | ".join([*cells, str(s["batch"]), fit, "-", "-", s["date"]]) + " |")
     return "\n".join(lines) + "\n"
 
 
