@@ -26,6 +26,7 @@ from PIL import Image
 from jaxcnn.validate import BOOL, POSITIVE_INT
 
 from .dataset import Dataset
+from .transforms import eval_transform, open_rgb
 
 EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
 _CHUNK = 256
@@ -147,49 +148,9 @@ def _is_image_file(path: Path, folder: Path) -> bool:
 
 
 def decode(path: Path, image_size: int) -> np.ndarray:
-    """One image as uint8 [image_size, image_size, 3]: RGB, shorter side resized, centre crop.
-    16-bit and float images are scaled to 0..255 (see ``to_rgb``)."""
-    with Image.open(path) as image:
-        image = to_rgb(image)  # forces a full decode: truncated files fail here
-    width, height = image.size
-    scale = image_size / min(width, height)
-    size = (image_size, int(height * scale)) if width <= height else (int(width * scale), image_size)
-    image = image.resize(size, Image.Resampling.BILINEAR)
-    left = int(round((size[0] - image_size) / 2.0))
-    top = int(round((size[1] - image_size) / 2.0))
-    return np.asarray(image.crop((left, top, left + image_size, top + image_size)), np.uint8)
-
-
-def to_rgb(image: Image.Image) -> Image.Image:
-    """An 8-bit RGB image. Pillow's own conversion clips integer values at 255 (a mid-grey 16-bit
-    image would turn white) and truncates floats, so these modes are scaled to 0..255 from the
-    range of their values: 16-bit modes (``I;16*``) from 0..65535; 32-bit integers (``I``), whose
-    files do not say how many bits are used, from the smallest of 0..255, 0..65535 and
-    0..2147483647 that holds the image's values; floats (``F``) from 0..1. Values outside that
-    range, and modes Pillow cannot convert to RGB, raise ``ValueError`` naming the mode (and the
-    values found)."""
-    if image.mode not in _RANGES:
-        try:
-            return image.convert("RGB")
-        except ValueError as err:
-            raise ValueError(f"mode {image.mode} image: {err}; convert it to 8-bit RGB") from err
-    pixels = np.asarray(image, np.float64)
-    low, high = (float(pixels.min()), float(pixels.max())) if pixels.size else (0.0, 0.0)
-    fits = [top for top in _RANGES[image.mode] if np.isfinite(pixels).all() and 0 <= low and high <= top]
-    if not fits:
-        expected = " or ".join(f"0..{top:g}" for top in _RANGES[image.mode])
-        raise ValueError(
-            f"mode {image.mode} image with values in [{low:g}, {high:g}]: jaxcnn reads {image.mode} "
-            f"images with values in {expected}; convert it to 8-bit"
-        )
-    return Image.fromarray(np.round(pixels * (255 / fits[0])).astype(np.uint8), "L").convert("RGB")
-
-
-_RANGES = {  # mode: the value ranges it may use, smallest first
-    **dict.fromkeys(("I;16", "I;16L", "I;16B", "I;16N"), (65535.0,)),
-    "I": (255.0, 65535.0, 2147483647.0),
-    "F": (1.0,),
-}
+    """One image as uint8 [image_size, image_size, 3]: ``open_rgb`` then ``eval_transform``
+    (shorter side resized to ``image_size``, centre crop)."""
+    return eval_transform(open_rgb(path), image_size)
 
 
 def _decode_into(
