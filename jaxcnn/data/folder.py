@@ -12,6 +12,7 @@ read-only ``np.memmap`` that the pipeline reads batch by batch.
 from __future__ import annotations
 
 import concurrent.futures
+import dataclasses
 import hashlib
 import json
 import os
@@ -26,7 +27,7 @@ from PIL import Image
 from jaxcnn.validate import BOOL, POSITIVE_INT
 
 from .dataset import Dataset
-from .transforms import eval_transform, open_rgb
+from .transforms import eval_transform, is_greyscale, open_image
 
 EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
 _CHUNK = 256
@@ -52,6 +53,7 @@ def image_folder(
     skip_bad: bool = False,
     workers: int | None = None,
     cache_dir: str | os.PathLike | None = None,
+    channels: int | None = 3,
 ) -> Dataset:
     """Load ``path/<class>/**/<image>`` as a Dataset; classes are the sorted subfolder names.
 
@@ -71,27 +73,79 @@ def image_folder(
       cache_dir: decode once into a memory-mapped file in this folder and reuse
         it while the files and ``image_size`` stay the same; damaged cache files are rebuilt,
         and processes building the same cache at once do not disturb each other.
+      channels: 3 (RGB), 1 (greyscale, see ``to_grey``) or None: 1 when every file is a
+        one-band image (``folder_channels``), else 3.
 
     Returns:
-      a Dataset with images uint8 [N, image_size, image_size, 3], labels int32 [N].
+      a Dataset with images uint8 [N, image_size, image_size, channels], labels int32 [N].
     """
-    _check_arguments(image_size, skip_bad, workers)
+    _check_arguments(image_size, skip_bad, workers, channels)
     root = Path(path)
     classes, files, labels = scan(root)
+    settings = {"image_size": image_size, "channels": channels, "skip_bad": skip_bad, "workers": workers}
+    return decode_files(root, files, labels, classes, cache_dir=cache_dir, **settings)
+
+
+def decode_files(
+    root: Path,
+    files: list[Path] | tuple[Path, ...],
+    labels: np.ndarray,
+    classes: tuple[str, ...],
+    *,
+    image_size: int,
+    channels: int | None = 3,
+    skip_bad: bool = False,
+    workers: int | None = None,
+    cache_dir: str | os.PathLike | None = None,
+    part: str | None = None,
+) -> Dataset:
+    """Decode ``files`` (below ``root``) once, as ``image_folder`` does, into a Dataset.
+
+    Args:
+      root: the folder the files are below (names the cache and the Dataset's source).
+      files, labels, classes: the images, their int32 labels [N] and the class names.
+      image_size, channels, skip_bad, workers, cache_dir: as in ``image_folder``.
+      part: a name that tells apart caches of several file lists of one ``root`` ("train", "val").
+
+    Returns:
+      a Dataset with images uint8 [N', image_size, image_size, channels], labels int32 [N'] (N' < N
+      only when ``skip_bad`` skipped files).
+    """
+    _check_arguments(image_size, skip_bad, workers, channels)
+    files = list(files)
+    if channels is None:
+        channels = folder_channels(files, workers)
+    decoder = Decoder(image_size, channels, skip_bad, workers)
     if cache_dir is None:
-        images = np.empty((len(files), image_size, image_size, 3), np.uint8)
-        kept = _decode_into(images, files, image_size, skip_bad, workers)
+        images = np.empty((len(files), image_size, image_size, channels), np.uint8)
+        kept = _decode_into(images, files, decoder)
         images = images[: len(kept)]
     else:
-        images, kept = _cached(root, Path(cache_dir), files, image_size, skip_bad, workers)
+        images, kept = _cached(root, Path(cache_dir), files, decoder, part)
     _warn_empty_classes(classes, labels[kept], skip_bad)
     return Dataset(images, labels[kept], classes, source=str(root))
 
 
-def _check_arguments(image_size, skip_bad, workers) -> None:
+def folder_channels(files: list[Path], workers: int | None = None) -> int:
+    """1 when every file holds a one-band image (modes 1, L, I;16*, I, F, read from the headers
+    alone), else 3. An unreadable header counts as colour (decoding then reports the file)."""
+
+    def grey(path):
+        try:
+            return is_greyscale(path)
+        except _DECODE_ERRORS:
+            return False
+
+    with concurrent.futures.ThreadPoolExecutor(workers or os.cpu_count()) as pool:
+        return 1 if files and all(pool.map(grey, files)) else 3
+
+
+def _check_arguments(image_size, skip_bad, workers, channels) -> None:
     POSITIVE_INT.require("image_size", image_size)
     BOOL.require("skip_bad", skip_bad)
     POSITIVE_INT.or_none().require("workers", workers)
+    if channels not in (1, 3, None):
+        raise ValueError(f"channels must be 1, 3 or None (decided by the files), got {channels!r}")
 
 
 def _warn_empty_classes(classes: tuple[str, ...], labels: np.ndarray, skip_bad: bool) -> None:
@@ -147,33 +201,46 @@ def _is_image_file(path: Path, folder: Path) -> bool:
     return not hidden and path.suffix.lower() in EXTENSIONS and path.is_file()
 
 
-def decode(path: Path, image_size: int) -> np.ndarray:
-    """One image as uint8 [image_size, image_size, 3]: ``open_rgb`` then ``eval_transform``
+def decode(path: Path, image_size: int, channels: int = 3) -> np.ndarray:
+    """One image as uint8 [image_size, image_size, channels]: ``open_image`` then ``eval_transform``
     (shorter side resized to ``image_size``, centre crop)."""
-    return eval_transform(open_rgb(path), image_size)
+    return eval_transform(open_image(path, channels), image_size)
 
 
-def _decode_into(
-    out: np.ndarray, files: list[Path], image_size: int, skip_bad: bool, workers: int | None
-) -> np.ndarray:
-    """Decode ``files`` in parallel into the first rows of ``out``, in order; return the
-    indices of the files kept (all of them unless ``skip_bad`` skipped some)."""
+@dataclasses.dataclass(frozen=True)
+class Decoder:
+    """How files are decoded once: output side and channels, whether bad files are skipped, and
+    the decoding threads."""
 
-    def attempt(path):
+    image_size: int
+    channels: int
+    skip_bad: bool
+    workers: int | None
+
+    def attempt(self, path: Path):
+        """The decoded image at ``path``, or with ``skip_bad`` the error that decoding it raised."""
         try:
-            return decode(path, image_size)
+            return decode(path, self.image_size, self.channels)
         except _DECODE_ERRORS as err:
-            if not skip_bad:
+            if not self.skip_bad:
                 raise ValueError(
                     f"cannot decode image {path}: {err}; fix or delete the file, or pass skip_bad=True to skip it"
                 ) from err
             return err
 
+    def shape(self, count: int) -> tuple[int, int, int, int]:
+        """The array shape of ``count`` decoded images."""
+        return (count, self.image_size, self.image_size, self.channels)
+
+
+def _decode_into(out: np.ndarray, files: list[Path], decoder: Decoder) -> np.ndarray:
+    """Decode ``files`` in parallel into the first rows of ``out``, in order; return the
+    indices of the files kept (all of them unless ``skip_bad`` skipped some)."""
     kept, bad = [], []
-    with concurrent.futures.ThreadPoolExecutor(workers or os.cpu_count()) as pool:
+    with concurrent.futures.ThreadPoolExecutor(decoder.workers or os.cpu_count()) as pool:
         for start in range(0, len(files), _CHUNK):
             chunk = files[start : start + _CHUNK]
-            for i, result in enumerate(pool.map(attempt, chunk), start):
+            for i, result in enumerate(pool.map(decoder.attempt, chunk), start):
                 if isinstance(result, Exception):
                     bad.append((files[i], result))
                 else:
@@ -183,13 +250,13 @@ def _decode_into(
         warnings.warn(
             f"skipped {len(bad)} of {len(files)} images that could not be decoded, "
             f"the first: {bad[0][0]} ({bad[0][1]})",
-            stacklevel=3,
+            stacklevel=4,
         )
     return np.asarray(kept, np.int64)
 
 
 def _cached(
-    root: Path, cache_dir: Path, files: list[Path], image_size: int, skip_bad: bool, workers: int | None
+    root: Path, cache_dir: Path, files: list[Path], decoder: Decoder, part: str | None
 ) -> tuple[np.ndarray, np.ndarray]:
     """Memory-mapped images [N, S, S, 3] and kept indices, decoding only when stale or damaged.
 
@@ -199,18 +266,20 @@ def _cached(
     building it at once each rename a complete file.
     """
     stats = [(str(f.relative_to(root)), f.stat().st_size, f.stat().st_mtime_ns) for f in files]
-    fingerprint = hashlib.sha256(json.dumps([image_size, skip_bad, stats]).encode()).hexdigest()
+    settings = [decoder.image_size, decoder.skip_bad] + ([decoder.channels] if decoder.channels != 3 else [])
+    fingerprint = hashlib.sha256(json.dumps([*settings, stats]).encode()).hexdigest()
     place = hashlib.sha256(str(root.resolve()).encode()).hexdigest()[:8]
-    stem = f"{root.name}-{place}-{image_size}px"
+    stem = f"{root.name}-{place}-{decoder.image_size}px" + (f"-{decoder.channels}ch" if decoder.channels != 3 else "")
+    stem += f"-{part}" if part else ""
     array_path, meta_path = cache_dir / f"{stem}.npy", cache_dir / f"{stem}.json"
-    shape = (len(files), image_size, image_size, 3)
+    shape = decoder.shape(len(files))
     cached = _read_cache(array_path, meta_path, fingerprint, shape)
     if cached is not None:
         return cached
     cache_dir.mkdir(parents=True, exist_ok=True)
-    kept = _write_atomically(array_path, lambda part: _decode_to_file(part, files, image_size, skip_bad, workers))
+    kept = _write_atomically(array_path, lambda temporary: _decode_to_file(temporary, files, decoder))
     meta = {"fingerprint": fingerprint, "shape": list(shape), "kept": kept}
-    _write_atomically(meta_path, lambda part: part.write_text(json.dumps(meta)))
+    _write_atomically(meta_path, lambda temporary: temporary.write_text(json.dumps(meta)))
     return _read_cache(array_path, meta_path, fingerprint, shape)
 
 
@@ -242,10 +311,10 @@ def _write_atomically(path: Path, write):
     return result
 
 
-def _decode_to_file(path: Path, files: list[Path], image_size: int, skip_bad: bool, workers: int | None) -> list[int]:
+def _decode_to_file(path: Path, files: list[Path], decoder: Decoder) -> list[int]:
     """Decode ``files`` into the .npy ``path``; return the kept indices."""
-    out = np.lib.format.open_memmap(path, "w+", np.uint8, (len(files), image_size, image_size, 3))
-    kept = _decode_into(out, files, image_size, skip_bad, workers)
+    out = np.lib.format.open_memmap(path, "w+", np.uint8, decoder.shape(len(files)))
+    kept = _decode_into(out, files, decoder)
     out.flush()
     del out
     return kept.tolist()

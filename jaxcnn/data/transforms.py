@@ -15,8 +15,22 @@ from PIL import Image
 def open_rgb(path: str | os.PathLike) -> Image.Image:
     """The image at ``path``, fully decoded (a truncated file fails here, not later) as 8-bit RGB;
     16-bit, 32-bit integer and float images are scaled to 0..255 (see ``to_rgb``)."""
+    return open_image(path, 3)
+
+
+def open_image(path: str | os.PathLike, channels: int = 3) -> Image.Image:
+    """The image at ``path``, fully decoded, as 8-bit RGB (``channels=3``, see ``to_rgb``) or 8-bit
+    greyscale (``channels=1``: Pillow's ``convert("L")`` of colour images; greyscale modes scaled
+    as ``to_rgb`` scales them)."""
     with Image.open(path) as image:
-        return to_rgb(image)
+        return to_rgb(image) if channels == 3 else to_grey(image)
+
+
+def is_greyscale(path: str | os.PathLike) -> bool:
+    """Whether the file at ``path`` holds a one-band image (modes 1, L, I;16*, I, F), read from its
+    header alone."""
+    with Image.open(path) as image:
+        return image.mode in GREY_MODES
 
 
 def eval_transform(image: Image.Image, size: int, resize: int | None = None) -> np.ndarray:
@@ -29,7 +43,7 @@ def eval_transform(image: Image.Image, size: int, resize: int | None = None) -> 
       resize: shorter side before cropping, >= ``size`` (ImageNet's evaluation uses 256 for 224).
 
     Returns:
-      uint8 [size, size, 3].
+      uint8 [size, size, 3] (RGB) or [size, size, 1] (greyscale).
     """
     resize = size if resize is None else resize
     width, height = image.size
@@ -38,7 +52,8 @@ def eval_transform(image: Image.Image, size: int, resize: int | None = None) -> 
     image = image.resize(shape, Image.Resampling.BILINEAR)
     left = int(round((shape[0] - size) / 2.0))
     top = int(round((shape[1] - size) / 2.0))
-    return np.asarray(image.crop((left, top, left + size, top + size)), np.uint8)
+    pixels = np.asarray(image.crop((left, top, left + size, top + size)), np.uint8)
+    return pixels[..., None] if pixels.ndim == 2 else pixels
 
 
 def to_rgb(image: Image.Image) -> Image.Image:
@@ -49,11 +64,27 @@ def to_rgb(image: Image.Image) -> Image.Image:
     0..2147483647 that holds the image's values; floats (``F``) from 0..1. Values outside that
     range, and modes Pillow cannot convert to RGB, raise ``ValueError`` naming the mode (and the
     values found)."""
+    return _convert(_to_8bit(image), "RGB")
+
+
+def to_grey(image: Image.Image) -> Image.Image:
+    """An 8-bit greyscale (mode L) image: greyscale modes scaled to 0..255 as ``to_rgb`` scales
+    them, colour images converted with Pillow's ``convert("L")`` (ITU-R 601-2 luma)."""
+    return _convert(_to_8bit(image), "L")
+
+
+def _convert(image: Image.Image, mode: str) -> Image.Image:
+    try:
+        return image.convert(mode)
+    except ValueError as err:
+        raise ValueError(f"mode {image.mode} image: {err}; convert it to 8-bit RGB") from err
+
+
+def _to_8bit(image: Image.Image) -> Image.Image:
+    """``image`` itself, or for the 16-bit, 32-bit integer and float modes, the mode L image of
+    its values scaled to 0..255 (see ``to_rgb``)."""
     if image.mode not in _RANGES:
-        try:
-            return image.convert("RGB")
-        except ValueError as err:
-            raise ValueError(f"mode {image.mode} image: {err}; convert it to 8-bit RGB") from err
+        return image
     pixels = np.asarray(image, np.float64)
     low, high = (float(pixels.min()), float(pixels.max())) if pixels.size else (0.0, 0.0)
     fits = [top for top in _RANGES[image.mode] if np.isfinite(pixels).all() and 0 <= low and high <= top]
@@ -63,9 +94,10 @@ def to_rgb(image: Image.Image) -> Image.Image:
             f"mode {image.mode} image with values in [{low:g}, {high:g}]: jaxcnn reads {image.mode} "
             f"images with values in {expected}; convert it to 8-bit"
         )
-    return Image.fromarray(np.round(pixels * (255 / fits[0])).astype(np.uint8), "L").convert("RGB")
+    return Image.fromarray(np.round(pixels * (255 / fits[0])).astype(np.uint8), "L")
 
 
+GREY_MODES = ("1", "L", "I;16", "I;16L", "I;16B", "I;16N", "I", "F")
 _RANGES = {  # mode: the value ranges it may use, smallest first
     **dict.fromkeys(("I;16", "I;16L", "I;16B", "I;16N"), (65535.0,)),
     "I": (255.0, 65535.0, 2147483647.0),
