@@ -113,7 +113,12 @@ def build_parser() -> argparse.ArgumentParser:
     _add_train_parser(commands)
     evaluate = commands.add_parser("evaluate", help="test accuracy of a training run's latest checkpoint")
     evaluate.add_argument("out", metavar="OUT_DIR", help="the --out folder of a `jaxcnn train` run")
-    evaluate.add_argument("--data", type=_dataset_name, default=None, help="dataset (default: the one it trained on)")
+    evaluate.add_argument(
+        "--data",
+        type=_data_name,
+        default=None,
+        help="dataset or image folder (default: the one it trained on; a folder's validation part)",
+    )
     evaluate.add_argument(
         "--step", type=_non_negative, default=None, help="checkpoint step (default: the newest that can be restored)"
     )
@@ -127,7 +132,7 @@ def _add_train_parser(commands) -> None:
     the namespace (``SUPPRESS``) so that ``_train_config`` knows which flags were given and
     lets them override ``--config``; the help shows ``TrainConfig``'s defaults."""
     from jaxcnn.training import TrainConfig
-    from jaxcnn.training.config import DTYPES
+    from jaxcnn.training.config import DECODE_MODES, DTYPES
     from jaxcnn.training.optim import OPTIMIZERS, SCHEDULES
     from jaxcnn.training.parallel import MODES
 
@@ -163,14 +168,30 @@ def _add_train_parser(commands) -> None:
     )
     flag(model, "--dtype", "compute dtype", choices=DTYPES)
     data = p.add_argument_group("data")
-    flag(data, "--data", "dataset name", type=_dataset_name)
-    flag(data, "--data-root", "folder searched first for dataset files")
+    flag(
+        data,
+        "--data",
+        "dataset name, or a folder of images: PATH/<class>/... or PATH/train/<class>/... + PATH/val/<class>/...",
+        type=_data_name,
+    )
+    flag(data, "--data-root", "folder searched first for dataset files; holds the decoded-once folder caches")
     flag(
         data,
         "--image-size",
-        "centre-pad inputs to this size (default: the smallest size the model's stride-2 layers halve exactly)",
+        "centre-pad inputs to this size (default: the smallest size the model's stride-2 layers halve exactly); "
+        "a folder's images are resized and centre-cropped to it (default: the model's input size)",
         type=_positive,
     )
+    flag(data, "--val-fraction", "share of a PATH/<class>/ folder held out for validation", type=float)
+    flag(
+        data,
+        "--decode",
+        "a folder's images: decoded once and cached, streamed every epoch, or auto (once when they fit in a "
+        "quarter of the available memory)",
+        choices=DECODE_MODES,
+    )
+    flag(data, "--workers", "decoding threads or processes (default: the CPU count)", type=_positive)
+    flag(data, "--skip-bad", "skip images that fail to decode", action=argparse.BooleanOptionalAction)
     flag(data, "--pad", "random-crop padding in pixels", type=_non_negative)
     flag(data, "--flip", "random horizontal flips", action=argparse.BooleanOptionalAction)
     flag(data, "--eval-batch-size", "test batch size", type=_positive)
@@ -181,6 +202,13 @@ def _add_train_parser(commands) -> None:
     flag(opt, "--lr", "peak learning rate", type=float)
     flag(opt, "--optimizer", choices=OPTIMIZERS)
     flag(opt, "--schedule", choices=SCHEDULES)
+    flag(
+        opt,
+        "--step-milestones",
+        "fractions of training at which the step schedule multiplies the rate by 0.1",
+        type=_fractions,
+        metavar="F,F,...",
+    )
     flag(opt, "--warmup-epochs", type=float)
     flag(opt, "--momentum", "SGD momentum", type=float)
     flag(opt, "--nesterov", "Nesterov momentum", action=argparse.BooleanOptionalAction)
@@ -274,10 +302,18 @@ def _model_name(name: str) -> str:
     return _argument(model_info, name)
 
 
-def _dataset_name(name: str) -> str:
-    from jaxcnn.data import check_dataset_name
+def _data_name(name: str) -> str:
+    from jaxcnn.data import check_data
 
-    return _argument(check_dataset_name, name)
+    return _argument(check_data, name)
+
+
+def _fractions(text: str) -> tuple[float, ...]:
+    """``'0.5,0.75'`` -> ``(0.5, 0.75)``; TrainConfig checks the values."""
+    try:
+        return tuple(float(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected numbers separated by commas, e.g. 0.5,0.75; got {text!r}") from None
 
 
 def _argument(check, name: str) -> str:

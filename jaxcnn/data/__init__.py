@@ -2,13 +2,22 @@
 
 from .augment import augment, normalize
 from .dataset import Dataset, channel_stats
-from .folder import image_folder
+from .folder import decode_files, image_folder
+from .layout import FolderSplit, held_out_share, split_folder
 from .pipeline import epoch_order, eval_batches, steps_per_epoch, train_batches
 from .placement import data_sharding, prefetch, to_device
 from .registry import check_dataset_name, is_local, list_datasets, load
+from .sources import check_data, folder_part, resolve_decode
 
 __all__ = [
     "Dataset",
+    "FolderSplit",
+    "check_data",
+    "decode_files",
+    "folder_part",
+    "held_out_share",
+    "resolve_decode",
+    "split_folder",
     "augment",
     "channel_stats",
     "check_dataset_name",

@@ -9,7 +9,9 @@ import numbers
 from pathlib import Path
 from typing import Any
 
-from .optim import OPTIMIZERS, SCHEDULES
+from jaxcnn.data.sources import DECODE_MODES
+
+from .optim import OPTIMIZERS, SCHEDULES, STEP_MILESTONES
 from .parallel import MODES, resolve_mode
 
 DTYPES = ("float32", "bfloat16")
@@ -22,7 +24,7 @@ INVOCATION = frozenset({"out", "resume", "distributed", "coordinator_address", "
 # Fields that may differ between a run and its --resume: they do not change what is trained
 # (the evaluation batch size changes only how the test metrics are summed). ``parallel`` is
 # compared as the mode it resolves to (``auto`` is ``none`` on one device).
-RESUMABLE = INVOCATION | {"checkpoint_every", "keep_checkpoints", "progress", "eval_batch_size", "parallel"}
+RESUMABLE = INVOCATION | {"checkpoint_every", "keep_checkpoints", "progress", "eval_batch_size", "parallel", "workers"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -35,14 +37,22 @@ class TrainConfig:
 
     Attributes:
       model, model_overrides: a registered model name and extra model attributes.
-      data: a name from ``jaxcnn.data.list_datasets()``; ``data_root`` is searched first.
+      data: a name from ``jaxcnn.data.list_datasets()`` (``data_root`` is searched first), or a
+        folder of images: ``PATH/train/<class>/...`` + ``PATH/val/<class>/...`` (or ``test/``), or
+        ``PATH/<class>/...`` of which ``val_fraction`` is held out (``jaxcnn.data.split_folder``).
+      decode: how a folder is fed: ``once`` (decoded once to ``image_size``, cached
+        memory-mapped), ``stream`` (decoded every epoch) or ``auto`` (``jaxcnn.data.resolve_decode``);
+        ``workers`` decoding threads or processes (default: the CPU count); ``skip_bad`` skips
+        files that fail to decode.
       epochs, batch_size: the global batch size (all devices and processes together).
       max_steps: stop after this many steps (the schedule then spans them); None = all epochs.
       lr, optimizer, schedule, warmup_epochs, momentum, nesterov, weight_decay, label_smoothing:
-        see ``jaxcnn.training.optimizer`` and ``schedule``.
+        see ``jaxcnn.training.optimizer`` and ``schedule``; ``step_milestones``: the fractions
+        of training after warm-up at which the ``step`` schedule multiplies the rate by 0.1.
       pad, flip: random-crop padding (pixels) and horizontal flips; ``image_size``: inputs are
         centre-padded to it (None: the smallest size every stride-2 reduction of the model
-        halves exactly, see ``setup.halving_size``).
+        halves exactly, see ``setup.halving_size``); a folder's images are brought to it (None:
+        the model's natural input size, ``jaxcnn.models.model_info(model).input_size``).
       dtype: compute dtype; parameters and optimizer state stay float32.
       parallel: auto | none | sharded | pmap.
       checkpoint_every: also checkpoint every N steps (0: only at epoch ends); keep the last
@@ -56,12 +66,17 @@ class TrainConfig:
     model_overrides: dict = dataclasses.field(default_factory=dict)
     data: str = "fashion_mnist_small"
     data_root: str | None = None
+    val_fraction: float = 0.1
+    decode: str = "auto"
+    workers: int | None = None
+    skip_bad: bool = False
     epochs: int = 2
     batch_size: int = 16
     max_steps: int | None = None
     lr: float = 0.05
     optimizer: str = "sgd"
     schedule: str = "cosine"
+    step_milestones: tuple[float, ...] = STEP_MILESTONES
     warmup_epochs: float = 0.1
     momentum: float = 0.9
     nesterov: bool = True
@@ -85,6 +100,8 @@ class TrainConfig:
     process_id: int | None = None
 
     def __post_init__(self):
+        if isinstance(self.step_milestones, list):  # as JSON stores it
+            object.__setattr__(self, "step_milestones", tuple(self.step_milestones))
         validate(self)
 
     def to_json(self) -> dict:
@@ -155,6 +172,7 @@ _POSITIVE_INTS = (
     "max_steps",
     "image_size",
     "num_processes",
+    "workers",
 )
 # field: (test, what is expected). Numbers must be finite; None is allowed only for OPTIONAL fields.
 RULES = {
@@ -166,9 +184,17 @@ RULES = {
     "weight_decay": (lambda v: _is_real(v) and v >= 0, "a finite number >= 0"),
     "momentum": (lambda v: _is_real(v) and 0 <= v < 1, "a number in [0, 1)"),
     "label_smoothing": (lambda v: _is_real(v) and 0 <= v < 1, "a number in [0, 1)"),
+    "val_fraction": (lambda v: _is_real(v) and 0 < v < 1, "a number in (0, 1)"),
+    "step_milestones": (
+        lambda v: (
+            isinstance(v, tuple) and v and all(_is_real(f) and 0 < f < 1 for f in v) and list(v) == sorted(set(v))
+        ),
+        "increasing fractions in (0, 1), e.g. [0.5, 0.75]",
+    ),
     "warmup_epochs": (lambda v: _is_real(v) and v >= 0, "a finite number >= 0"),
     **dict.fromkeys(
-        ("nesterov", "flip", "resume", "progress", "distributed"), (lambda v: isinstance(v, bool), "true or false")
+        ("nesterov", "flip", "resume", "progress", "distributed", "skip_bad"),
+        (lambda v: isinstance(v, bool), "true or false"),
     ),
     **dict.fromkeys(("model", "data", "out"), (lambda v: isinstance(v, str) and v != "", "a non-empty string")),
     **dict.fromkeys(("data_root", "coordinator_address"), (lambda v: isinstance(v, str), "a string")),
@@ -177,8 +203,10 @@ RULES = {
         "a dict of attribute names to values",
     ),
 }
-OPTIONAL = frozenset({"max_steps", "image_size", "num_processes", "process_id", "data_root", "coordinator_address"})
-CHOICES = {"optimizer": OPTIMIZERS, "schedule": SCHEDULES, "dtype": DTYPES, "parallel": MODES}
+OPTIONAL = frozenset(
+    {"max_steps", "image_size", "num_processes", "process_id", "data_root", "coordinator_address", "workers"}
+)
+CHOICES = {"optimizer": OPTIMIZERS, "schedule": SCHEDULES, "dtype": DTYPES, "parallel": MODES, "decode": DECODE_MODES}
 
 
 def validate(config: TrainConfig) -> None:

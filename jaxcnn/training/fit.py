@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import jax
 
-from jaxcnn.data import Dataset, load
+from jaxcnn.data import Dataset
 
 from .config import TrainConfig
 from .guard import run_lock
+from .inputs import load_inputs, saved_folder
 from .loop import FitResult, Run
 from .runfolder import check_run_folder
 from .setup import build_model, describe_data, initialize_distributed
@@ -17,6 +18,9 @@ from .setup import build_model, describe_data, initialize_distributed
 
 def fit(config: TrainConfig | None = None, *, train: Dataset | None = None, test: Dataset | None = None) -> FitResult:
     """Train ``config.model`` on ``config.data`` (or the given datasets) into ``config.out``.
+
+    ``config.data`` names a dataset or an image folder (see ``TrainConfig``); a folder's classes,
+    split, image size and evaluation transform are saved in ``config.json`` (``DataInfo.folder``).
 
     Writes ``config.json``, ``metrics.jsonl`` (one row per epoch), ``curves.png`` and
     ``checkpoints/`` (every ``checkpoint_every`` steps and at each epoch end, before the epoch's
@@ -36,8 +40,13 @@ def fit(config: TrainConfig | None = None, *, train: Dataset | None = None, test
     with run_lock(config.out, hold=jax.process_index() == 0):
         # before the data loads: a foreign folder, a mismatch or a damaged config.json fails at once
         check_run_folder(config, main_process=jax.process_index() == 0)
-        train = train if train is not None else load(config.data, "train", root=config.data_root)
-        test = test if test is not None else load(config.data, "test", root=config.data_root)
+        folder = None
+        if train is None or test is None:
+            saved = saved_folder(config.out) if config.resume else None
+            loaded_train, loaded_test, folder = load_inputs(config, saved)
+            folder = folder if train is None else None
+            train = train if train is not None else loaded_train
+            test = test if test is not None else loaded_test
         model = build_model(config, train.num_classes, train.images.shape[-1])
-        info = describe_data(train, config, model)
+        info = describe_data(train, config, model, folder)
         return Run(config, info, model, train, test).run()

@@ -15,12 +15,15 @@ SCHEDULES = ("cosine", "step", "constant")
 STEP_MILESTONES = (0.5, 0.75)  # fractions of training at which "step" divides the rate by 10
 
 
-def schedule(name: str, peak: float, total_steps: int, warmup_steps: int = 0) -> optax.Schedule:
+def schedule(
+    name: str, peak: float, total_steps: int, warmup_steps: int = 0, milestones: tuple[float, ...] = STEP_MILESTONES
+) -> optax.Schedule:
     """The learning rate at each step (a function int -> float32 []).
 
     A linear warm-up from ``peak / warmup_steps`` to ``peak`` over ``warmup_steps``, then
-    "cosine" (to 0 at ``total_steps``), "step" (x0.1 at 50% and 75% of the remaining
-    steps, the ResNet paper's CIFAR recipe) or "constant".
+    "cosine" (to 0 at ``total_steps``), "step" (x0.1 at each of the ``milestones``, fractions of
+    the remaining steps: by default 50% and 75%, the ResNet paper's CIFAR recipe; 1/3 and 2/3 are
+    torchvision's ImageNet recipe, x0.1 every 30 of 90 epochs) or "constant".
     """
     if name not in SCHEDULES:
         raise ValueError(f"schedule must be one of {SCHEDULES}, got {name!r}")
@@ -30,7 +33,7 @@ def schedule(name: str, peak: float, total_steps: int, warmup_steps: int = 0) ->
     if name == "cosine":
         main = optax.cosine_decay_schedule(peak, max(rest, 1))
     elif name == "step":
-        main = optax.piecewise_constant_schedule(peak, {int(f * rest): 0.1 for f in STEP_MILESTONES})
+        main = optax.piecewise_constant_schedule(peak, {int(f * rest): 0.1 for f in milestones})
     else:
         main = optax.constant_schedule(peak)
     if warmup_steps == 0:

@@ -10,11 +10,12 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from jaxcnn.data import Dataset, load
+from jaxcnn.data import Dataset
 from jaxcnn.models import init_shapes
 
 from .checkpoint import Checkpoints
 from .config import read_config
+from .inputs import test_data
 from .loop import evaluate_on
 from .parallel import Parallel
 from .runfolder import read_data_info
@@ -45,10 +46,12 @@ def _restore(out: str | Path, step: int | None) -> tuple[nn.Module, dict, int]:
 
 def evaluate(out: str | Path, data: str | None = None, *, step: int | None = None, test: Dataset | None = None) -> dict:
     """Test loss and accuracy of a run folder's checkpoint on ``data``'s test split (default:
-    the dataset it trained on), normalised with the training statistics; on one device. The
-    metrics of ``evaluate_on`` and ``step``, the checkpoint step evaluated."""
+    the dataset it trained on), normalised with the training statistics; on one device. ``data``
+    may be an image folder: its validation part is read as the run read its folder (size,
+    channels, evaluation transform), and its classes must be the run's. The metrics of
+    ``evaluate_on`` and ``step``, the checkpoint step evaluated."""
     config, info = read_config(out), read_data_info(out)
-    test = test if test is not None else load(data or config.data, "test", root=config.data_root)
+    test = test if test is not None else test_data(config, info, data)
     model, variables, step = _restore(out, step)
     eval_step = jax.jit(make_eval_step(model, transform=transforms(config, info)[1]))
     state = TrainState(variables["params"], variables["batch_stats"], None, jnp.zeros((), jnp.int32), None)

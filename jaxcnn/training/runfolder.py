@@ -22,6 +22,7 @@ CONFIG = "config.json"
 # What a new run may find in its folder and still call its own: its lock, the config.json that
 # an earlier start of the very same run wrote, and the (step-less) checkpoints folder.
 OWN = frozenset({LOCK_NAME, CONFIG, "checkpoints", f".{CONFIG}.tmp"})
+LATER_FIELDS = frozenset({"classes", "folder"})  # DataInfo fields that older run folders lack
 SHOWN = 5  # names listed in an error before "and N more"
 
 
@@ -64,11 +65,12 @@ def write_config(config: TrainConfig, info: DataInfo, parallel: Parallel) -> Non
 
 
 def read_data_info(out: str | Path) -> DataInfo:
-    """The ``DataInfo`` saved in ``out/config.json``."""
+    """The ``DataInfo`` saved in ``out/config.json`` (runs saved before ``classes`` and ``folder``
+    were recorded read as without them)."""
     saved = read_run_file(out, "data")
     fields = {f.name for f in dataclasses.fields(DataInfo)}
-    if set(saved) != fields:
-        wrong = ", ".join(sorted(fields ^ set(saved)))
+    if not set(saved) <= fields or not fields - LATER_FIELDS <= set(saved):
+        wrong = ", ".join(sorted((fields - LATER_FIELDS - set(saved)) | (set(saved) - fields)))
         raise ValueError(f"{Path(out) / CONFIG}: its 'data' section lacks or adds the fields {wrong}")
     for name in ("num_classes", "in_channels", "image_size", "train_examples"):
         if not isinstance(saved[name], int) or isinstance(saved[name], bool) or saved[name] < 1:

@@ -26,7 +26,11 @@ from .state import TrainState, create_train_state
 
 @dataclasses.dataclass(frozen=True)
 class DataInfo:
-    """What the training data decides about the model and its inputs (saved in config.json)."""
+    """What the training data decides about the model and its inputs (saved in config.json).
+
+    ``classes`` names the labels (label k is ``classes[k]``); ``folder`` describes an image
+    folder's run (see ``inputs.load_inputs``: its root, layout, split, decode mode, image size,
+    channels and evaluation transform), None for a named dataset or arrays."""
 
     num_classes: int
     in_channels: int
@@ -34,19 +38,22 @@ class DataInfo:
     mean: tuple[float, ...]
     std: tuple[float, ...]
     train_examples: int
+    classes: tuple[str, ...] = ()
+    folder: dict | None = None
 
 
-def describe_data(train: Dataset, config: TrainConfig, model: nn.Module) -> DataInfo:
+def describe_data(train: Dataset, config: TrainConfig, model: nn.Module, folder: dict | None = None) -> DataInfo:
     """Classes, channels, normalisation statistics and the input size: ``config.image_size``,
-    or by default the course's rule for ``model`` (the run's, built for ``train``'s classes and
-    channels): the image side rounded up so that every stride-2 reduction of the model halves it
-    exactly (and to the model's minimum)."""
+    the size a folder's images were brought to, or by default the course's rule for ``model``
+    (the run's, built for ``train``'s classes and channels): the image side rounded up so that
+    every stride-2 reduction of the model halves it exactly (and to the model's minimum)."""
     _, height, width, channels = train.images.shape
     mean, std = channel_stats(train)
-    size = config.image_size
+    size = config.image_size or (folder and folder["image_size"])
     if size is None:
         size = halving_size(model, max(height, width), channels)
-    return DataInfo(train.num_classes, channels, size, tuple(map(float, mean)), tuple(map(float, std)), len(train))
+    stats = tuple(map(float, mean)), tuple(map(float, std))
+    return DataInfo(train.num_classes, channels, size, *stats, len(train), train.classes, folder)
 
 
 def halving_size(model: nn.Module, side: int, channels: int) -> int:
@@ -75,7 +82,7 @@ def build_optimizer(config: TrainConfig, info: DataInfo):
     per_epoch = steps_per_epoch(info.train_examples, config.batch_size)
     total = min(config.epochs * per_epoch, config.max_steps or sys.maxsize)
     warmup = min(int(config.warmup_epochs * per_epoch), total // 10)  # a short run must not be all warm-up
-    lr = schedule(config.schedule, config.lr, total, warmup)
+    lr = schedule(config.schedule, config.lr, total, warmup, config.step_milestones)
     tx = optimizer(
         config.optimizer, lr, momentum=config.momentum, nesterov=config.nesterov, weight_decay=config.weight_decay
     )
