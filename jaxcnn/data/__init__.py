@@ -6,9 +6,11 @@ from .folder import image_folder
 from .pipeline import epoch_order, eval_batches, steps_per_epoch, train_batches
 from .placement import data_sharding, prefetch, to_device
 from .registry import check_dataset_name, is_local, list_datasets, load
+from .streaming import StreamingFolder
 
 __all__ = [
     "Dataset",
+    "StreamingFolder",
     "augment",
     "channel_stats",
     "check_dataset_name",

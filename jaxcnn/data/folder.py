@@ -15,34 +15,19 @@ import concurrent.futures
 import hashlib
 import json
 import os
-import struct
 import tempfile
 import warnings
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
 from jaxcnn.validate import BOOL, POSITIVE_INT
 
 from .dataset import Dataset
-from .transforms import eval_transform, open_rgb
+from .transforms import DECODE_ERRORS, cannot_decode, eval_transform, open_rgb
 
 EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
 _CHUNK = 256
-# What Pillow's decoders raise for damaged or hostile files (its plugins parse with struct and index
-# into headers); each becomes a ValueError naming the file.
-_DECODE_ERRORS = (
-    OSError,
-    SyntaxError,
-    ValueError,
-    EOFError,
-    LookupError,
-    TypeError,
-    ArithmeticError,
-    struct.error,
-    Image.DecompressionBombError,
-)
 
 
 def image_folder(
@@ -162,11 +147,9 @@ def _decode_into(
     def attempt(path):
         try:
             return decode(path, image_size)
-        except _DECODE_ERRORS as err:
+        except DECODE_ERRORS as err:
             if not skip_bad:
-                raise ValueError(
-                    f"cannot decode image {path}: {err}; fix or delete the file, or pass skip_bad=True to skip it"
-                ) from err
+                raise cannot_decode(path, err) from err
             return err
 
     kept, bad = [], []
