@@ -1,6 +1,7 @@
 """Throughput of the input pipeline alone: no model, no train step.
 
     python benchmarks/input_pipeline.py [--data fashion_mnist_small] [--batch-size 128]
+    python benchmarks/input_pipeline.py --folder PATH [--workers 1 2] [--repeats 3] [--out FILE.jsonl]
 
 Measures images/s of (1) the host side alone: shuffled batches gathered from
 the Dataset (``train_batches``), and (2) the whole pipeline: host batches,
@@ -8,6 +9,11 @@ the Dataset (``train_batches``), and (2) the whole pipeline: host batches,
 4-pixel padding, flip, normalisation, 28x28 -> 32x32), as the training loop
 runs it. Each figure is the median of ``--repeats`` runs of ``--steps`` batches,
 after one untimed run that compiles.
+
+With ``--folder`` (an image folder, e.g. from ``tools/make_jpeg_folder.py``) it measures instead
+the streaming pipeline at 224 (``benchmarks/folder_pipeline.py``): the training transform
+(RandomResizedCrop + flip) and the evaluation transform (Resize 256 + CenterCrop 224) from the
+files, for each worker count, beside grain's and torchvision's DataLoaders in the same run.
 """
 
 from __future__ import annotations
@@ -47,9 +53,18 @@ def main(argv=None) -> None:
     parser.add_argument("--data", default="fashion_mnist_small")
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--steps", type=int, default=100)
-    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--repeats", type=int, help="default: 5 (3 with --folder)")
     parser.add_argument("--out-size", type=int, default=32)
+    parser.add_argument("--folder", help="measure the streaming pipeline on this image folder instead")
+    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2], help="with --folder")
+    parser.add_argument("--out", help="with --folder: append the rows to this JSONL file")
     args = parser.parse_args(argv)
+    if args.folder:
+        from folder_pipeline import measure_folder
+
+        measure_folder(args.folder, args.workers, args.repeats or 3, args.batch_size, args.out)
+        return
+    args.repeats = args.repeats or 5
 
     ds = load(args.data, "train")
     mean, std = channel_stats(ds)

@@ -8,10 +8,12 @@ from .pipeline import epoch_order, eval_batches, steps_per_epoch, train_batches
 from .placement import data_sharding, prefetch, to_device
 from .registry import check_dataset_name, is_local, list_datasets, load
 from .sources import check_data, folder_part, resolve_decode
+from .streaming import StreamingFolder
 
 __all__ = [
     "Dataset",
     "FolderSplit",
+    "StreamingFolder",
     "check_data",
     "decode_files",
     "folder_part",

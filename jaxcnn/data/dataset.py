@@ -51,6 +51,11 @@ class Dataset:
         """Number of classes, ``len(classes)``."""
         return len(self.classes)
 
+    @property
+    def image_shape(self) -> tuple[int, ...]:
+        """(H, W, C) of every image."""
+        return tuple(self.images.shape[1:])
+
     def __len__(self) -> int:
         return len(self.labels)
 

@@ -16,34 +16,19 @@ import dataclasses
 import hashlib
 import json
 import os
-import struct
 import tempfile
 import warnings
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
 from jaxcnn.validate import BOOL, POSITIVE_INT
 
 from .dataset import Dataset
-from .transforms import eval_transform, is_greyscale, open_image
+from .transforms import DECODE_ERRORS, cannot_decode, eval_transform, is_greyscale, open_image
 
 EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
 _CHUNK = 256
-# What Pillow's decoders raise for damaged or hostile files (its plugins parse with struct and index
-# into headers); each becomes a ValueError naming the file.
-_DECODE_ERRORS = (
-    OSError,
-    SyntaxError,
-    ValueError,
-    EOFError,
-    LookupError,
-    TypeError,
-    ArithmeticError,
-    struct.error,
-    Image.DecompressionBombError,
-)
 
 
 def image_folder(
@@ -133,7 +118,7 @@ def folder_channels(files: list[Path], workers: int | None = None) -> int:
     def grey(path):
         try:
             return is_greyscale(path)
-        except _DECODE_ERRORS:
+        except DECODE_ERRORS:
             return False
 
     with concurrent.futures.ThreadPoolExecutor(workers or os.cpu_count()) as pool:
@@ -221,11 +206,9 @@ class Decoder:
         """The decoded image at ``path``, or with ``skip_bad`` the error that decoding it raised."""
         try:
             return decode(path, self.image_size, self.channels)
-        except _DECODE_ERRORS as err:
+        except DECODE_ERRORS as err:
             if not self.skip_bad:
-                raise ValueError(
-                    f"cannot decode image {path}: {err}; fix or delete the file, or pass skip_bad=True to skip it"
-                ) from err
+                raise cannot_decode(path, err) from err
             return err
 
     def shape(self, count: int) -> tuple[int, int, int, int]:

@@ -14,6 +14,7 @@ all devices in process order.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 
 import numpy as np
@@ -21,6 +22,7 @@ import numpy as np
 from jaxcnn.validate import NON_NEGATIVE_INT, POSITIVE_INT
 
 from .dataset import Dataset
+from .streaming import StreamingFolder
 
 _INT32_MAX = np.iinfo(np.int32).max
 
@@ -42,7 +44,7 @@ def epoch_order(n: int, seed: int, epoch: int) -> np.ndarray:
 
 
 def train_batches(
-    ds: Dataset,
+    ds: Dataset | StreamingFolder,
     batch_size: int,
     *,
     seed: int,
@@ -54,7 +56,8 @@ def train_batches(
     """One epoch of shuffled training batches; the last partial batch is dropped.
 
     Args:
-      ds: the training set.
+      ds: the training set; a ``StreamingFolder`` decodes each batch from its files (its random
+        crops keyed by (its seed, ``epoch``, example)).
       batch_size: the global batch size (all processes together).
       seed, epoch: pick the order (``epoch_order``).
       start_batch: the first batch to yield, to resume mid-epoch.
@@ -81,28 +84,50 @@ def train_batches(
             "'index' that keys augmentation; start a new seed instead"
         )
     # Validation above runs at the call; the batches are produced lazily.
-    return _gather_train(ds, order, rows, range(start_batch, steps), batch_size, first)
+    positions = [batch * batch_size + rows for batch in range(start_batch, steps)]
+    if isinstance(ds, StreamingFolder):
+        return _stream_train(ds, order, positions, first, epoch)
+    return _gather_train(ds, order, positions, first)
 
 
-def _gather_train(ds, order, rows, batches, batch_size, first) -> Iterator[dict]:
-    for batch in batches:
-        positions = batch * batch_size + rows
-        chosen = order[positions]
-        yield {"image": ds.images[chosen], "label": ds.labels[chosen], "index": (first + positions).astype(np.int32)}
+def _gather_train(ds, order, positions, first) -> Iterator[dict]:
+    for where in positions:
+        chosen = order[where]
+        yield {"image": ds.images[chosen], "label": ds.labels[chosen], "index": (first + where).astype(np.int32)}
 
 
-def eval_batches(ds: Dataset, batch_size: int, *, process_index: int = 0, process_count: int = 1) -> Iterator[dict]:
+def _stream_train(ds, order, positions, first, epoch) -> Iterator[dict]:
+    decoded = ds.read((order[where] for where in positions), epoch, substitute=True)
+    with contextlib.closing(decoded):  # closing this generator stops the workers at once
+        for where, batch in zip(positions, decoded):
+            yield {"image": batch["image"], "label": batch["label"], "index": (first + where).astype(np.int32)}
+
+
+def eval_batches(
+    ds: Dataset | StreamingFolder, batch_size: int, *, process_index: int = 0, process_count: int = 1
+) -> Iterator[dict]:
     """The dataset in order, in batches of ``batch_size``; every example exactly once.
 
     The last batch is padded to full size with zero images and label 0, marked
-    False in 'mask', so all batches share one shape (one compilation).
+    False in 'mask', so all batches share one shape (one compilation). A ``StreamingFolder``
+    decodes each batch from its files; a file it skips (``skip_bad``) is marked False too.
 
     Yields:
       dicts with 'image' uint8 [B/P, H, W, C], 'label' int32 [B/P], 'index' int32
       [B/P] (the example's position in ``ds``) and 'mask' bool [B/P].
     """
     rows = _local_rows(batch_size, process_index, process_count)
+    if isinstance(ds, StreamingFolder):
+        return _stream_eval(ds, rows, batch_size)
     return _gather_eval(ds, rows, batch_size)
+
+
+def _stream_eval(ds, rows, batch_size) -> Iterator[dict]:
+    starts = range(0, len(ds), batch_size)
+    requests = (np.where(start + rows < len(ds), start + rows, -1) for start in starts)
+    with contextlib.closing(ds.read(requests, 0, substitute=False)) as decoded:
+        for start, batch in zip(starts, decoded):
+            yield {**batch, "index": (start + rows).astype(np.int32)}
 
 
 def _gather_eval(ds, rows, batch_size) -> Iterator[dict]:

@@ -69,7 +69,8 @@ def prefetch(batches: Iterable[dict], size: int = 2, *, sharding=None, pmap: boo
     exception raised while producing a batch is raised here, at the ``next`` that would have
     returned it; closing the iterator (or leaving a ``for`` loop and dropping it) stops the
     thread and waits for the transfers of the batches placed but not taken, so nothing it started
-    is still running afterwards (not even at interpreter exit). Errors in the arguments are raised
+    is still running afterwards (not even at interpreter exit); a source generator is closed
+    when the thread ends. Errors in the arguments are raised
     at the call, not at the first ``next``.
     """
     POSITIVE_INT.require("size", size)
@@ -98,6 +99,8 @@ def _prefetch(source: Iterator[dict], size: int, sharding, pmap: bool) -> Iterat
             _put(ready, _DONE, stop)
         except BaseException as error:  # handed to the consumer, raised in its thread
             _put(ready, _Failed(error), stop)
+        finally:  # a source with workers of its own (a StreamingFolder's reader) stops them here
+            getattr(source, "close", lambda: None)()
 
     thread = threading.Thread(target=produce, name="jaxcnn-prefetch", daemon=True)
     thread.start()

@@ -1,4 +1,5 @@
-"""How an image file becomes a model input: decoding to 8-bit RGB, and the evaluation transform.
+"""How an image file becomes a model input: decoding to 8-bit RGB, the evaluation transform and
+the training transform of streamed data (torchvision's ``RandomResizedCrop`` + horizontal flip).
 
 One place for these, so that training's decoded-once cache, a streamed validation set and
 prediction on new files give a model the same pixels for the same file.
@@ -6,10 +7,31 @@ prediction on new files give a model the same pixels for the same file.
 
 from __future__ import annotations
 
+import math
 import os
+import struct
 
 import numpy as np
 from PIL import Image
+
+# What Pillow's decoders raise for damaged or hostile files (its plugins parse with struct and index
+# into headers); each becomes a ValueError naming the file (``cannot_decode``).
+DECODE_ERRORS = (
+    OSError,
+    SyntaxError,
+    ValueError,
+    EOFError,
+    LookupError,
+    TypeError,
+    ArithmeticError,
+    struct.error,
+    Image.DecompressionBombError,
+)
+
+
+def cannot_decode(path: str | os.PathLike, err: BaseException) -> ValueError:
+    """The one-line error for a file that failed to decode with ``err``."""
+    return ValueError(f"cannot decode image {path}: {err}; fix or delete the file, or pass skip_bad=True to skip it")
 
 
 def open_rgb(path: str | os.PathLike) -> Image.Image:
@@ -54,6 +76,82 @@ def eval_transform(image: Image.Image, size: int, resize: int | None = None) -> 
     top = int(round((shape[1] - size) / 2.0))
     pixels = np.asarray(image.crop((left, top, left + size, top + size)), np.uint8)
     return pixels[..., None] if pixels.ndim == 2 else pixels
+
+
+CROP_SCALE = (0.08, 1.0)  # RandomResizedCrop's range of the crop's area, as a fraction of the image's
+CROP_RATIO = (3 / 4, 4 / 3)  # its range of the crop's aspect ratio (width / height)
+
+
+def random_resized_crop_params(width: int, height: int, rng: np.random.Generator) -> tuple[int, int, int, int]:
+    """torchvision's ``RandomResizedCrop.get_params`` with scale (0.08, 1) and ratio (3/4, 4/3),
+    drawn from ``rng``: up to 10 attempts of an area fraction uniform in the scale range and an
+    aspect ratio log-uniform in the ratio range, the first whose rounded sides fit the image
+    taken at a uniformly random place; else the centre crop of the whole image clamped to the
+    ratio range.
+
+    Returns:
+      (top, left, crop height, crop width), ints, the crop inside the ``width`` x ``height`` image.
+    """
+    area = width * height
+    log_ratio = (math.log(CROP_RATIO[0]), math.log(CROP_RATIO[1]))
+    for _ in range(10):
+        target_area = area * rng.uniform(*CROP_SCALE)
+        aspect = math.exp(rng.uniform(*log_ratio))
+        w = int(round(math.sqrt(target_area * aspect)))
+        h = int(round(math.sqrt(target_area / aspect)))
+        if 0 < w <= width and 0 < h <= height:
+            return int(rng.integers(0, height - h + 1)), int(rng.integers(0, width - w + 1)), h, w
+    in_ratio = width / height
+    if in_ratio < CROP_RATIO[0]:
+        w, h = width, int(round(width / CROP_RATIO[0]))
+    elif in_ratio > CROP_RATIO[1]:
+        w, h = int(round(height * CROP_RATIO[1])), height
+    else:
+        w, h = width, height
+    return (height - h) // 2, (width - w) // 2, h, w
+
+
+def train_transform(path: str | os.PathLike, size: int, rng: np.random.Generator) -> np.ndarray:
+    """torchvision's ``RandomResizedCrop(size)`` (bilinear) + ``RandomHorizontalFlip()`` of the
+    image at ``path``: the crop is drawn from the file's header size
+    (``random_resized_crop_params``), then a flip with probability 1/2, both from ``rng``.
+
+    A JPEG is decoded at 1/2, 1/4 or 1/8 of its size (Pillow's ``draft``, the decoder's own
+    scaling) when the crop still has at least ``size`` pixels in each direction at that scale;
+    otherwise (and for every other format) the pixels are torchvision's exactly: the crop of the
+    full image resized to ``size`` x ``size``.
+
+    Returns:
+      uint8 [size, size, 3].
+    """
+    with Image.open(path) as image:
+        top, left, height, width = random_resized_crop_params(*image.size, rng)
+        flip = rng.random() < 0.5
+        box = _draft(image, (left, top, left + width, top + height), size)
+        image = to_rgb(image)
+    if all(float(edge).is_integer() for edge in box):
+        image = image.crop(box).resize((size, size), Image.Resampling.BILINEAR)
+    else:  # a reduced decode: the crop in its pixels, resampled without rounding its edges
+        image = image.resize((size, size), Image.Resampling.BILINEAR, box=box)
+    if flip:
+        image = image.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+    return np.asarray(image, np.uint8)
+
+
+def _draft(image: Image.Image, box: tuple[int, int, int, int], size: int) -> tuple:
+    """Ask a JPEG's decoder for the smallest of 1/2, 1/4 and 1/8 of its size at which ``box`` (the
+    crop, in full-size pixels) keeps ``size`` pixels per side; returns the box in the pixels that
+    will be decoded (unchanged when nothing is reduced)."""
+    reduction = min(box[2] - box[0], box[3] - box[1]) // size
+    if image.format != "JPEG" or reduction < 2:
+        return box
+    factor = min(8, 2 ** int(math.log2(reduction)))
+    width, height = image.size
+    drafted = image.draft(image.mode, (width // factor, height // factor))
+    if drafted is None or drafted[1][2] == width:  # the decoder cannot reduce this file
+        return box
+    scale = drafted[1][2] / width  # the decoder's exact scaling (1/2, 1/4 or 1/8)
+    return tuple(edge * scale for edge in box)
 
 
 def to_rgb(image: Image.Image) -> Image.Image:

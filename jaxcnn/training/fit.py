@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import jax
 
-from jaxcnn.data import Dataset
+from jaxcnn.data import Dataset, StreamingFolder
 
 from .config import TrainConfig
 from .guard import run_lock
@@ -16,7 +16,12 @@ from .runfolder import check_run_folder
 from .setup import build_model, describe_data, initialize_distributed
 
 
-def fit(config: TrainConfig | None = None, *, train: Dataset | None = None, test: Dataset | None = None) -> FitResult:
+def fit(
+    config: TrainConfig | None = None,
+    *,
+    train: Dataset | StreamingFolder | None = None,
+    test: Dataset | StreamingFolder | None = None,
+) -> FitResult:
     """Train ``config.model`` on ``config.data`` (or the given datasets) into ``config.out``.
 
     ``config.data`` names a dataset or an image folder (see ``TrainConfig``); a folder's classes,
@@ -33,6 +38,10 @@ def fit(config: TrainConfig | None = None, *, train: Dataset | None = None, test
     a second ``fit`` into a locked folder raises ``RunLockedError`` naming the holder's PID. A new
     run refuses a folder that holds files it did not write (``FileExistsError`` naming them); a
     resume continues only the run of the folder's ``config.json``.
+
+    ``train`` and ``test`` may be ``StreamingFolder`` s: their images are decoded from the files
+    batch by batch, the training images randomly cropped and flipped on the host (keep
+    ``config.pad`` 0 and ``config.flip`` False).
     """
     config = TrainConfig() if config is None else config
     if config.distributed:
@@ -47,6 +56,6 @@ def fit(config: TrainConfig | None = None, *, train: Dataset | None = None, test
             folder = folder if train is None else None
             train = train if train is not None else loaded_train
             test = test if test is not None else loaded_test
-        model = build_model(config, train.num_classes, train.images.shape[-1])
+        model = build_model(config, train.num_classes, train.image_shape[-1])
         info = describe_data(train, config, model, folder)
         return Run(config, info, model, train, test).run()

@@ -34,7 +34,7 @@ def load_inputs(config: TrainConfig, saved: dict | None = None) -> tuple:
     decode = saved["decode"] if saved else resolve_decode(config.decode, files, size)
     channels = saved["channels"] if saved else _channels(split, decode, config.workers)
     train, test = (_part(config, split, part, decode, size, channels) for part in ("train", "val"))
-    return train, test, describe(split, decode, size, channels)
+    return train, test, describe(split, decode, size, channels, getattr(test, "resize", size))
 
 
 def folder_test(config: TrainConfig, info: DataInfo, data: str | None = None):
@@ -55,10 +55,12 @@ def folder_test(config: TrainConfig, info: DataInfo, data: str | None = None):
     return _part(config, split, "val", folder["decode"], folder["image_size"], info.in_channels)
 
 
-def describe(split: FolderSplit, decode: str, image_size: int, channels: int) -> dict:
+def describe(split: FolderSplit, decode: str, image_size: int, channels: int, resize: int) -> dict:
     """What ``config.json`` keeps of a folder run: ``split.describe()`` plus the decode mode, the
-    image size, the channels and the evaluation transform (``eval_transform``'s resize and crop)."""
-    transform = {"resize": image_size, "crop": image_size} if decode == "once" else None
+    image size, the channels and the evaluation transform (``eval_transform``'s shorter side
+    ``resize`` before the centre crop: the image size when decoded once, a streaming folder's
+    ``resize`` when streamed)."""
+    transform = {"resize": resize, "crop": image_size}
     return {**split.describe(), "decode": decode, "image_size": image_size, "channels": channels, "eval": transform}
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import flax.linen as nn
 import jax
 
-from jaxcnn.data import Dataset, eval_batches, prefetch, steps_per_epoch, train_batches
+from jaxcnn.data import Dataset, StreamingFolder, eval_batches, prefetch, steps_per_epoch, train_batches
 
 from .checkpoint import Checkpoints
 from .config import TrainConfig
@@ -62,7 +62,14 @@ class Run:
     """One call of ``fit`` once its folder is checked and its data described: the loop and what
     it writes. ``model`` is the run's, built for ``info``'s classes and channels."""
 
-    def __init__(self, config: TrainConfig, info: DataInfo, model: nn.Module, train: Dataset, test: Dataset):
+    def __init__(
+        self,
+        config: TrainConfig,
+        info: DataInfo,
+        model: nn.Module,
+        train: Dataset | StreamingFolder,
+        test: Dataset | StreamingFolder,
+    ):
         self.config, self.info, self.model, self.train, self.test = config, info, model, train, test
         self.out = Path(config.out)
         self.tx, self.lr, self.total = build_optimizer(config, info)
@@ -124,7 +131,8 @@ class Run:
 
     def _compile(self):
         axis = self.parallel.axis_name
-        train_transform, eval_transform = transforms(self.config, self.info)
+        cropped = isinstance(self.train, StreamingFolder) and self.train.train
+        train_transform, eval_transform = transforms(self.config, self.info, cropped_on_host=cropped)
         train_step = make_train_step(
             self.model, self.tx, axis_name=axis, label_smoothing=self.config.label_smoothing, transform=train_transform
         )
@@ -249,7 +257,7 @@ class Run:
         return FitResult(self.out, self.model, fetched, self.history, stop_signal is not None, stop_signal)
 
 
-def evaluate_on(test: Dataset, eval_step, state, parallel: Parallel, batch_size: int) -> dict:
+def evaluate_on(test: Dataset | StreamingFolder, eval_step, state, parallel: Parallel, batch_size: int) -> dict:
     """Loss, top-1 and top-5 accuracy over every image of ``test`` (one host sync at the end)."""
     started = time.perf_counter()
     sums = None

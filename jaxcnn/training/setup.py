@@ -15,7 +15,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxcnn.data import Dataset, augment, channel_stats, normalize, steps_per_epoch
+from jaxcnn.data import Dataset, StreamingFolder, augment, channel_stats, normalize, steps_per_epoch
 from jaxcnn.inspect import summary
 from jaxcnn.models import create_model
 
@@ -42,13 +42,17 @@ class DataInfo:
     folder: dict | None = None
 
 
-def describe_data(train: Dataset, config: TrainConfig, model: nn.Module, folder: dict | None = None) -> DataInfo:
+def describe_data(
+    train: Dataset | StreamingFolder, config: TrainConfig, model: nn.Module, folder: dict | None = None
+) -> DataInfo:
     """Classes, channels, normalisation statistics and the input size: ``config.image_size``,
     the size a folder's images were brought to, or by default the course's rule for ``model``
     (the run's, built for ``train``'s classes and channels): the image side rounded up so that
-    every stride-2 reduction of the model halves it exactly (and to the model's minimum)."""
-    _, height, width, channels = train.images.shape
-    mean, std = channel_stats(train)
+    every stride-2 reduction of the model halves it exactly (and to the model's minimum). A
+    streaming folder's statistics come from a sample of its images
+    (``StreamingFolder.channel_stats``)."""
+    height, width, channels = train.image_shape
+    mean, std = train.channel_stats() if isinstance(train, StreamingFolder) else channel_stats(train)
     size = config.image_size or (folder and folder["image_size"])
     if size is None:
         size = halving_size(model, max(height, width), channels)
@@ -101,8 +105,19 @@ def initial_state(config: TrainConfig, info: DataInfo, model: nn.Module, tx, *, 
     return jax.eval_shape(create) if abstract else jax.tree.map(np.asarray, create())
 
 
-def transforms(config: TrainConfig, info: DataInfo):
-    """The on-device input transforms: (augment for training, normalize for evaluation)."""
+def transforms(config: TrainConfig, info: DataInfo, *, cropped_on_host: bool = False):
+    """The on-device input transforms: (augment for training, normalize for evaluation).
+
+    ``cropped_on_host``: the training images arrive randomly cropped and flipped (a streaming
+    folder's ``RandomResizedCrop`` + flip), so the device must not crop or flip them again:
+    ``config.pad`` and ``config.flip`` must stay 0 and False, which leaves ``augment`` only
+    normalising (``ValueError`` otherwise)."""
+    if cropped_on_host and (config.pad or config.flip):
+        raise ValueError(
+            f"pad {config.pad} and flip {config.flip} crop and flip on the device, but the streamed "
+            "training images are already cropped (RandomResizedCrop) and flipped on the host; "
+            "leave pad at 0 and flip off"
+        )
     stats = {"mean": np.array(info.mean), "std": np.array(info.std), "out_size": info.image_size}
     return functools.partial(augment, pad=config.pad, flip=config.flip, **stats), functools.partial(normalize, **stats)
 

@@ -1,0 +1,208 @@
+"""The streaming pipeline from image files at 224, side by side with grain and torchvision.
+
+Called by ``python benchmarks/input_pipeline.py --folder PATH``. For the training transform
+(RandomResizedCrop(224) + horizontal flip) and the evaluation transform (Resize(256) +
+CenterCrop(224)), and for each worker count, it times one epoch of batches from
+
+- jaxcnn's ``StreamingFolder`` (a pool of threads) through ``train_batches``/``eval_batches``;
+- grain's ``DataLoader`` (worker processes, ``IndexSampler`` with ``ShardOptions``) running the
+  same transform functions (``jaxcnn.data.transforms``);
+- torchvision's ``ImageFolder`` + ``DataLoader(num_workers=N)`` with its own transforms
+  (``PILToTensor`` last: uint8 batches, as the others give).
+
+Each figure is the median over ``repeats`` epochs (the engines take turns, so that a busy
+moment of the machine does not fall on one of them), counted from the first batch (worker
+start-up excluded). grain and torchvision are optional: a row says why one is skipped. The
+rows go to stdout and, with ``out``, to a JSONL file with the machine, the date and the command.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import PIL
+
+from jaxcnn.data import StreamingFolder, eval_batches, train_batches
+from jaxcnn.data.folder import scan
+from jaxcnn.data.transforms import eval_transform, open_rgb, train_transform
+
+SIZE, RESIZE = 224, 256
+H200_IMAGES_PER_SECOND = 6800  # one H200's ResNet-50 bf16 training step (docs/results.md)
+
+
+def time_epoch(batches) -> tuple[int, float]:
+    """(images after the first batch, seconds they took) of one pass over ``batches``."""
+    iterator = iter(batches)
+    next(iterator)
+    start, images = time.perf_counter(), 0
+    for batch in iterator:
+        images += len(batch["image"] if isinstance(batch, dict) else batch[0])
+    return images, time.perf_counter() - start
+
+
+def jaxcnn_epoch(root: Path, train: bool, workers: int, batch_size: int, epoch: int):
+    classes, files, labels = scan(root)
+    ds = StreamingFolder(files, labels, classes, image_size=SIZE, train=train, workers=workers, resize=RESIZE)
+    if train:
+        return train_batches(ds, batch_size, seed=0, epoch=epoch)
+    return eval_batches(ds, batch_size)
+
+
+class GrainTrain:
+    """grain's random map: the training transform of one (path, label) record."""
+
+    def random_map(self, record, rng):
+        return {"image": train_transform(record[0], SIZE, rng), "label": record[1]}
+
+
+class GrainEval:
+    """grain's map: the evaluation transform of one (path, label) record."""
+
+    def map(self, record):
+        return {"image": eval_transform(open_rgb(record[0]), SIZE, RESIZE), "label": record[1]}
+
+
+def grain_epoch(root: Path, train: bool, workers: int, batch_size: int, epoch: int):
+    import grain.python as grain
+    from absl import flags
+
+    if not flags.FLAGS.is_parsed():  # grain reads absl flags, which a script without absl.app never parses
+        flags.FLAGS.mark_as_parsed()
+
+    class Train(GrainTrain, grain.RandomMapTransform):
+        pass
+
+    class Eval(GrainEval, grain.MapTransform):
+        pass
+
+    _, files, labels = scan(root)
+    records = [(str(f), int(label)) for f, label in zip(files, labels)]
+    sampler = grain.IndexSampler(
+        len(records), grain.ShardOptions(0, 1, drop_remainder=train), shuffle=train, num_epochs=1, seed=epoch
+    )
+    transform = Train() if train else Eval()
+    batch = grain.Batch(batch_size, drop_remainder=train)
+    return grain.DataLoader(data_source=records, sampler=sampler, operations=[transform, batch], worker_count=workers)
+
+
+def torch_epoch(root: Path, train: bool, workers: int, batch_size: int, epoch: int):
+    import torch
+    from torchvision import datasets, transforms
+
+    if train:
+        steps = [transforms.RandomResizedCrop(SIZE), transforms.RandomHorizontalFlip()]
+    else:
+        steps = [transforms.Resize(RESIZE), transforms.CenterCrop(SIZE)]
+    folder = datasets.ImageFolder(str(root), transforms.Compose([*steps, transforms.PILToTensor()]))
+    torch.manual_seed(epoch)
+    return torch.utils.data.DataLoader(
+        folder, batch_size=batch_size, shuffle=train, num_workers=workers, drop_last=train, persistent_workers=False
+    )
+
+
+ENGINES = {
+    "jaxcnn StreamingFolder (threads)": (jaxcnn_epoch, None),
+    "grain DataLoader (processes)": (grain_epoch, "grain"),
+    "torchvision DataLoader (processes)": (torch_epoch, "torchvision"),
+}
+
+
+def cpu_name() -> str:
+    """The CPU's model name (Linux), else the machine type."""
+    try:
+        lines = Path("/proc/cpuinfo").read_text().splitlines()
+        return next(line.split(":", 1)[1].strip() for line in lines if line.startswith("model name"))
+    except (OSError, StopIteration):
+        return platform.machine()
+
+
+def versions() -> dict:
+    """The versions of the packages measured."""
+    found = {"pillow": PIL.__version__, "numpy": np.__version__}
+    for module in ("jax", "grain", "torch", "torchvision"):
+        try:
+            found[module] = __import__(module).__version__
+        except (ImportError, AttributeError):
+            found[module] = None
+    return found
+
+
+def missing(module: str | None) -> str | None:
+    """Why an engine is skipped: its package is not installed (None: it runs)."""
+    if module is None:
+        return None
+    try:
+        __import__(module)
+    except ImportError as err:
+        return f"skipped: {module} is not installed ({err})"
+    return None
+
+
+def measure_folder(folder: str, worker_counts: list[int], repeats: int, batch_size: int, out: str | None) -> None:
+    """Print (and append to ``out``) one row per engine, transform and worker count."""
+    root = Path(folder)
+    images = len(scan(root)[1])
+    runs = {}
+    for repeat in range(repeats):
+        for transform in ("train", "eval"):
+            for workers in worker_counts:
+                for engine, (epoch_of, module) in ENGINES.items():
+                    if missing(module) is None:
+                        counted, seconds = time_epoch(epoch_of(root, transform == "train", workers, batch_size, repeat))
+                        runs.setdefault((engine, transform, workers), []).append(counted / seconds)
+    context = {
+        "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "machine": f"{cpu_name()}, {os.cpu_count()} cores",
+        "command": " ".join(["python", *sys.argv]),
+        "python": platform.python_version(),
+        "versions": versions(),
+        "folder": f"{images} files in {root}",
+        "batch_size": batch_size,
+        "repeats": repeats,
+    }
+    rows = [
+        {
+            **context,
+            "engine": engine,
+            "transform": transform,
+            "workers": workers,
+            **result(runs, engine, transform, workers, module),
+        }
+        for transform in ("train", "eval")
+        for workers in worker_counts
+        for engine, (_, module) in ENGINES.items()
+    ]
+    rows.append({**context, **cores_needed(runs, worker_counts)})
+    for row in rows:
+        print(json.dumps({k: v for k, v in row.items() if k not in context}))
+    if out:
+        with open(out, "a") as file:
+            file.writelines(json.dumps(row) + "\n" for row in rows)
+
+
+def result(runs: dict, engine: str, transform: str, workers: int, module: str | None) -> dict:
+    why = missing(module)
+    if why:
+        return {"images_per_second": None, "note": why}
+    speeds = runs[(engine, transform, workers)]
+    return {"images_per_second": round(statistics.median(speeds), 1), "runs": [round(s, 1) for s in speeds]}
+
+
+def cores_needed(runs: dict, worker_counts: list[int]) -> dict:
+    """The cores one H200 needs to feed its ResNet-50 bf16 step with the training transform, from
+    the images/s per worker of jaxcnn's streaming pipeline (assuming cores scale it linearly)."""
+    engine = "jaxcnn StreamingFolder (threads)"
+    per_core = max(statistics.median(runs[(engine, "train", w)]) / w for w in worker_counts)
+    return {
+        "derived": f"cores one H200 needs at {H200_IMAGES_PER_SECOND} img/s (ResNet-50 bf16 step), training transform",
+        "images_per_second_per_core": round(per_core, 1),
+        "cores": int(np.ceil(H200_IMAGES_PER_SECOND / per_core)),
+    }
