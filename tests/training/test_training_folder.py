@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from jaxcnn.cli import main
-from jaxcnn.data import Dataset
+from jaxcnn.data import Dataset, decode_files, resolve_decode, split_folder
 from jaxcnn.training import evaluate, fit
 from tests.scripts import load_script
 from tests.training.runs import tiny_config
@@ -78,8 +78,6 @@ def test_evaluate_refuses_a_folder_with_other_classes(folder_run, tmp_path):
 
 
 def test_a_grey_folder_reads_as_one_channel_and_a_colour_image_makes_it_rgb(png_folder, tmp_path):
-    from jaxcnn.data import decode_files, split_folder
-
     split = split_folder(png_folder)
     files, labels = split.val_files[:3], split.val_labels[:3]
     grey = decode_files(split.root, files, labels, split.classes, image_size=28, channels=None)
@@ -121,3 +119,38 @@ def test_unknown_data_names_both_possibilities_in_one_line(tmp_path, capsys, mon
     assert "'my_photos' is neither a known dataset nor an existing folder" in err[-1]  # after the usage lines
     assert "Known datasets: cifar10, cifar100, fashion_mnist, fashion_mnist_small, mnist" in err[-1]
     assert sum("error" in line for line in err) == 1
+
+
+@pytest.fixture(scope="module")
+def colour_folder(tmp_path_factory):
+    """2 classes x 12 RGB PNGs of 24x20 in the PATH/<class>/ layout (a 0.25 split holds out some)."""
+    root = tmp_path_factory.mktemp("colour")
+    rng = np.random.default_rng(0)
+    for k, name in enumerate(("a", "b")):
+        (root / name).mkdir()
+        for i in range(12):
+            pixels = rng.integers(0, 256, (20, 24, 3), np.uint8) // (k + 1)
+            exporter.Image.fromarray(pixels).save(root / name / f"{i}.png")
+    return root
+
+
+def test_a_streamed_folder_trains_and_evaluate_reads_its_validation_part_the_same_way(colour_folder, tmp_path):
+    config = tiny_config(
+        tmp_path / "out", data=str(colour_folder), decode="stream", image_size=16, val_fraction=0.25,
+        batch_size=4, eval_batch_size=4, epochs=1, workers=2,
+    )  # fmt: skip
+    result = fit(config)
+    folder = json.loads((result.out / "config.json").read_text())["data"]["folder"]
+    assert (folder["decode"], folder["layout"], folder["eval"]) == ("stream", "held-out", {"resize": 18, "crop": 16})
+    held = len(split_folder(colour_folder, 0.25).val_files)
+    assert folder["val_files"] == held and folder["train_files"] == 24 - held
+    assert evaluate(result.out)["accuracy"] == result.test_accuracy
+
+
+@pytest.mark.parametrize(
+    "examples, size, memory, mode",
+    [(1000, 32, 4 * 1000 * 32 * 32 * 3, "once"), (1001, 32, 4 * 1000 * 32 * 32 * 3, "stream"), (10, 8, 1, "stream")],
+)
+def test_auto_decodes_once_when_the_decoded_images_fit_a_quarter_of_memory(examples, size, memory, mode):
+    assert resolve_decode("auto", examples, size, memory) == mode
+    assert resolve_decode("once", examples, size, memory) == "once"
