@@ -7,6 +7,8 @@ scales and offsets). With SGD it is coupled L2 (``wd * w`` added to the gradient
 
 from __future__ import annotations
 
+import math
+
 import jax
 import optax
 
@@ -22,8 +24,9 @@ def schedule(
 
     A linear warm-up from ``peak / warmup_steps`` to ``peak`` over ``warmup_steps``, then
     "cosine" (to 0 at ``total_steps``), "step" (x0.1 at each of the ``milestones``, fractions of
-    the remaining steps: by default 50% and 75%, the ResNet paper's CIFAR recipe; 1/3 and 2/3 are
-    torchvision's ImageNet recipe, x0.1 every 30 of 90 epochs) or "constant".
+    the remaining steps, rounded down to a step once float error is allowed for, so that 1/3 of
+    90 epochs ends epoch 30 exactly: by default 50% and 75%, the ResNet paper's CIFAR recipe;
+    1/3 and 2/3 are torchvision's ImageNet recipe, x0.1 every 30 of 90 epochs) or "constant".
     """
     if name not in SCHEDULES:
         raise ValueError(f"schedule must be one of {SCHEDULES}, got {name!r}")
@@ -33,7 +36,7 @@ def schedule(
     if name == "cosine":
         main = optax.cosine_decay_schedule(peak, max(rest, 1))
     elif name == "step":
-        main = optax.piecewise_constant_schedule(peak, {int(f * rest): 0.1 for f in milestones})
+        main = optax.piecewise_constant_schedule(peak, {math.floor(f * rest + 1e-9): 0.1 for f in milestones})
     else:
         main = optax.constant_schedule(peak)
     if warmup_steps == 0:

@@ -1,0 +1,112 @@
+"""configs/: each recipe loads through ``--config``, names its source and figure, builds its model
+and train step at its own image size (traced with ``jax.eval_shape``), schedules its learning rate
+as torchvision's ``StepLR`` does, and trains 2 steps on a tiny generated folder."""
+
+import json
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from PIL import Image
+
+from jaxcnn.cli import _train_config, build_parser, main
+from jaxcnn.models import list_models
+from jaxcnn.training import DataInfo, make_train_step
+from jaxcnn.training.setup import build, initial_state
+
+CONFIGS = sorted((Path(__file__).resolve().parents[1] / "configs").glob("*.json"))
+IMAGENET = [path for path in CONFIGS if "imagenet" in path.stem]
+# Small stand-ins for the smoke runs: the recipes' own models at full width take minutes to compile
+# on a 2-core CPU. inception_v3 has no width attributes: only its eval_shape test covers it.
+SMALL = {
+    "resnet20_cifar10": ["stage_sizes=[1,1,1]", "widths=[4,8,8]", "stem_width=4"],
+    "resnet50_imagenet": ["stage_sizes=[1,1,1,1]", "widths=[4,4,4,4]", "stem_width=4"],
+    "vgg16_imagenet": ["stages=[[1,4],[1,4],[1,4],[1,4],[1,4]]", "head=gap"],
+}
+
+
+def recipe_config(path, *flags):
+    return _train_config(build_parser().parse_args(["train", "--config", str(path), *flags]))
+
+
+def test_the_four_recipes_are_there():
+    assert [p.stem for p in CONFIGS] == [
+        "inception_v3_imagenet",
+        "resnet20_cifar10",
+        "resnet50_imagenet",
+        "vgg16_imagenet",
+    ]
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.stem)
+def test_each_recipe_loads_through_config_and_names_its_source_and_figure(path):
+    recipe = json.loads(path.read_text())
+    assert {"recipe", "source", "published", "differences", "usage", "config"} <= set(recipe)
+    assert "%" in recipe["published"] and ("http" in recipe["source"] or "arXiv" in recipe["source"])
+    config = recipe_config(path)
+    fields = json.loads(json.dumps(config.to_json()))  # as config.json stores them
+    assert config.model in list_models() and fields == {**fields, **recipe["config"]}
+
+
+@pytest.mark.parametrize("path", IMAGENET, ids=lambda p: p.stem)
+def test_imagenet_recipes_divide_the_rate_by_10_every_30_epochs_as_torchvisions_steplr(path):
+    config = recipe_config(path)
+    per_epoch = 1_281_167 // config.batch_size  # ImageNet-1k's training images
+    info = DataInfo(1000, 3, config.image_size, (0.5,) * 3, (0.25,) * 3, 1_281_167)
+    _, _, lr, total = build(config, info)
+    assert total == 90 * per_epoch
+    for epoch in (0, 29, 30, 59, 60, 89):  # torch.optim.lr_scheduler.StepLR(step_size=30, gamma=0.1)
+        expected = config.lr * 0.1 ** (epoch // 30)
+        for step in (epoch * per_epoch, (epoch + 1) * per_epoch - 1):
+            assert float(lr(step)) == pytest.approx(expected, rel=1e-6), (epoch, step)
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.stem)
+def test_each_recipe_traces_a_train_step_at_its_own_image_size(path):
+    config = recipe_config(path)
+    size = config.image_size or 32
+    info = DataInfo(1000, 3, size, (0.5,) * 3, (0.25,) * 3, 1_281_167)
+    model, tx, _, _ = build(config, info)
+    state = initial_state(config, info, model, tx, abstract=True)
+    step = make_train_step(model, tx, label_smoothing=config.label_smoothing)
+    batch = {
+        "image": jax.ShapeDtypeStruct((2, size, size, 3), jnp.float32),
+        "label": jax.ShapeDtypeStruct((2,), jnp.int32),
+        "index": jax.ShapeDtypeStruct((2,), jnp.int32),
+    }
+    new_state, metrics = jax.eval_shape(step, state, batch)
+    assert jax.tree.map(lambda a: (a.shape, a.dtype), new_state.params) == jax.tree.map(
+        lambda a: (a.shape, a.dtype), state.params
+    )
+    assert metrics["loss"].shape == ()
+
+
+@pytest.fixture(scope="module")
+def tiny_folder(tmp_path_factory):
+    """train/ and val/ with 2 classes x 3 random RGB images of 40x36."""
+    root = tmp_path_factory.mktemp("tiny")
+    rng = np.random.default_rng(0)
+    for part in ("train", "val"):
+        for name in ("a", "b"):
+            (root / part / name).mkdir(parents=True)
+            for i in range(3):
+                Image.fromarray(rng.integers(0, 256, (36, 40, 3), np.uint8)).save(root / part / name / f"{i}.png")
+    return root
+
+
+@pytest.mark.parametrize("name", sorted(SMALL))
+def test_each_recipe_trains_two_steps_on_a_tiny_folder(name, tiny_folder, tmp_path, capsys):
+    out = tmp_path / "out"
+    small = [flag for arg in SMALL[name] for flag in ("--model-arg", arg)]
+    argv = ["train", "--config", f"configs/{name}.json", "--data", str(tiny_folder), "--image-size", "32"]
+    argv += ["--batch-size", "2", "--eval-batch-size", "2", "--max-steps", "2", "--parallel", "none"]
+    argv += ["--data-root", str(tmp_path / "cache"), "--out", str(out), "--no-progress", *small]
+    assert main(argv) == 0, capsys.readouterr().err
+    saved = json.loads((out / "config.json").read_text())
+    recipe = json.loads(Path(f"configs/{name}.json").read_text())["config"]
+    assert saved["data"]["folder"]["decode"] == recipe.get("decode", "auto").replace("auto", "once")
+    assert [json.loads(line)["step"] for line in (out / "metrics.jsonl").read_text().splitlines()] == [2]
+    for field in ("lr", "schedule", "step_milestones", "weight_decay", "momentum", "pad", "flip"):
+        assert saved["config"][field] == recipe[field], field
