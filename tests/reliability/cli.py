@@ -60,9 +60,9 @@ def main(argv: list[str]) -> int:
     from jaxcnn.data import load
     from tests.training.runs import subset
 
-    fit_module = importlib.import_module("jaxcnn.training.fit")
+    inputs_module = importlib.import_module("jaxcnn.training.inputs")  # where fit loads datasets
     tiny = {split: subset(load("fashion_mnist_small", split), n) for split, n in (("train", 256), ("test", 100))}
-    fit_module.load = lambda name, split, root=None: tiny[split]
+    inputs_module.load = lambda name, split, root=None: tiny[split]
     if argv[:1] == ["--signal"]:
         call, name, *again = argv[1].split(":")
         signal_at_call(int(call), signal.Signals[name], again == ["again-in-save"])

@@ -20,7 +20,7 @@ from tests.reliability.test_checkpoints import partial_copy
 from tests.training.runs import TINY_RESNET, tiny_config
 from tests.training.test_training_fit import assert_same_params
 
-fit_module = importlib.import_module("jaxcnn.training.fit")
+inputs_module = importlib.import_module("jaxcnn.training.inputs")  # where fit and evaluate load datasets
 training_setup = importlib.import_module("jaxcnn.training.setup")
 
 
@@ -28,7 +28,7 @@ training_setup = importlib.import_module("jaxcnn.training.setup")
 def tiny_cli(tiny_data, monkeypatch):
     """`jaxcnn train` trains the tiny model on the tiny data (where a refusal fails to come)."""
     splits = dict(zip(("train", "test"), tiny_data))
-    monkeypatch.setattr(fit_module, "load", lambda name, split, root=None: splits[split])
+    monkeypatch.setattr(inputs_module, "load", lambda name, split, root=None: splits[split])
     monkeypatch.setattr(training_setup, "create_model", functools.partial(create_model, **TINY_RESNET))
 
 

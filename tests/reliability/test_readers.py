@@ -11,7 +11,7 @@ from jaxcnn.cli import main
 from jaxcnn.training import evaluate, load_checkpoint
 from tests.reliability.test_checkpoints import partial_copy
 
-readers_module = importlib.import_module("jaxcnn.training.readers")
+inputs_module = importlib.import_module("jaxcnn.training.inputs")  # where fit and evaluate load datasets
 
 
 def snapshot(folder) -> dict:
@@ -40,7 +40,7 @@ def test_evaluate_of_a_folder_without_checkpoints_creates_nothing(reference, tin
     (tmp_path / "run").mkdir()
     shutil.copy(reference.out / "config.json", tmp_path / "run")
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(readers_module, "load", lambda *args, **kwargs: tiny_data[1])
+        patch.setattr(inputs_module, "load", lambda *args, **kwargs: tiny_data[1])
         assert main(["evaluate", str(tmp_path / "run")]) == 1
     assert "no checkpoint in" in capsys.readouterr().err
     assert sorted(p.name for p in (tmp_path / "run").iterdir()) == ["config.json"]
