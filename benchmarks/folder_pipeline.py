@@ -150,6 +150,7 @@ def measure_folder(folder: str, worker_counts: list[int], repeats: int, batch_si
     """Print (and append to ``out``) one row per engine, transform and worker count."""
     root = Path(folder)
     images = len(scan(root)[1])
+    load_before = os.getloadavg()[0]
     runs = {}
     for repeat in range(repeats):
         for transform in ("train", "eval"):
@@ -166,6 +167,7 @@ def measure_folder(folder: str, worker_counts: list[int], repeats: int, batch_si
         "versions": versions(),
         "folder": f"{images} files in {root}",
         "batch_size": batch_size,
+        "load_average_1min": [round(load_before, 2), round(os.getloadavg()[0], 2)],  # before, after
         "repeats": repeats,
     }
     rows = [
