@@ -1,6 +1,7 @@
 """configs/: each recipe loads through ``--config``, names its source and figure, builds its model
 and train step at its own image size (traced with ``jax.eval_shape``), schedules its learning rate
-as torchvision's ``StepLR`` does, and trains 2 steps on a tiny generated folder."""
+as torchvision's ``StepLR`` does, and trains 2 steps on a tiny generated folder (held-out layout;
+decoded once or streamed as the recipe says) whose validation part ``evaluate`` reads back alike."""
 
 import json
 from pathlib import Path
@@ -12,8 +13,9 @@ import pytest
 from PIL import Image
 
 from jaxcnn.cli import _train_config, build_parser, main
+from jaxcnn.data import split_folder
 from jaxcnn.models import list_models
-from jaxcnn.training import DataInfo, make_train_step
+from jaxcnn.training import DataInfo, evaluate, make_train_step
 from jaxcnn.training.setup import build, initial_state
 
 CONFIGS = sorted((Path(__file__).resolve().parents[1] / "configs").glob("*.json"))
@@ -87,14 +89,13 @@ def test_each_recipe_traces_a_train_step_at_its_own_image_size(path):
 
 @pytest.fixture(scope="module")
 def tiny_folder(tmp_path_factory):
-    """train/ and val/ with 2 classes x 3 random RGB images of 40x36."""
+    """PATH/<class>/ with 2 classes x 4 random RGB images of 40x36 (half held out below)."""
     root = tmp_path_factory.mktemp("tiny")
     rng = np.random.default_rng(0)
-    for part in ("train", "val"):
-        for name in ("a", "b"):
-            (root / part / name).mkdir(parents=True)
-            for i in range(3):
-                Image.fromarray(rng.integers(0, 256, (36, 40, 3), np.uint8)).save(root / part / name / f"{i}.png")
+    for name in ("a", "b"):
+        (root / name).mkdir()
+        for i in range(4):
+            Image.fromarray(rng.integers(0, 256, (36, 40, 3), np.uint8)).save(root / name / f"{i}.png")
     return root
 
 
@@ -102,13 +103,20 @@ def tiny_folder(tmp_path_factory):
 def test_each_recipe_trains_two_steps_on_a_tiny_folder(name, tiny_folder, tmp_path, capsys):
     out = tmp_path / "out"
     small = [flag for arg in SMALL[name] for flag in ("--model-arg", arg)]
-    argv = ["train", "--config", f"configs/{name}.json", "--data", str(tiny_folder), "--image-size", "32"]
+    argv = ["train", "--config", f"configs/{name}.json", "--data", str(tiny_folder), "--val-fraction", "0.5"]
+    argv += ["--image-size", "32"]
     argv += ["--batch-size", "2", "--eval-batch-size", "2", "--max-steps", "2", "--parallel", "none"]
     argv += ["--data-root", str(tmp_path / "cache"), "--out", str(out), "--no-progress", *small]
     assert main(argv) == 0, capsys.readouterr().err
     saved = json.loads((out / "config.json").read_text())
     recipe = json.loads(Path(f"configs/{name}.json").read_text())["config"]
-    assert saved["data"]["folder"]["decode"] == recipe.get("decode", "auto").replace("auto", "once")
-    assert [json.loads(line)["step"] for line in (out / "metrics.jsonl").read_text().splitlines()] == [2]
+    folder = saved["data"]["folder"]
+    assert folder["decode"] == recipe.get("decode", "auto").replace("auto", "once")
+    resize = 37 if folder["decode"] == "stream" else 32  # streamed evaluation: round(32 / 0.875)
+    assert folder["eval"] == {"resize": resize, "crop": 32} and folder["layout"] == "held-out"
+    assert folder["val_files"] == len(split_folder(tiny_folder, 0.5).val_files) > 0
+    rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [row["step"] for row in rows] == [2]
+    assert evaluate(out)["accuracy"] == rows[-1]["test_accuracy"]  # the same images, the same transform
     for field in ("lr", "schedule", "step_milestones", "weight_decay", "momentum", "pad", "flip"):
         assert saved["config"][field] == recipe[field], field

@@ -121,32 +121,6 @@ def test_unknown_data_names_both_possibilities_in_one_line(tmp_path, capsys, mon
     assert sum("error" in line for line in err) == 1
 
 
-@pytest.fixture(scope="module")
-def colour_folder(tmp_path_factory):
-    """2 classes x 12 RGB PNGs of 24x20 in the PATH/<class>/ layout (a 0.25 split holds out some)."""
-    root = tmp_path_factory.mktemp("colour")
-    rng = np.random.default_rng(0)
-    for k, name in enumerate(("a", "b")):
-        (root / name).mkdir()
-        for i in range(12):
-            pixels = rng.integers(0, 256, (20, 24, 3), np.uint8) // (k + 1)
-            exporter.Image.fromarray(pixels).save(root / name / f"{i}.png")
-    return root
-
-
-def test_a_streamed_folder_trains_and_evaluate_reads_its_validation_part_the_same_way(colour_folder, tmp_path):
-    config = tiny_config(
-        tmp_path / "out", data=str(colour_folder), decode="stream", image_size=16, val_fraction=0.25,
-        batch_size=4, eval_batch_size=4, epochs=1, workers=2,
-    )  # fmt: skip
-    result = fit(config)
-    folder = json.loads((result.out / "config.json").read_text())["data"]["folder"]
-    assert (folder["decode"], folder["layout"], folder["eval"]) == ("stream", "held-out", {"resize": 18, "crop": 16})
-    held = len(split_folder(colour_folder, 0.25).val_files)
-    assert folder["val_files"] == held and folder["train_files"] == 24 - held
-    assert evaluate(result.out)["accuracy"] == result.test_accuracy
-
-
 @pytest.mark.parametrize(
     "examples, size, memory, mode",
     [(1000, 32, 4 * 1000 * 32 * 32 * 3, "once"), (1001, 32, 4 * 1000 * 32 * 32 * 3, "stream"), (10, 8, 1, "stream")],
