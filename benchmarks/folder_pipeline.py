@@ -22,6 +22,7 @@ import datetime
 import json
 import os
 import platform
+import resource
 import statistics
 import sys
 import time
@@ -38,14 +39,29 @@ SIZE, RESIZE = 224, 256
 H200_IMAGES_PER_SECOND = 6800  # one H200's ResNet-50 bf16 training step (docs/results.md)
 
 
-def time_epoch(batches) -> tuple[int, float]:
-    """(images after the first batch, seconds they took) of one pass over ``batches``."""
-    iterator = iter(batches)
-    next(iterator)
+def time_epoch(batches) -> tuple[int, float, float]:
+    """(images after the first batch, seconds they took, CPU seconds per image of the whole pass)
+    of one pass over ``batches``. The CPU time is this process's and its ended children's (the
+    worker processes of grain and torchvision, start-up included), and does not depend on what
+    else the machine runs, unlike the seconds."""
+    cpu_start, iterator = cpu_seconds(), iter(batches)
+    first = _rows(next(iterator))
     start, images = time.perf_counter(), 0
     for batch in iterator:
-        images += len(batch["image"] if isinstance(batch, dict) else batch[0])
-    return images, time.perf_counter() - start
+        images += _rows(batch)
+    seconds = time.perf_counter() - start
+    del iterator, batches  # ends the worker processes, so that their CPU time is counted
+    return images, seconds, (cpu_seconds() - cpu_start) / (images + first)
+
+
+def _rows(batch) -> int:
+    return len(batch["image"] if isinstance(batch, dict) else batch[0])
+
+
+def cpu_seconds() -> float:
+    """User + system CPU seconds of this process (all threads) and its ended, waited-for children."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
 def jaxcnn_epoch(root: Path, train: bool, workers: int, batch_size: int, epoch: int):
@@ -157,8 +173,8 @@ def measure_folder(folder: str, worker_counts: list[int], repeats: int, batch_si
             for workers in worker_counts:
                 for engine, (epoch_of, module) in ENGINES.items():
                     if missing(module) is None:
-                        counted, seconds = time_epoch(epoch_of(root, transform == "train", workers, batch_size, repeat))
-                        runs.setdefault((engine, transform, workers), []).append(counted / seconds)
+                        batches = epoch_of(root, transform == "train", workers, batch_size, repeat)
+                        runs.setdefault((engine, transform, workers), []).append(time_epoch(batches))
     context = {
         "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "machine": f"{cpu_name()}, {os.cpu_count()} cores",
@@ -194,17 +210,27 @@ def result(runs: dict, engine: str, transform: str, workers: int, module: str | 
     why = missing(module)
     if why:
         return {"images_per_second": None, "note": why}
-    speeds = runs[(engine, transform, workers)]
-    return {"images_per_second": round(statistics.median(speeds), 1), "runs": [round(s, 1) for s in speeds]}
+    passes = runs[(engine, transform, workers)]
+    speeds = [images / seconds for images, seconds, _ in passes]
+    per_cpu_second = [1 / cpu for _, _, cpu in passes]
+    return {
+        "images_per_second": round(statistics.median(speeds), 1),
+        "runs": [round(s, 1) for s in speeds],
+        "images_per_cpu_second": round(statistics.median(per_cpu_second), 1),
+    }
 
 
 def cores_needed(runs: dict, worker_counts: list[int]) -> dict:
-    """The cores one H200 needs to feed its ResNet-50 bf16 step with the training transform, from
-    the images/s per worker of jaxcnn's streaming pipeline (assuming cores scale it linearly)."""
+    """The cores one H200 needs to feed its ResNet-50 bf16 step with the training transform: from
+    the images per CPU-second of jaxcnn's streaming pipeline (busy cores, whatever else ran), and
+    from its best images/s per worker (wall clock, which other load on the machine lowers)."""
     engine = "jaxcnn StreamingFolder (threads)"
-    per_core = max(statistics.median(runs[(engine, "train", w)]) / w for w in worker_counts)
+    per_cpu = statistics.median(1 / cpu for w in worker_counts for _, _, cpu in runs[(engine, "train", w)])
+    per_worker = max(statistics.median(i / s for i, s, _ in runs[(engine, "train", w)]) / w for w in worker_counts)
     return {
         "derived": f"cores one H200 needs at {H200_IMAGES_PER_SECOND} img/s (ResNet-50 bf16 step), training transform",
-        "images_per_second_per_core": round(per_core, 1),
-        "cores": int(np.ceil(H200_IMAGES_PER_SECOND / per_core)),
+        "images_per_cpu_second": round(per_cpu, 1),
+        "cores_from_cpu_time": int(np.ceil(H200_IMAGES_PER_SECOND / per_cpu)),
+        "images_per_second_per_worker": round(per_worker, 1),
+        "cores_from_wall_clock": int(np.ceil(H200_IMAGES_PER_SECOND / per_worker)),
     }

@@ -70,8 +70,7 @@ def prefetch(batches: Iterable[dict], size: int = 2, *, sharding=None, pmap: boo
     returned it; closing the iterator (or leaving a ``for`` loop and dropping it) stops the
     thread and waits for the transfers of the batches placed but not taken, so nothing it started
     is still running afterwards (not even at interpreter exit); a source generator is closed
-    when the thread ends. Errors in the arguments are raised
-    at the call, not at the first ``next``.
+    when the thread ends. Errors in the arguments are raised at the call, not at the first ``next``.
     """
     POSITIVE_INT.require("size", size)
     return _prefetch(iter(batches), size, sharding, pmap)

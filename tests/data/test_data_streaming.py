@@ -251,3 +251,12 @@ def test_bad_arguments_are_refused_with_what_was_expected(photos):
         StreamingFolder(files[:-1], labels, classes)
     with pytest.raises(ValueError, match="workers must be None or a positive integer, got 0"):
         StreamingFolder(files, labels, classes, workers=0)
+
+
+def test_statistics_of_all_images_equal_those_of_the_decoded_once_folder(photos):
+    from jaxcnn.data import channel_stats, image_folder
+
+    streamed = streaming(photos, resize=16, stats_sample=1000).channel_stats()
+    decoded_once = channel_stats(image_folder(photos, image_size=16))
+    for ours, theirs in zip(streamed, decoded_once, strict=True):
+        np.testing.assert_array_equal(ours, theirs)
