@@ -15,34 +15,19 @@ import concurrent.futures
 import hashlib
 import json
 import os
-import struct
 import tempfile
 import warnings
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
 from jaxcnn.validate import BOOL, POSITIVE_INT
 
 from .dataset import Dataset
-from .transforms import eval_transform, open_rgb
+from .transforms import DECODE_ERRORS, eval_transform, open_rgb
 
 EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
 _CHUNK = 256
-# What Pillow's decoders raise for damaged or hostile files (its plugins parse with struct and index
-# into headers); each becomes a ValueError naming the file.
-_DECODE_ERRORS = (
-    OSError,
-    SyntaxError,
-    ValueError,
-    EOFError,
-    LookupError,
-    TypeError,
-    ArithmeticError,
-    struct.error,
-    Image.DecompressionBombError,
-)
 
 
 def image_folder(
@@ -114,7 +99,7 @@ def scan(root: Path) -> tuple[tuple[str, ...], list[Path], np.ndarray]:
         raise ValueError(f"{root} has no class subfolders; put the images of each class in {root}/<class name>/")
     files, labels = [], []
     for label, folder in enumerate(class_dirs):
-        found = sorted(p for p in _walk(folder) if _is_image_file(p, folder))
+        found = image_files(folder)
         if not found:
             raise ValueError(
                 f"class folder {folder} has no images (looked for "
@@ -123,6 +108,13 @@ def scan(root: Path) -> tuple[tuple[str, ...], list[Path], np.ndarray]:
         files += found
         labels += [label] * len(found)
     return tuple(d.name for d in class_dirs), files, np.asarray(labels, np.int32)
+
+
+def image_files(folder: str | os.PathLike) -> list[Path]:
+    """The image files below ``folder`` (by extension, hidden names skipped, links to folders
+    followed), sorted."""
+    folder = Path(folder)
+    return sorted(p for p in _walk(folder) if _is_image_file(p, folder))
 
 
 def _walk(folder: Path) -> list[Path]:
@@ -162,7 +154,7 @@ def _decode_into(
     def attempt(path):
         try:
             return decode(path, image_size)
-        except _DECODE_ERRORS as err:
+        except DECODE_ERRORS as err:
             if not skip_bad:
                 raise ValueError(
                     f"cannot decode image {path}: {err}; fix or delete the file, or pass skip_bad=True to skip it"

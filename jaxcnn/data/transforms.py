@@ -7,9 +7,24 @@ prediction on new files give a model the same pixels for the same file.
 from __future__ import annotations
 
 import os
+import struct
 
 import numpy as np
 from PIL import Image
+
+# What decoding a damaged or hostile file may raise (Pillow's plugins parse with struct and index
+# into headers; ``to_rgb`` raises ValueError): callers turn each into an error naming the file.
+DECODE_ERRORS = (
+    OSError,
+    SyntaxError,
+    ValueError,
+    EOFError,
+    LookupError,
+    TypeError,
+    ArithmeticError,
+    struct.error,
+    Image.DecompressionBombError,
+)
 
 
 def open_rgb(path: str | os.PathLike) -> Image.Image:
