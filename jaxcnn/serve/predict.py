@@ -117,15 +117,16 @@ class Predictor:
 
 
 def expand_paths(paths: Iterable[str | os.PathLike]) -> Iterator[str]:
-    """Each path as it is, a folder replaced by its image files (``jaxcnn.data.folder.image_files``)."""
+    """Each path as it is, a folder replaced by its image files (``jaxcnn.data.folder.image_files``);
+    a folder without any stays, to be reported as unreadable."""
     for path in paths:
-        if Path(path).is_dir():
-            yield from map(str, image_files(path))
-        else:
-            yield str(path)
+        found = image_files(path) if Path(path).is_dir() else []
+        yield from map(str, found or [path])
 
 
 def _reason(err: BaseException) -> str:
+    if isinstance(err, IsADirectoryError):
+        return "a folder without image files"
     if isinstance(err, UnidentifiedImageError):
         return "not an image file Pillow can decode"
     if isinstance(err, OSError) and err.strerror:
