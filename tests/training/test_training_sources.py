@@ -7,7 +7,7 @@ import pytest
 
 from jaxcnn.convert import IMAGENET_MEAN, from_torchvision, to_torchvision
 from jaxcnn.data import channel_stats
-from jaxcnn.models import create_model
+from jaxcnn.models import create_model, init_shapes
 from jaxcnn.training import fit, load_checkpoint, load_source
 from tests.training.runs import subset, tiny_config
 
@@ -40,7 +40,8 @@ def test_a_run_folder_gives_its_checkpoint_classes_and_statistics(source_run, ti
 
 def test_a_weight_file_is_converted_for_the_named_model(tmp_path):
     model = create_model("resnet18", num_classes=7)
-    variables = model.init(jax.random.key(0), np.zeros((1, 32, 32, 3), np.float32))
+    rng = np.random.default_rng(0)
+    variables = jax.tree.map(lambda leaf: rng.standard_normal(leaf.shape, np.float32), init_shapes(model, 32))
     np.savez(tmp_path / "w.npz", **to_torchvision(model, variables))
     source = load_source(tmp_path / "w.npz", "resnet18")
     assert source.model.num_classes == 7 and source.step is None and source.classes is None
