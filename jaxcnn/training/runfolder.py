@@ -67,7 +67,7 @@ def read_data_info(out: str | Path) -> DataInfo:
     """The ``DataInfo`` saved in ``out/config.json``."""
     saved = read_run_file(out, "data")
     fields = {f.name for f in dataclasses.fields(DataInfo)}
-    if set(saved) != fields:
+    if not fields - {"classes"} <= set(saved) <= fields:  # runs saved before classes were recorded lack them
         wrong = ", ".join(sorted(fields ^ set(saved)))
         raise ValueError(f"{Path(out) / CONFIG}: its 'data' section lacks or adds the fields {wrong}")
     for name in ("num_classes", "in_channels", "image_size", "train_examples"):

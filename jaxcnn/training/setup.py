@@ -26,7 +26,8 @@ from .state import TrainState, create_train_state
 
 @dataclasses.dataclass(frozen=True)
 class DataInfo:
-    """What the training data decides about the model and its inputs (saved in config.json)."""
+    """What the training data decides about the model and its inputs (saved in config.json);
+    ``classes`` (the class names) is None for runs saved before it was recorded."""
 
     num_classes: int
     in_channels: int
@@ -34,6 +35,7 @@ class DataInfo:
     mean: tuple[float, ...]
     std: tuple[float, ...]
     train_examples: int
+    classes: tuple[str, ...] | None = None
 
 
 def describe_data(train: Dataset, config: TrainConfig, model: nn.Module) -> DataInfo:
@@ -46,7 +48,15 @@ def describe_data(train: Dataset, config: TrainConfig, model: nn.Module) -> Data
     size = config.image_size
     if size is None:
         size = halving_size(model, max(height, width), channels)
-    return DataInfo(train.num_classes, channels, size, tuple(map(float, mean)), tuple(map(float, std)), len(train))
+    return DataInfo(
+        train.num_classes,
+        channels,
+        size,
+        tuple(map(float, mean)),
+        tuple(map(float, std)),
+        len(train),
+        tuple(train.classes),
+    )
 
 
 def halving_size(model: nn.Module, side: int, channels: int) -> int:
