@@ -17,8 +17,8 @@ import jax
 import jax.numpy as jnp
 
 from jaxcnn.ops.backend import XLA
+from jaxcnn.training import Source, load_source
 
-from ._source_shim import load_source
 from .inputs import Preprocessing, served_inputs
 from .predict import eval_forward
 
@@ -69,7 +69,7 @@ def export(
     return description
 
 
-def describe(exported: jax.export.Exported, preprocessing: Preprocessing, classes, source) -> dict:
+def describe(exported: jax.export.Exported, preprocessing: Preprocessing, classes, source: Source) -> dict:
     """The JSON description of an export: its input and output, how files become inputs, the class
     names, the source, the platforms and the versions that wrote it."""
     side, channels = preprocessing.crop, preprocessing.channels

@@ -13,6 +13,7 @@ import numpy as np
 from jaxcnn.data import load, normalize
 from jaxcnn.data.imagenet import imagenet_classes
 from jaxcnn.data.transforms import eval_transform, open_rgb
+from jaxcnn.training import Source
 
 
 @dataclasses.dataclass(frozen=True)
@@ -51,7 +52,7 @@ class Preprocessing:
         return dataclasses.asdict(self)
 
 
-def served_inputs(source) -> tuple[Preprocessing, tuple[str, ...]]:
+def served_inputs(source: Source) -> tuple[Preprocessing, tuple[str, ...]]:
     """The evaluation input pipeline and class names of a ``load_source`` result.
 
     A run's files are cut to its data's side (its test split's), centre-padded to its input size

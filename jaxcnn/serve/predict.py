@@ -18,8 +18,8 @@ from PIL import UnidentifiedImageError
 from jaxcnn.data.folder import image_files
 from jaxcnn.data.transforms import DECODE_ERRORS
 from jaxcnn.ops.backend import resolve_backend
+from jaxcnn.training import load_source
 
-from ._source_shim import load_source
 from .inputs import Preprocessing, served_inputs
 
 
