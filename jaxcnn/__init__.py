@@ -3,7 +3,7 @@
 import importlib
 from importlib.metadata import PackageNotFoundError, version
 
-from jaxcnn import convert, data
+from jaxcnn import convert, data, serve
 from jaxcnn.inspect import Summary, summary
 from jaxcnn.models import count_params, create_model, list_models, model_info
 from jaxcnn.training import TrainConfig, evaluate, fit, load_checkpoint, load_source
@@ -27,6 +27,7 @@ __all__ = [
     "load_checkpoint",
     "load_source",
     "model_info",
+    "serve",
     "summary",
 ]
 

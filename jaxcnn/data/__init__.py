@@ -3,6 +3,7 @@
 from .augment import augment, normalize
 from .dataset import Dataset, channel_stats
 from .folder import image_folder
+from .imagenet import imagenet_classes
 from .pipeline import epoch_order, eval_batches, steps_per_epoch, train_batches
 from .placement import data_sharding, prefetch, to_device
 from .registry import check_dataset_name, is_local, list_datasets, load
@@ -16,6 +17,7 @@ __all__ = [
     "epoch_order",
     "eval_batches",
     "image_folder",
+    "imagenet_classes",
     "is_local",
     "list_datasets",
     "load",
