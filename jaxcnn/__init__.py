@@ -3,10 +3,10 @@
 import importlib
 from importlib.metadata import PackageNotFoundError, version
 
-from jaxcnn import convert, data
+from jaxcnn import convert, data, serve
 from jaxcnn.inspect import Summary, summary
 from jaxcnn.models import count_params, create_model, list_models, model_info
-from jaxcnn.training import TrainConfig, evaluate, fit, load_checkpoint
+from jaxcnn.training import TrainConfig, evaluate, fit, load_checkpoint, load_source
 
 try:
     __version__ = version("jaxcnn")  # pyproject.toml's version, as installed
@@ -25,7 +25,9 @@ __all__ = [
     "fit",
     "list_models",
     "load_checkpoint",
+    "load_source",
     "model_info",
+    "serve",
     "summary",
 ]
 

@@ -1,4 +1,4 @@
-"""The ``jaxcnn`` command: models, summary, train, evaluate, bench."""
+"""The ``jaxcnn`` command: models, summary, train, evaluate, predict, export, bench."""
 
 from __future__ import annotations
 
@@ -123,8 +123,40 @@ def build_parser() -> argparse.ArgumentParser:
         "--step", type=_non_negative, default=None, help="checkpoint step (default: the newest that can be restored)"
     )
     evaluate.set_defaults(func=_evaluate)
+    _add_serve_parsers(commands)
     add_bench_parser(commands)
     return parser
+
+
+def _add_serve_parsers(commands) -> None:
+    """``jaxcnn predict`` and ``jaxcnn export``: both read a run folder or a torchvision weight file."""
+
+    def source(p) -> None:
+        p.add_argument("src", metavar="SRC", help="a `jaxcnn train` run folder or a torchvision weight file")
+        p.add_argument("--model", type=_model_name, default=None, help="the model of a weight file, e.g. resnet50")
+        p.add_argument("--step", type=_non_negative, default=None, help="a run's checkpoint step (default: newest)")
+
+    predict = commands.add_parser("predict", help="classify image files: top-k class names with probabilities")
+    source(predict)
+    predict.add_argument("images", metavar="IMAGE", nargs="+", help="image files or folders (searched recursively)")
+    predict.add_argument("--top-k", type=_positive, default=5, help="classes shown per image (default 5)")
+    predict.add_argument("--batch-size", type=_positive, default=32, help="images per forward pass (default 32)")
+    predict.add_argument("--json", action="store_true", help="one JSON object per line")
+    predict.set_defaults(func=_predict)
+    export = commands.add_parser(
+        "export",
+        help="write the evaluation forward pass as a jax.export file (uint8 NHWC in, logits out) plus FILE.json",
+    )
+    source(export)
+    export.add_argument("--out", required=True, metavar="FILE", help="the export file; its description: FILE.json")
+    export.add_argument(
+        "--platform",
+        dest="platforms",
+        action="append",
+        choices=("cpu", "cuda", "rocm", "tpu"),
+        help="lower for this platform, repeatable (default: cpu, cuda and tpu)",
+    )
+    export.set_defaults(func=_export)
 
 
 def _add_train_parser(commands) -> None:
@@ -276,6 +308,43 @@ def _evaluate(args: argparse.Namespace) -> int:
     print(
         f"test loss {result['loss']:.4f}, top-1 accuracy {100 * result['accuracy']:.2f}%, "
         f"top-5 {100 * result['top5']:.2f}% on {int(result['count'])} images (checkpoint step {result['step']})"
+    )
+    return 0
+
+
+def _predict(args: argparse.Namespace) -> int:
+    """Print each file's top-k classes (stdout), each unreadable file as one error line and the
+    throughput (stderr); 1 when a file could not be read."""
+    import time
+
+    from jaxcnn.serve import Predictor
+
+    predictor = Predictor.from_source(args.src, args.model, step=args.step)
+    start, done, failed = time.perf_counter(), 0, 0
+    for prediction in predictor.predict(args.images, top_k=args.top_k, batch_size=args.batch_size):
+        if prediction.error is not None:
+            print(f"jaxcnn predict: error: {prediction.error}", file=sys.stderr)
+            failed += 1
+            continue
+        print(json.dumps(prediction.to_json()) if args.json else prediction.to_text(), flush=True)
+        done += 1
+    elapsed = time.perf_counter() - start
+    print(
+        f"{done} images in {elapsed:.2f} s: {done / elapsed:.1f} img/s (decoding and compilation included)",
+        file=sys.stderr,
+    )
+    return 1 if failed else 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    from jaxcnn.serve import PLATFORMS, export
+
+    platforms = tuple(dict.fromkeys(args.platforms or PLATFORMS))
+    description = export(args.src, args.out, model=args.model, step=args.step, platforms=platforms)
+    shape = "x".join(map(str, description["input"]["shape"]))
+    print(
+        f"wrote {args.out} ({description['model']}: uint8 {shape} -> {len(description['classes'])} logits, "
+        f"for {', '.join(description['platforms'])}) and {Path(args.out).with_suffix('.json')}"
     )
     return 0
 

@@ -19,7 +19,7 @@ LAYERS = [
     {"models"},
     {"inspect", "convert"},
     {"training"},
-    {"bench"},
+    {"bench", "serve"},
     {"cli"},
     {"jaxcnn", "__main__"},
 ]

@@ -14,7 +14,7 @@ import pytest
 from tests.scripts import ROOT
 
 PACKAGES = ("jaxcnn", "jaxcnn.models", "jaxcnn.ops", "jaxcnn.training", "jaxcnn.data", "jaxcnn.inspect")
-PACKAGES += ("jaxcnn.autodiff", "jaxcnn.convert", "jaxcnn.bench")
+PACKAGES += ("jaxcnn.autodiff", "jaxcnn.convert", "jaxcnn.bench", "jaxcnn.serve")
 
 
 @pytest.fixture(scope="module")

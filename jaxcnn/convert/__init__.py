@@ -6,14 +6,18 @@ path)`` reads it from ``.pth`` (with torch), ``.safetensors`` or ``.npz`` first;
 ``to_torchvision(name, variables)`` goes back, so a model trained here loads into torchvision.
 """
 
-from jaxcnn.convert.families import TORCHVISION_MODELS
+from jaxcnn.convert.families import IMAGENET_MEAN, IMAGENET_STD, TORCHVISION_MODELS, eval_resize
 from jaxcnn.convert.io import load_torchvision, read_safetensors, read_state_dict
-from jaxcnn.convert.mapping import from_torchvision, to_torchvision
+from jaxcnn.convert.mapping import from_torchvision, model_from_variables, to_torchvision
 
 __all__ = [
+    "IMAGENET_MEAN",
+    "IMAGENET_STD",
     "TORCHVISION_MODELS",
+    "eval_resize",
     "from_torchvision",
     "load_torchvision",
+    "model_from_variables",
     "read_safetensors",
     "read_state_dict",
     "to_torchvision",

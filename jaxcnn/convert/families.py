@@ -23,6 +23,16 @@ Path = tuple[str, ...]
 
 TORCHVISION_MODELS = tuple(list_models(torchvision=True))  # the registry records which models torchvision has
 
+# torchvision's ImageNet weights expect inputs normalised with these (0..1 units, RGB) ...
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+def eval_resize(input_size: int) -> int:
+    """... and resized so the shorter side is this before the centre crop of ``input_size``:
+    torchvision's evaluation transform (256 for 224, 342 for Inception v3's 299)."""
+    return {224: 256, 299: 342}.get(input_size, input_size)
+
 
 @dataclasses.dataclass(frozen=True)
 class Family:

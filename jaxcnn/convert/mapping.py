@@ -251,6 +251,12 @@ def _model_kwargs_from_flax(name: str, flat: Mapping[tuple[str, ...], Any]) -> d
     return kwargs
 
 
+def model_from_variables(name: str, variables: Mapping[str, Any]) -> nn.Module:
+    """``create_model(name, ...)`` with the ``num_classes``, auxiliary classifiers and stacked or
+    unrolled ResNet blocks that ``variables`` (``from_torchvision``'s output, say) hold."""
+    return model_from_name(name, **_model_kwargs_from_flax(name, traverse_util.flatten_dict(variables)))
+
+
 def to_torchvision(model: str | nn.Module, variables: Mapping[str, Any]) -> dict[str, np.ndarray]:
     """A torchvision ``state_dict`` (numpy arrays, torch layouts) from a jaxcnn model's variables.
 
@@ -272,7 +278,7 @@ def to_torchvision(model: str | nn.Module, variables: Mapping[str, Any]) -> dict
         )
     flat = traverse_util.flatten_dict(variables)
     if isinstance(model, str):
-        model = model_from_name(model, **_model_kwargs_from_flax(model, flat))
+        model = model_from_variables(model, variables)
     family = family_of(model)
     table = entries(model, family)
     check_names(

@@ -3,6 +3,7 @@
 from .augment import augment, normalize
 from .dataset import Dataset, channel_stats
 from .folder import decode_files, image_folder
+from .imagenet import imagenet_classes
 from .layout import FolderSplit, held_out_share, split_folder
 from .pipeline import epoch_order, eval_batches, steps_per_epoch, train_batches
 from .placement import data_sharding, prefetch, to_device
@@ -27,6 +28,7 @@ __all__ = [
     "epoch_order",
     "eval_batches",
     "image_folder",
+    "imagenet_classes",
     "is_local",
     "list_datasets",
     "load",

@@ -153,7 +153,7 @@ def scan(root: Path) -> tuple[tuple[str, ...], list[Path], np.ndarray]:
         raise ValueError(f"{root} has no class subfolders; put the images of each class in {root}/<class name>/")
     files, labels = [], []
     for label, folder in enumerate(class_dirs):
-        found = sorted(p for p in _walk(folder) if _is_image_file(p, folder))
+        found = image_files(folder)
         if not found:
             raise ValueError(
                 f"class folder {folder} has no images (looked for "
@@ -162,6 +162,13 @@ def scan(root: Path) -> tuple[tuple[str, ...], list[Path], np.ndarray]:
         files += found
         labels += [label] * len(found)
     return tuple(d.name for d in class_dirs), files, np.asarray(labels, np.int32)
+
+
+def image_files(folder: str | os.PathLike) -> list[Path]:
+    """The image files below ``folder`` (by extension, hidden names skipped, links to folders
+    followed), sorted."""
+    folder = Path(folder)
+    return sorted(p for p in _walk(folder) if _is_image_file(p, folder))
 
 
 def _walk(folder: Path) -> list[Path]:

@@ -9,6 +9,7 @@ from .optim import optimizer, schedule
 from .parallel import Parallel, resolve_mode
 from .readers import evaluate, load_checkpoint
 from .setup import DataInfo
+from .sources import Source, load_source
 from .state import TrainState, create_train_state
 from .steps import batch_metrics, cross_entropy, make_eval_step, make_train_step
 
@@ -23,8 +24,10 @@ __all__ = [
     "evaluate",
     "fit",
     "load_checkpoint",
+    "load_source",
     "read_config",
     "Parallel",
+    "Source",
     "TrainState",
     "UnreadableCheckpointError",
     "batch_metrics",

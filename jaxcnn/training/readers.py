@@ -28,11 +28,11 @@ def load_checkpoint(out: str | Path, step: int | None = None) -> tuple[nn.Module
     """The model and ``{'params', 'batch_stats'}`` (numpy) of a run folder's checkpoint at ``step``
     (default: the newest that can be restored; newer ones that cannot are reported on stderr with
     their folder), restored by layer name without building the optimizer."""
-    model, variables, _ = _restore(out, step)
+    model, variables, _ = restore_run(out, step)
     return model, variables
 
 
-def _restore(out: str | Path, step: int | None) -> tuple[nn.Module, dict, int]:
+def restore_run(out: str | Path, step: int | None) -> tuple[nn.Module, dict, int]:
     """``load_checkpoint``'s model and variables, and the step they were saved at."""
     config, info = read_config(out), read_data_info(out)
     model = build_model(config, info.num_classes, info.in_channels)
@@ -52,7 +52,7 @@ def evaluate(out: str | Path, data: str | None = None, *, step: int | None = Non
     ``evaluate_on`` and ``step``, the checkpoint step evaluated."""
     config, info = read_config(out), read_data_info(out)
     test = test if test is not None else test_data(config, info, data)
-    model, variables, step = _restore(out, step)
+    model, variables, step = restore_run(out, step)
     eval_step = jax.jit(make_eval_step(model, transform=transforms(config, info)[1]))
     state = TrainState(variables["params"], variables["batch_stats"], None, jnp.zeros((), jnp.int32), None)
     metrics = evaluate_on(test, eval_step, jax.device_put(state), Parallel("none"), config.eval_batch_size)

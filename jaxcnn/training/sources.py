@@ -1,0 +1,128 @@
+"""Where weights come from: a jaxcnn run folder or a torchvision weight file, read into one
+:class:`Source` (model, variables, classes, and how inputs were prepared), so that training from
+weights, prediction and export all read them the same way."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import flax.linen as nn
+import jax
+import numpy as np
+
+from jaxcnn.convert import IMAGENET_MEAN, IMAGENET_STD, eval_resize, load_torchvision, model_from_variables
+from jaxcnn.models import model_info
+
+from .config import TrainConfig, read_config
+from .readers import restore_run
+from .runfolder import read_data_info
+from .setup import DataInfo
+
+WEIGHT_SUFFIXES = (".pth", ".pt", ".safetensors", ".npz")
+
+
+@dataclasses.dataclass(frozen=True)
+class Source:
+    """Weights and what is known about them.
+
+    Attributes:
+      path: the run folder or weight file read.
+      name: the registered model name (``'resnet20'``).
+      model: the ``nn.Module`` the variables belong to (the run's classes and channels, or
+        torchvision's ``num_classes`` and auxiliary heads).
+      variables: ``{'params', 'batch_stats'}`` of numpy float32 arrays.
+      classes: the class names (a run's dataset's), or None where the source does not say.
+      step: the checkpoint step of a run; None for a weight file.
+      image_size: the model's input side (a run's padded size; torchvision's ``input_size``).
+      in_channels: input channels the weights expect.
+      mean, std: per-channel input normalisation in 0..1 units (a run's training statistics,
+        ImageNet's for torchvision weights).
+      resize: shorter side before the centre crop of ``image_size`` for files of another size
+        (torchvision: 256 for 224); None: ``image_size``.
+      config, data: a run's ``TrainConfig`` and ``DataInfo``; None for a weight file.
+    """
+
+    path: Path
+    name: str
+    model: nn.Module
+    variables: dict
+    classes: tuple[str, ...] | None
+    step: int | None
+    image_size: int
+    in_channels: int
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    resize: int | None = None
+    config: TrainConfig | None = None
+    data: DataInfo | None = None
+
+    @property
+    def num_classes(self) -> int:
+        """Outputs of the source's classifier."""
+        return self.model.num_classes
+
+
+def load_source(src: str | Path, model: str | None = None, *, step: int | None = None) -> Source:
+    """The weights at ``src``: a jaxcnn run folder (its checkpoint at ``step``, default the newest
+    that restores) or a torchvision weight file (``.pth``/``.pt`` with torch installed,
+    ``.safetensors``, ``.npz``), converted by ``jaxcnn.convert`` for the torchvision model ``model``.
+
+    Raises:
+      FileNotFoundError: ``src`` does not exist.
+      ValueError: a weight file without ``model``; a ``model`` that differs from a run's; a file
+        of another kind; weights that do not fit the model (naming the layers).
+    """
+    path = Path(src)
+    if path.is_dir():
+        return _run_source(path, model, step)
+    if not path.exists():
+        raise FileNotFoundError(f"{src}: no such run folder or weight file")
+    if path.suffix.lower() not in WEIGHT_SUFFIXES:
+        raise ValueError(
+            f"{src}: expected a jaxcnn run folder or a torchvision weight file ({', '.join(WEIGHT_SUFFIXES)})"
+        )
+    if model is None:
+        raise ValueError(f"{src}: a weight file does not say which model it is; name it (--model resnet50)")
+    if step is not None:
+        raise ValueError(f"{src}: a weight file has no checkpoint steps; --step is for run folders")
+    return _file_source(path, model)
+
+
+def _run_source(path: Path, model: str | None, step: int | None) -> Source:
+    config, info = read_config(path), read_data_info(path)
+    if model is not None and model != config.model:
+        raise ValueError(f"{path} is a run of {config.model}, not {model}; leave out --model for a run folder")
+    module, variables, step = restore_run(path, step)
+    return Source(
+        path=path,
+        name=config.model,
+        model=module,
+        variables=variables,
+        classes=info.classes,
+        step=step,
+        image_size=info.image_size,
+        in_channels=info.in_channels,
+        mean=info.mean,
+        std=info.std,
+        config=config,
+        data=info,
+    )
+
+
+def _file_source(path: Path, name: str) -> Source:
+    variables = jax.tree.map(np.asarray, load_torchvision(name, path))
+    size = model_info(name).input_size
+    return Source(
+        path=path,
+        name=name,
+        model=model_from_variables(name, variables),
+        variables=variables,
+        classes=None,
+        step=None,
+        image_size=size,
+        in_channels=3,
+        mean=IMAGENET_MEAN,
+        std=IMAGENET_STD,
+        resize=eval_resize(size),
+    )
