@@ -67,6 +67,17 @@ def test_config_json_keeps_classes_folder_and_transform_and_evaluate_reads_them(
     assert evaluate(result.out)["accuracy"] == result.test_accuracy  # the same 100 validation images
 
 
+def test_predict_reads_a_folder_runs_files_as_evaluate_does(folder_run, png_folder, capsys):
+    config, result = folder_run
+    split = split_folder(png_folder)
+    assert main(["predict", str(result.out), str(png_folder / "val"), "--json", "--top-k", "1"]) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    predicted = {row["file"]: split.classes.index(row["top_k"][0]["class"]) for row in rows}
+    correct = sum(predicted[str(path)] == label for path, label in zip(split.val_files, split.val_labels, strict=True))
+    assert len(predicted) == len(split.val_files) == 100
+    assert correct == round(evaluate(result.out)["accuracy"] * 100)
+
+
 def test_evaluate_refuses_a_folder_with_other_classes(folder_run, tmp_path):
     _, result = folder_run
     (tmp_path / "train" / "cat").mkdir(parents=True)
