@@ -1,7 +1,7 @@
 """`jaxcnn train --data PNG_FOLDER` against `jaxcnn train --data fashion_mnist_small`, same settings.
 
     python tools/export_image_folder.py /tmp/fmnist_png      # 20,000 + 10,000 PNGs
-    flock /work/heavy.lock python benchmarks/folder_vs_named.py /tmp/fmnist_png --epochs 1
+    python benchmarks/folder_vs_named.py /tmp/fmnist_png --epochs 1
 
 Runs both commands one after the other (each in its own process, as a user would) with the flags
 given after the folder, and appends one row per run to
