@@ -8,17 +8,8 @@ import pytest
 from jaxcnn.convert import IMAGENET_MEAN, from_torchvision, to_torchvision
 from jaxcnn.data import channel_stats
 from jaxcnn.models import create_model, init_shapes
-from jaxcnn.training import fit, load_checkpoint, load_source
-from tests.training.runs import subset, tiny_config
-
-
-@pytest.fixture(scope="module")
-def source_run(tmp_path_factory, tiny_data):
-    """A tiny resnet20 run of one epoch (2 steps of 32) on 64 images of fashion_mnist_small."""
-    train, test = tiny_data
-    out = tmp_path_factory.mktemp("source") / "run"
-    fit(tiny_config(out, epochs=1), train=subset(train, 64), test=subset(test, 50))
-    return out
+from jaxcnn.training import load_checkpoint, load_source
+from tests.training.runs import subset
 
 
 def leaves_equal(a, b) -> bool:
