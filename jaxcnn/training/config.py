@@ -218,6 +218,10 @@ def _comparable(name: str, value: Any) -> Any:
     return json.loads(json.dumps(value))
 
 
+# Fields added after runs were first saved, with the value that the older runs trained with.
+NEWER_FIELDS = {"init_from": None, "freeze": "none"}
+
+
 def read_config(out: str | Path) -> TrainConfig:
     """The ``TrainConfig`` saved in ``out/config.json``.
 
@@ -227,7 +231,7 @@ def read_config(out: str | Path) -> TrainConfig:
         the file and the field.
     """
     path = Path(out) / "config.json"
-    fields = read_run_file(out, "config")
+    fields = {**NEWER_FIELDS, **read_run_file(out, "config")}
     missing = [f.name for f in dataclasses.fields(TrainConfig) if f.name not in fields]
     if missing:
         raise ValueError(f"{path} lacks the fields {', '.join(missing)} in its 'config' section; {_FIX}")
