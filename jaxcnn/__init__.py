@@ -5,7 +5,7 @@ from importlib.metadata import PackageNotFoundError, version
 
 from jaxcnn import convert, data, serve
 from jaxcnn.inspect import Summary, summary
-from jaxcnn.models import count_params, create_model, list_models, model_info
+from jaxcnn.models import count_params, create_model, features, list_models, model_info
 from jaxcnn.training import TrainConfig, evaluate, fit, load_checkpoint, load_source
 
 try:
@@ -22,6 +22,7 @@ __all__ = [
     "create_model",
     "data",
     "evaluate",
+    "features",
     "fit",
     "list_models",
     "load_checkpoint",

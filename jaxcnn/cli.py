@@ -199,6 +199,20 @@ def _add_train_parser(commands) -> None:
         "else as text)",
     )
     flag(model, "--dtype", "compute dtype", choices=DTYPES)
+    flag(
+        model,
+        "--init-from",
+        "start from these weights: a run folder (its newest good checkpoint) or a torchvision weight file "
+        "(.pth, .safetensors, .npz) of --model; a new classifier when the classes differ",
+        metavar="SRC",
+    )
+    flag(
+        model,
+        "--freeze",
+        "none, backbone (train only the classifier: a linear probe) or N (the first N stages)",
+        type=_freeze,
+        metavar="none|backbone|N",
+    )
     data = p.add_argument_group("data")
     flag(
         data,
@@ -369,6 +383,12 @@ def _model_name(name: str) -> str:
     from jaxcnn.models import model_info
 
     return _argument(model_info, name)
+
+
+def _freeze(value: str) -> str:
+    if value in ("none", "backbone") or (value.isdigit() and int(value) >= 1):
+        return value
+    raise argparse.ArgumentTypeError(f"expected none, backbone or a number of stages >= 1; got {value!r}")
 
 
 def _data_name(name: str) -> str:

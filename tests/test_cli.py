@@ -111,6 +111,7 @@ def test_train_help_groups_the_flags(capsys):
         (["--model-arg", "scan"], "expected KEY=VALUE"),
         (["--config", "absent.json"], "cannot use absent.json as a training config"),
         (["--pad", "-1"], "argument --pad: expected an integer >= 0, got '-1'"),
+        (["--freeze", "all"], "argument --freeze: expected none, backbone or a number of stages >= 1; got 'all'"),
     ],
 )
 def test_bad_train_options_exit_2(argv, message, capsys):

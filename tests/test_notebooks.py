@@ -22,6 +22,7 @@ def test_the_course_notebooks_are_all_there():
         "input_size_and_cost",
         "inside_a_cnn",
         "three_families",
+        "transfer_learning",
     ]
 
 

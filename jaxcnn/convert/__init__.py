@@ -3,20 +3,25 @@
 ``from_torchvision(name, state_dict)`` gives variables for ``create_model(name)`` from a
 torchvision state_dict (numpy arrays or tensors, no torch needed); ``load_torchvision(name,
 path)`` reads it from ``.pth`` (with torch), ``.safetensors`` or ``.npz`` first;
-``to_torchvision(name, variables)`` goes back, so a model trained here loads into torchvision.
+``to_torchvision(name, variables)`` goes back, so a model trained here loads into torchvision;
+``merge_weights(model, variables, source)`` starts a model (another number of classes, other
+input channels) from such weights.
 """
 
 from jaxcnn.convert.families import IMAGENET_MEAN, IMAGENET_STD, TORCHVISION_MODELS, eval_resize
 from jaxcnn.convert.io import load_torchvision, read_safetensors, read_state_dict
 from jaxcnn.convert.mapping import from_torchvision, model_from_variables, to_torchvision
+from jaxcnn.convert.merge import adapt_input_conv, merge_weights
 
 __all__ = [
     "IMAGENET_MEAN",
     "IMAGENET_STD",
     "TORCHVISION_MODELS",
+    "adapt_input_conv",
     "eval_resize",
     "from_torchvision",
     "load_torchvision",
+    "merge_weights",
     "model_from_variables",
     "read_safetensors",
     "read_state_dict",

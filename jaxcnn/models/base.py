@@ -24,7 +24,21 @@ class Classifier(nn.Module):
     ``__call__(x, train=False)`` takes float ``[N, H, W, in_channels]`` and returns logits
     ``[N, num_classes]`` float32; in train mode a model with ``aux_heads > 0`` returns
     ``(logits, aux)`` instead, ``aux`` a tuple of ``aux_heads`` logits arrays.
+
+    Stages (for ``jaxcnn.features`` and freezing): a network is a sequence of ``num_stages``
+    stages, each everything that computes at one resolution, and a head. jaxcnn's models sow
+    each stage's output map into the ``features`` collection (``stages``) and the head's
+    pre-logit vector (``embedding``); ``stage_of`` says which stage a top-level layer belongs to,
+    and a field ``frozen_stages: int = 0`` makes the batch norms of stages 1..frozen_stages use
+    their running statistics in train mode too (frozen layers; see ``--freeze``).
     """
+
+    classifier_paths: ClassVar[tuple[tuple[str, ...], ...]] = (("fc",),)
+    """Module paths of the layers that output ``num_classes`` (the classifier first, then those
+    of the auxiliary heads): initialised fresh when weights for another number of classes load."""
+
+    aux_names: ClassVar[tuple[str, ...]] = ()
+    """Top-level names of the auxiliary heads (GoogLeNet's ``aux1``, ``aux2``)."""
 
     aux_weight: ClassVar[float] = 0.0
     """Weight of each auxiliary head's loss in the training loss."""
@@ -38,6 +52,25 @@ class Classifier(nn.Module):
     def min_input_size(self) -> int:
         """Smallest height and width the network's reductions accept."""
         return 1
+
+    @property
+    def stage_strides(self) -> tuple[int, ...]:
+        """The stride in input pixels of each stage's output map (one per stage)."""
+        raise NotImplementedError(f"{type(self).__name__} does not define its stages")
+
+    @property
+    def num_stages(self) -> int:
+        """Number of stages before the head."""
+        return len(self.stage_strides)
+
+    def stage_of(self, name: str) -> int | None:
+        """The stage (1-based) of the top-level layer ``name``; None for the head (classifier and
+        auxiliary heads)."""
+        raise NotImplementedError(f"{type(self).__name__} does not define its stages")
+
+    def trains_stage(self, stage: int, train: bool) -> bool:
+        """Whether the batch norms of ``stage`` run in train mode: ``train`` and not frozen."""
+        return train and stage > getattr(self, "frozen_stages", 0)
 
 
 def check_classifier(model: object, caller: str) -> None:

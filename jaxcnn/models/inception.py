@@ -9,6 +9,7 @@ its weights import by name.
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Callable
 from typing import Any, ClassVar
 
@@ -27,6 +28,7 @@ from jaxcnn.models.layers import (
     max_pool,
     norm_layer,
     output_logits,
+    sow_feature,
 )
 from jaxcnn.models.registry import register_model
 from jaxcnn.ops import XLA, Backend
@@ -97,7 +99,10 @@ class GoogLeNet(Classifier):
 
     With ``aux_logits=True`` and ``train=True`` it returns ``(logits, (aux1, aux2))``; the
     training loss adds ``aux_weight`` times each auxiliary loss (0.3 in the paper).
-    ``backend``: the convolutions and max pools (``jaxcnn.ops.XLA`` or ``CPU``).
+    ``backend``: the convolutions and max pools (``jaxcnn.ops.XLA`` or ``CPU``);
+    ``frozen_stages``: stages whose batch norms use running statistics in train mode too.
+    Stages (the last map at each stride): ``conv1`` | ``conv2``, ``conv3`` | ``inception3*`` |
+    ``inception4*`` | ``inception5*``; the head is ``fc`` and the auxiliary heads.
     """
 
     num_classes: int = 1000
@@ -107,8 +112,12 @@ class GoogLeNet(Classifier):
     dtype: Any = jnp.float32
     bn_axis_name: str | None = None
     backend: Backend = XLA
+    frozen_stages: int = 0
 
     aux_weight: ClassVar[float] = 0.3
+    classifier_paths: ClassVar[tuple[tuple[str, ...], ...]] = (("fc",), ("aux1", "fc2"), ("aux2", "fc2"))
+    aux_names: ClassVar[tuple[str, ...]] = ("aux1", "aux2")
+    stage_strides: ClassVar[tuple[int, ...]] = (2, 4, 8, 16, 32)
 
     @property
     def aux_heads(self) -> int:
@@ -118,30 +127,48 @@ class GoogLeNet(Classifier):
     def min_input_size(self) -> int:
         return 15  # smallest size whose ceil-mode pools all see a full window
 
+    def stage_of(self, name: str) -> int | None:
+        stage = re.fullmatch(r"inception(\d)[a-e]", name)
+        return int(stage[1]) if stage else {"conv1": 1, "conv2": 2, "conv3": 2}.get(name)
+
     @nn.compact
     def __call__(self, x: jnp.ndarray, train: bool = False):
         check_input(x, model="GoogLeNet", channels=self.in_channels, min_size=self.min_input_size)
-        conv = functools.partial(
-            ConvBN,
-            norm=norm_layer(train, self.dtype, self.bn_axis_name, 1e-3),
-            dtype=self.dtype,
-            backend=self.backend,
-        )
+        conv = functools.partial(_conv_bn, self, train, 1e-3)
         pool = functools.partial(max_pool, backend=self.backend)
-        module = functools.partial(InceptionV1Module, conv=conv, pool=pool)
         with_aux = self.aux_logits and (train or self.is_initializing())
         aux = []
-        x = pool(conv(64, 7, 2, 3, name="conv1")(x.astype(self.dtype)), 3, 2, ceil_mode=True)
-        x = pool(conv(192, 3, padding=1, name="conv3")(conv(64, 1, name="conv2")(x)), 3, 2, ceil_mode=True)
+        x = conv(1)(64, 7, 2, 3, name="conv1")(x.astype(self.dtype))
+        sow_feature(self, "stages", x)
+        x = pool(x, 3, 2, ceil_mode=True)
+        x = conv(2)(192, 3, padding=1, name="conv3")(conv(2)(64, 1, name="conv2")(x))
+        sow_feature(self, "stages", x)
+        x = pool(x, 3, 2, ceil_mode=True)
         for key, spec in GOOGLENET_MODULES.items():
             if key == "4a" or key == "5a":
+                sow_feature(self, "stages", x)
                 x = pool(x, 3 if key == "4a" else 2, 2, ceil_mode=True)
-            x = module(*spec, name=f"inception{key}")(x)
+            x = InceptionV1Module(*spec, conv=conv(int(key[0])), pool=pool, name=f"inception{key}")(x)
             if with_aux and key in ("4a", "4d"):
-                aux.append(GoogLeNetAux(self.num_classes, conv, self.dtype, name=f"aux{len(aux) + 1}")(x, train))
-        x = nn.Dropout(self.dropout, deterministic=not train)(global_avg_pool(x))
+                head = conv(None)
+                aux.append(GoogLeNetAux(self.num_classes, head, self.dtype, name=f"aux{len(aux) + 1}")(x, train))
+        sow_feature(self, "stages", x)
+        x = global_avg_pool(x)
+        sow_feature(self, "embedding", x)
+        x = nn.Dropout(self.dropout, deterministic=not train)(x)
         logits = output_logits(dense(self.num_classes, self.dtype, "fc")(x))
         return (logits, tuple(aux)) if with_aux and train else logits
+
+
+def _conv_bn(model: Classifier, train: bool, epsilon: float, stage: int | None) -> ModuleDef:
+    """The conv + BN + ReLU of ``model``'s ``stage`` (None: a head): its BN trains unless frozen."""
+    trains = train if stage is None else model.trains_stage(stage, train)
+    return functools.partial(
+        ConvBN,
+        norm=norm_layer(trains, model.dtype, model.bn_axis_name, epsilon),
+        dtype=model.dtype,
+        backend=model.backend,
+    )
 
 
 class InceptionA(nn.Module):
@@ -250,7 +277,10 @@ class InceptionV3(Classifier):
     ``transform_input=False``. ``[N, 299, 299, 3]`` float -> logits ``[N, num_classes]``.
 
     With ``aux_logits=True`` and ``train=True`` it returns ``(logits, (aux,))``.
-    ``backend``: the convolutions and max pools (``jaxcnn.ops.XLA`` or ``CPU``).
+    ``backend``: the convolutions and max pools (``jaxcnn.ops.XLA`` or ``CPU``);
+    ``frozen_stages``: stages whose batch norms use running statistics in train mode too.
+    Stages (the last map at each stride, as timm's features): ``Conv2d_1a``-``2b`` |
+    ``Conv2d_3b``, ``4a`` | ``Mixed_5*`` | ``Mixed_6*`` | ``Mixed_7*``; the head is ``fc`` and ``AuxLogits``.
     """
 
     num_classes: int = 1000
@@ -260,8 +290,12 @@ class InceptionV3(Classifier):
     dtype: Any = jnp.float32
     bn_axis_name: str | None = None
     backend: Backend = XLA
+    frozen_stages: int = 0
 
     aux_weight: ClassVar[float] = 0.4
+    classifier_paths: ClassVar[tuple[tuple[str, ...], ...]] = (("fc",), ("AuxLogits", "fc"))
+    aux_names: ClassVar[tuple[str, ...]] = ("AuxLogits",)
+    stage_strides: ClassVar[tuple[int, ...]] = (2, 4, 8, 16, 32)
 
     @property
     def aux_heads(self) -> int:
@@ -272,30 +306,39 @@ class InceptionV3(Classifier):
         # 75 as torchvision documents; the aux head's 5x5/3 pool + 5x5 conv need the 17x17 grid of 299.
         return 299 if self.aux_logits else 75
 
+    def stage_of(self, name: str) -> int | None:
+        conv = re.fullmatch(r"Conv2d_(\d)[ab]_\dx\d", name)
+        if conv:
+            return 1 if int(conv[1]) <= 2 else 2
+        mixed = re.fullmatch(r"Mixed_(\d)[a-e]", name)
+        return int(mixed[1]) - 2 if mixed else None
+
     @nn.compact
     def __call__(self, x: jnp.ndarray, train: bool = False):
         check_input(x, model="InceptionV3", channels=self.in_channels, min_size=self.min_input_size)
-        c = functools.partial(
-            ConvBN,
-            norm=norm_layer(train, self.dtype, self.bn_axis_name, 1e-3),
-            dtype=self.dtype,
-            backend=self.backend,
-        )
+        c = functools.partial(_conv_bn, self, train, 1e-3)
         pool = functools.partial(max_pool, backend=self.backend)
         with_aux = self.aux_logits and (train or self.is_initializing())
-        x = c(32, 3, 2, name="Conv2d_1a_3x3")(x.astype(self.dtype))
-        x = c(64, 3, padding=1, name="Conv2d_2b_3x3")(c(32, 3, name="Conv2d_2a_3x3")(x))
-        x = c(192, 3, name="Conv2d_4a_3x3")(c(80, 1, name="Conv2d_3b_1x1")(pool(x, 3, 2)))
+        x = c(1)(32, 3, 2, name="Conv2d_1a_3x3")(x.astype(self.dtype))
+        x = c(1)(64, 3, padding=1, name="Conv2d_2b_3x3")(c(1)(32, 3, name="Conv2d_2a_3x3")(x))
+        sow_feature(self, "stages", x)
+        x = c(2)(192, 3, name="Conv2d_4a_3x3")(c(2)(80, 1, name="Conv2d_3b_1x1")(pool(x, 3, 2)))
+        sow_feature(self, "stages", x)
         x = pool(x, 3, 2)
         for name, pool_features in (("Mixed_5b", 32), ("Mixed_5c", 64), ("Mixed_5d", 64)):
-            x = InceptionA(pool_features, c, name=name)(x)
-        x = InceptionB(c, pool, name="Mixed_6a")(x)
+            x = InceptionA(pool_features, c(3), name=name)(x)
+        sow_feature(self, "stages", x)
+        x = InceptionB(c(4), pool, name="Mixed_6a")(x)
         for name, c7 in (("Mixed_6b", 128), ("Mixed_6c", 160), ("Mixed_6d", 160), ("Mixed_6e", 192)):
-            x = InceptionC(c7, c, name=name)(x)
-        aux = (InceptionV3Aux(self.num_classes, c, self.dtype, name="AuxLogits")(x),) if with_aux else ()
-        x = InceptionD(c, pool, name="Mixed_7a")(x)
-        x = InceptionE(c, name="Mixed_7c")(InceptionE(c, name="Mixed_7b")(x))
-        x = nn.Dropout(self.dropout, deterministic=not train)(global_avg_pool(x))
+            x = InceptionC(c7, c(4), name=name)(x)
+        sow_feature(self, "stages", x)
+        aux = (InceptionV3Aux(self.num_classes, c(None), self.dtype, name="AuxLogits")(x),) if with_aux else ()
+        x = InceptionD(c(5), pool, name="Mixed_7a")(x)
+        x = InceptionE(c(5), name="Mixed_7c")(InceptionE(c(5), name="Mixed_7b")(x))
+        sow_feature(self, "stages", x)
+        x = global_avg_pool(x)
+        sow_feature(self, "embedding", x)
+        x = nn.Dropout(self.dropout, deterministic=not train)(x)
         logits = output_logits(dense(self.num_classes, self.dtype, "fc")(x))
         return (logits, aux) if with_aux and train else logits
 

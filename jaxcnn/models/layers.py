@@ -186,7 +186,8 @@ def dense(features: int, dtype: Dtype, name: str) -> nn.Dense:
 
 class MLPHead(nn.Module):
     """VGG's backend as in torchvision: adaptive average pool to 7x7, flatten, two hidden
-    layers (ReLU, dropout) and a linear classifier. ``[N, H, W, C] -> [N, num_classes]``.
+    layers (ReLU, dropout) and a linear classifier. ``[N, H, W, C] -> [N, num_classes]``; the
+    input of the classifier is sown as ``features/embedding``.
 
     The flatten is in NHWC order; the torchvision importer permutes ``fc1`` accordingly.
     """
@@ -203,11 +204,13 @@ class MLPHead(nn.Module):
         for name in ("fc1", "fc2"):
             x = nn.relu(dense(self.hidden, self.dtype, name)(x))
             x = nn.Dropout(self.dropout, deterministic=not train)(x)
+        sow_feature(self, "embedding", x)
         return dense(self.num_classes, self.dtype, "fc3")(x)
 
 
 class GAPHead(nn.Module):
-    """Global average pooling, optional dropout, one linear layer: ``[N, H, W, C] -> [N, T]``."""
+    """Global average pooling, optional dropout, one linear layer: ``[N, H, W, C] -> [N, T]``;
+    the pooled vector is sown as ``features/embedding``."""
 
     num_classes: int
     dropout: float = 0.0
@@ -216,6 +219,7 @@ class GAPHead(nn.Module):
     @nn.compact
     def __call__(self, x: jnp.ndarray, train: bool = False) -> jnp.ndarray:
         x = global_avg_pool(x)
+        sow_feature(self, "embedding", x)
         if self.dropout:
             x = nn.Dropout(self.dropout, deterministic=not train)(x)
         return dense(self.num_classes, self.dtype, "fc")(x)
@@ -249,6 +253,14 @@ def check_input(x: Any, *, model: str, channels: int, min_size: int) -> None:
             f"{model} needs inputs of at least {min_size}x{min_size} pixels for its spatial "
             f"reductions; got {shape[1]}x{shape[2]}. Resize or pad the images."
         )
+
+
+def sow_feature(module: nn.Module, name: str, x: jnp.ndarray) -> None:
+    """Keep ``x`` in ``module``'s ``features`` collection under ``name`` (appended to a tuple)
+    when the caller asked for it (``apply(..., mutable=["features"])``, see ``jaxcnn.features``);
+    never while initialising, so variables hold only ``params`` and ``batch_stats``."""
+    if not module.is_initializing():
+        module.sow("features", name, x)
 
 
 def output_logits(x: jnp.ndarray) -> jnp.ndarray:

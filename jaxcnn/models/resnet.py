@@ -9,6 +9,7 @@ bottleneck or pre-activation; ``stem`` decides ImageNet (7x7/2 conv + 3x3/2 max-
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
@@ -27,6 +28,7 @@ from jaxcnn.models.layers import (
     max_pool,
     norm_layer,
     output_logits,
+    sow_feature,
     symmetric_padding,
 )
 from jaxcnn.models.registry import register_model
@@ -134,6 +136,10 @@ class ResNet(Classifier):
         where unrolling would make compilation slow.
       remat: recompute block activations in the backward pass to save memory.
       backend: the convolutions and max pool (``jaxcnn.ops.XLA`` or ``CPU``).
+      frozen_stages: stages whose batch norms use running statistics in train mode too.
+
+    Stages: with the ImageNet stem, stage 1 is the stem (its map before the max-pool, stride 2)
+    and stage k + 1 is ``layerk``; with the CIFAR stem, the stem belongs to stage 1 with ``layer1``.
     """
 
     stage_sizes: Sequence[int]
@@ -149,6 +155,19 @@ class ResNet(Classifier):
     scan: bool | None = None
     remat: bool = False
     backend: Backend = XLA
+    frozen_stages: int = 0
+
+    @property
+    def stage_strides(self) -> tuple[int, ...]:
+        if self.stem == "imagenet":
+            return (2, *(4 * 2**i for i in range(len(self.stage_sizes))))
+        return tuple(2**i for i in range(len(self.stage_sizes)))
+
+    def stage_of(self, name: str) -> int | None:
+        layer = re.match(r"layer(\d+)_", name)
+        if layer:
+            return int(layer[1]) + (self.stem == "imagenet")
+        return {"conv1": 1, "bn1": 1, "bn_final": self.num_stages}.get(name)
 
     @nn.compact
     def __call__(self, x: jnp.ndarray, train: bool = False) -> jnp.ndarray:
@@ -159,26 +178,32 @@ class ResNet(Classifier):
         conv = functools.partial(
             Conv, use_bias=False, dtype=self.dtype, param_dtype=jnp.float32, kernel_init=conv_init, backend=self.backend
         )
-        norm = norm_layer(train, self.dtype, self.bn_axis_name)
+        norm = lambda stage: norm_layer(self.trains_stage(stage, train), self.dtype, self.bn_axis_name)  # noqa: E731
         preact = self.block_cls is PreActBottleneck
         x = x.astype(self.dtype)
         if self.stem == "imagenet":
             x = conv(self.stem_width, (7, 7), (2, 2), padding=symmetric_padding(3), name="conv1")(x)
-            x = max_pool(nn.relu(norm(name="bn1")(x)), 3, 2, padding=1, backend=self.backend)
+            x = nn.relu(norm(1)(name="bn1")(x))
+            sow_feature(self, "stages", x)
+            x = max_pool(x, 3, 2, padding=1, backend=self.backend)
         elif self.stem == "cifar":
             x = conv(self.stem_width, (3, 3), padding=symmetric_padding(1), name="conv1")(x)
-            x = x if preact else nn.relu(norm(name="bn1")(x))
+            x = x if preact else nn.relu(norm(1)(name="bn1")(x))
         else:
             raise ValueError(f"{name} stem must be 'imagenet' or 'cifar'; got {self.stem!r}")
         for i, (blocks, width) in enumerate(zip(self.stage_sizes, self.widths)):
-            block = functools.partial(self.block_cls, width, conv, norm, shortcut=self.shortcut)
+            stage = self.stage_of(f"layer{i + 1}_")
+            block = functools.partial(self.block_cls, width, conv, norm(stage), shortcut=self.shortcut)
             x = block(strides=1 if i == 0 else 2, name=f"layer{i + 1}_block0")(x)
             if blocks > 1:
                 scan = blocks - 1 >= SCAN_MIN_REPEATS if self.scan is None else self.scan
                 x = Repeat(block, blocks - 1, scan=scan, remat=self.remat, name=f"layer{i + 1}_blocks")(x)
-        if preact:
-            x = nn.relu(norm(name="bn_final")(x))
-        return output_logits(dense(self.num_classes, self.dtype, "fc")(global_avg_pool(x)))
+            if preact and stage == self.num_stages:
+                x = nn.relu(norm(stage)(name="bn_final")(x))
+            sow_feature(self, "stages", x)
+        x = global_avg_pool(x)
+        sow_feature(self, "embedding", x)
+        return output_logits(dense(self.num_classes, self.dtype, "fc")(x))
 
 
 # Stage configurations. ImageNet nets: torchvision's v1.5 (stride on the 3x3 conv). CIFAR nets of

@@ -7,6 +7,7 @@ so a config is just ``((convs, width), ...)`` per stage.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -14,7 +15,7 @@ import flax.linen as nn
 import jax.numpy as jnp
 
 from jaxcnn.models.base import Classifier
-from jaxcnn.models.layers import ConvBN, GAPHead, MLPHead, check_input, max_pool, norm_layer, output_logits
+from jaxcnn.models.layers import ConvBN, GAPHead, MLPHead, check_input, max_pool, norm_layer, output_logits, sow_feature
 from jaxcnn.models.registry import register_model
 from jaxcnn.ops import XLA, Backend
 
@@ -37,6 +38,10 @@ class VGG(Classifier):
       head: ``"mlp"`` (torchvision's 7x7 pool + 4096-4096 MLP) or ``"gap"`` (global average
         pooling + one linear layer, the simpler backend the course recommends).
       backend: the convolutions and max pools (``jaxcnn.ops.XLA`` or ``CPU``).
+      frozen_stages: stages whose batch norms use running statistics in train mode too.
+
+    Stage ``s`` is the convolutions ``conv{s}_*``; its output is the map before its max-pool
+    (stride ``2 ** (s - 1)``), as timm's VGG feature maps. The head is ``head``.
     """
 
     stages: Sequence[tuple[int, int]]
@@ -47,17 +52,30 @@ class VGG(Classifier):
     dtype: Any = jnp.float32
     bn_axis_name: str | None = None
     backend: Backend = XLA
+    frozen_stages: int = 0
 
     @property
     def min_input_size(self) -> int:
         return 2 ** len(self.stages)
 
+    @property
+    def classifier_paths(self) -> tuple[tuple[str, ...], ...]:
+        return (("head", "fc3" if self.head == "mlp" else "fc"),)
+
+    @property
+    def stage_strides(self) -> tuple[int, ...]:
+        return tuple(2**i for i in range(len(self.stages)))
+
+    def stage_of(self, name: str) -> int | None:
+        stage = re.fullmatch(r"conv(\d+)_\d+", name)
+        return int(stage[1]) if stage else None
+
     @nn.compact
     def __call__(self, x: jnp.ndarray, train: bool = False) -> jnp.ndarray:
         check_input(x, model=type(self).__name__, channels=self.in_channels, min_size=self.min_input_size)
-        norm = norm_layer(train, self.dtype, self.bn_axis_name) if self.batch_norm else None
         x = x.astype(self.dtype)
         for s, (convs, width) in enumerate(self.stages, start=1):
+            norm = norm_layer(self.trains_stage(s, train), self.dtype, self.bn_axis_name) if self.batch_norm else None
             for j in range(1, convs + 1):
                 x = ConvBN(
                     width,
@@ -69,6 +87,7 @@ class VGG(Classifier):
                     backend=self.backend,
                     name=f"conv{s}_{j}",
                 )(x)
+            sow_feature(self, "stages", x)
             x = max_pool(x, 2, 2, backend=self.backend)
         if self.head == "mlp":
             x = MLPHead(self.num_classes, dtype=self.dtype, name="head")(x, train)

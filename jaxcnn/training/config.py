@@ -15,7 +15,7 @@ from .optim import OPTIMIZERS, SCHEDULES, STEP_MILESTONES
 from .parallel import MODES, resolve_mode
 
 DTYPES = ("float32", "bfloat16")
-PATHS = frozenset({"data_root"})  # compared as the folders they name
+PATHS = frozenset({"data_root", "init_from"})  # compared as the folders they name
 
 # Fields that say how this process is started rather than what the run is: a resume does not
 # take them from the saved config (``out`` is where the saved config was read from, so it names
@@ -54,6 +54,13 @@ class TrainConfig:
         halves exactly, see ``setup.halving_size``); a folder's images are brought to it (None:
         the model's natural input size, ``jaxcnn.models.model_info(model).input_size``).
       dtype: compute dtype; parameters and optimizer state stay float32.
+      init_from: start from these weights instead of a random initialisation: a run folder (its
+        newest good checkpoint) or a torchvision weight file of ``model`` (see
+        ``jaxcnn.load_source`` and ``jaxcnn.convert.merge_weights``); a resume takes its
+        checkpoint instead.
+      freeze: "none", "backbone" (train only the head: a linear probe) or "N" (the first N
+        stages, see ``jaxcnn.models.Classifier``): frozen parameters are not updated (nor
+        decayed) and their batch norms use running statistics.
       parallel: auto | none | sharded | pmap.
       checkpoint_every: also checkpoint every N steps (0: only at epoch ends); keep the last
         ``keep_checkpoints``.
@@ -86,6 +93,8 @@ class TrainConfig:
     flip: bool = False
     image_size: int | None = None
     dtype: str = "float32"
+    init_from: str | None = None
+    freeze: str = "none"
     parallel: str = "auto"
     seed: int = 0
     eval_batch_size: int = 500
@@ -197,14 +206,19 @@ RULES = {
         (lambda v: isinstance(v, bool), "true or false"),
     ),
     **dict.fromkeys(("model", "data", "out"), (lambda v: isinstance(v, str) and v != "", "a non-empty string")),
-    **dict.fromkeys(("data_root", "coordinator_address"), (lambda v: isinstance(v, str), "a string")),
+    **dict.fromkeys(("data_root", "coordinator_address", "init_from"), (lambda v: isinstance(v, str), "a string")),
+    "freeze": (
+        lambda v: isinstance(v, str) and (v in ("none", "backbone") or (v.isdigit() and int(v) >= 1)),
+        "none, backbone or a number of stages >= 1",
+    ),
     "model_overrides": (
         lambda v: isinstance(v, dict) and all(isinstance(k, str) for k in v),
         "a dict of attribute names to values",
     ),
 }
 OPTIONAL = frozenset(
-    {"max_steps", "image_size", "num_processes", "process_id", "data_root", "coordinator_address", "workers"}
+    {"max_steps", "image_size", "num_processes", "process_id", "data_root", "coordinator_address"}
+    | {"workers", "init_from"}
 )
 CHOICES = {"optimizer": OPTIMIZERS, "schedule": SCHEDULES, "dtype": DTYPES, "parallel": MODES, "decode": DECODE_MODES}
 
@@ -231,6 +245,10 @@ def _comparable(name: str, value: Any) -> Any:
     return json.loads(json.dumps(value))
 
 
+# Fields added after runs were first saved, with the value that the older runs trained with.
+NEWER_FIELDS = {"init_from": None, "freeze": "none"}
+
+
 def read_config(out: str | Path) -> TrainConfig:
     """The ``TrainConfig`` saved in ``out/config.json``.
 
@@ -240,7 +258,7 @@ def read_config(out: str | Path) -> TrainConfig:
         the file and the field.
     """
     path = Path(out) / "config.json"
-    fields = read_run_file(out, "config")
+    fields = {**NEWER_FIELDS, **read_run_file(out, "config")}
     missing = [f.name for f in dataclasses.fields(TrainConfig) if f.name not in fields]
     if missing:
         raise ValueError(f"{path} lacks the fields {', '.join(missing)} in its 'config' section; {_FIX}")

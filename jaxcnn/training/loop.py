@@ -25,6 +25,7 @@ from .parallel import Parallel, add_metrics, resolve_mode
 from .report import progress, report_epoch, resumed_history
 from .runfolder import write_config
 from .setup import DataInfo, build_optimizer, initial_state, transforms
+from .sources import start_from
 from .state import TrainState
 from .steps import make_eval_step, make_train_step
 
@@ -72,7 +73,7 @@ class Run:
     ):
         self.config, self.info, self.model, self.train, self.test = config, info, model, train, test
         self.out = Path(config.out)
-        self.tx, self.lr, self.total = build_optimizer(config, info)
+        self.tx, self.lr, self.total = build_optimizer(config, info, model)
         self.parallel = Parallel(resolve_mode(config.parallel))
         self.per_epoch = steps_per_epoch(info.train_examples, config.batch_size)
         self.eval_batch = _multiple_of(config.eval_batch_size, self.parallel.devices * jax.process_count())
@@ -110,7 +111,7 @@ class Run:
         if self.config.resume:
             if latest is None:  # stopped before its first checkpoint: continuing is starting
                 print(f"note: no checkpoint in {self.checkpoints.directory} yet; starting at step 0", file=sys.stderr)
-                return template, {}
+                return self._initial(template), {}
             state, carried, step = self.checkpoints.restore_newest(template)
             self._set_aside_newer_than(step)
             return state, carried
@@ -119,7 +120,14 @@ class Run:
                 f"{self.out} already holds checkpoints (latest step {latest}); "
                 "pass --resume to continue that run or choose another --out"
             )
-        return template, {}
+        return self._initial(template), {}
+
+    def _initial(self, template: TrainState) -> TrainState:
+        """The state at step 0: ``template``, or with ``config.init_from``'s weights merged in."""
+        if self.config.init_from is None:
+            return template
+        report = (lambda line: print(line, file=sys.stderr)) if self.main_process else (lambda line: None)
+        return start_from(self.config.init_from, self.model, self.config.model, template, report)
 
     def _set_aside_newer_than(self, step: int) -> None:
         """Move the unreadable checkpoints after ``step`` (and files in the place of one) out of

@@ -69,3 +69,36 @@ def optimizer(
 def kernels_only(params):
     """True for convolution and dense kernels (the leaves named 'kernel')."""
     return jax.tree_util.tree_map_with_path(lambda path, _: getattr(path[-1], "key", None) == "kernel", params)
+
+
+def frozen_stages(model, freeze: str) -> int:
+    """The number of leading stages ``freeze`` ("none", "backbone" or "N") freezes in ``model``;
+    ``ValueError`` for more stages than it has."""
+    if freeze == "none":
+        return 0
+    if freeze == "backbone":
+        return model.num_stages
+    if int(freeze) > model.num_stages:
+        raise ValueError(f"freeze: {type(model).__name__} has {model.num_stages} stages; got {freeze}")
+    return int(freeze)
+
+
+def frozen_labels(model, params):
+    """ "frozen" for each parameter of a stage up to ``model.frozen_stages``, else "trained"."""
+
+    def label(path, _):
+        stage = model.stage_of(path[0].key)
+        return "frozen" if stage is not None and stage <= model.frozen_stages else "trained"
+
+    return jax.tree_util.tree_map_with_path(label, params)
+
+
+def freeze(tx: optax.GradientTransformation, model) -> optax.GradientTransformation:
+    """``tx`` for the parameters ``model`` trains; zero updates, no weight decay and no optimizer
+    state (no momentum) for those of its frozen stages (``optax.multi_transform`` with
+    ``set_to_zero``). ``tx`` itself when nothing is frozen."""
+    if not getattr(model, "frozen_stages", 0):
+        return tx
+    return optax.multi_transform(
+        {"trained": tx, "frozen": optax.set_to_zero()}, lambda params: frozen_labels(model, params)
+    )

@@ -11,15 +11,14 @@ import jax
 import jax.numpy as jnp
 
 from jaxcnn.data import Dataset
-from jaxcnn.models import init_shapes
 
-from .checkpoint import Checkpoints
 from .config import read_config
 from .inputs import test_data
 from .loop import evaluate_on
 from .parallel import Parallel
 from .runfolder import read_data_info
-from .setup import build_model, transforms
+from .setup import transforms
+from .sources import restore_run
 from .state import TrainState
 from .steps import make_eval_step
 
@@ -30,18 +29,6 @@ def load_checkpoint(out: str | Path, step: int | None = None) -> tuple[nn.Module
     their folder), restored by layer name without building the optimizer."""
     model, variables, _ = restore_run(out, step)
     return model, variables
-
-
-def restore_run(out: str | Path, step: int | None) -> tuple[nn.Module, dict, int]:
-    """``load_checkpoint``'s model and variables, and the step they were saved at."""
-    config, info = read_config(out), read_data_info(out)
-    model = build_model(config, info.num_classes, info.in_channels)
-    template = init_shapes(model, info.image_size, info.in_channels)
-    checkpoints = Checkpoints(Path(out) / "checkpoints")
-    try:
-        return model, *checkpoints.restore_variables_and_step(template, step)
-    finally:
-        checkpoints.close()
 
 
 def evaluate(out: str | Path, data: str | None = None, *, step: int | None = None, test: Dataset | None = None) -> dict:

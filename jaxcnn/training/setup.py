@@ -20,7 +20,7 @@ from jaxcnn.inspect import summary
 from jaxcnn.models import create_model
 
 from .config import TrainConfig
-from .optim import optimizer, schedule
+from .optim import freeze, frozen_stages, optimizer, schedule
 from .state import TrainState, create_train_state
 
 
@@ -71,18 +71,19 @@ def halving_size(model: nn.Module, side: int, channels: int) -> int:
 
 
 def build_model(config: TrainConfig, num_classes: int, in_channels: int) -> nn.Module:
-    """The model of a run, for the data's classes and channels."""
-    return create_model(
+    """The model of a run, for the data's classes and channels, with ``config.freeze``'s stages frozen."""
+    model = create_model(
         config.model,
         num_classes=num_classes,
         in_channels=in_channels,
         dtype=jnp.dtype(config.dtype),
         **config.model_overrides,
     )
+    return model.clone(frozen_stages=frozen_stages(model, config.freeze)) if config.freeze != "none" else model
 
 
-def build_optimizer(config: TrainConfig, info: DataInfo):
-    """The optimizer, learning-rate schedule and total steps of a run."""
+def build_optimizer(config: TrainConfig, info: DataInfo, model: nn.Module | None = None):
+    """The optimizer (for ``model``'s unfrozen parameters), learning-rate schedule and total steps of a run."""
     per_epoch = steps_per_epoch(info.train_examples, config.batch_size)
     total = min(config.epochs * per_epoch, config.max_steps or sys.maxsize)
     warmup = min(int(config.warmup_epochs * per_epoch), total // 10)  # a short run must not be all warm-up
@@ -90,12 +91,13 @@ def build_optimizer(config: TrainConfig, info: DataInfo):
     tx = optimizer(
         config.optimizer, lr, momentum=config.momentum, nesterov=config.nesterov, weight_decay=config.weight_decay
     )
-    return tx, lr, total
+    return (tx if model is None else freeze(tx, model)), lr, total
 
 
 def build(config: TrainConfig, info: DataInfo):
     """The model, optimizer, learning-rate schedule and total steps of a run."""
-    return build_model(config, info.num_classes, info.in_channels), *build_optimizer(config, info)
+    model = build_model(config, info.num_classes, info.in_channels)
+    return model, *build_optimizer(config, info, model)
 
 
 def initial_state(config: TrainConfig, info: DataInfo, model: nn.Module, tx, *, abstract: bool = False) -> TrainState:

@@ -11,13 +11,21 @@ import flax.linen as nn
 import jax
 import numpy as np
 
-from jaxcnn.convert import IMAGENET_MEAN, IMAGENET_STD, eval_resize, load_torchvision, model_from_variables
-from jaxcnn.models import model_info
+from jaxcnn.convert import (
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    eval_resize,
+    load_torchvision,
+    merge_weights,
+    model_from_variables,
+)
+from jaxcnn.models import init_shapes, model_info
 
+from .checkpoint import Checkpoints
 from .config import TrainConfig, read_config
-from .readers import restore_run
 from .runfolder import read_data_info
-from .setup import DataInfo
+from .setup import DataInfo, build_model
+from .state import TrainState
 
 WEIGHT_SUFFIXES = (".pth", ".pt", ".safetensors", ".npz")
 
@@ -126,3 +134,26 @@ def _file_source(path: Path, name: str) -> Source:
         std=IMAGENET_STD,
         resize=eval_resize(size),
     )
+
+
+def restore_run(out: str | Path, step: int | None) -> tuple[nn.Module, dict, int]:
+    """``load_checkpoint``'s model and variables, and the step they were saved at."""
+    config, info = read_config(out), read_data_info(out)
+    model = build_model(config, info.num_classes, info.in_channels)
+    template = init_shapes(model, info.image_size, info.in_channels)
+    checkpoints = Checkpoints(Path(out) / "checkpoints")
+    try:
+        return model, *checkpoints.restore_variables_and_step(template, step)
+    finally:
+        checkpoints.close()
+
+
+def start_from(src: str | Path, model: nn.Module, name: str, state: TrainState, report) -> TrainState:
+    """``state`` with its variables merged from the weights at ``src`` (``load_source``; a weight
+    file is read for the model ``name``) by ``jaxcnn.convert.merge_weights``; each of its notes
+    goes to ``report`` as one line."""
+    source = load_source(src, None if Path(src).is_dir() else name)
+    variables, notes = merge_weights(model, state.variables, source.variables)
+    for note in notes:
+        report(f"init-from {src}: {note}")
+    return state.replace(params=variables["params"], batch_stats=variables.get("batch_stats", {}))

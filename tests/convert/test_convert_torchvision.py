@@ -107,3 +107,24 @@ def test_reader_agrees_with_the_safetensors_package(tmp_path):
         expected = value.float().numpy() if value.dtype == torch.bfloat16 else value.numpy()
         assert ours[key].dtype == expected.dtype and ours[key].shape == expected.shape
         np.testing.assert_array_equal(ours[key], expected)
+
+
+@pytest.mark.parametrize("channels", [3, 1])
+def test_init_from_a_pth_written_by_torchvision_gives_its_logits(tmp_path, channels):
+    """A torchvision resnet18 with its own initialisation, saved by torch; read by ``--init-from``'s
+    path (``start_from``) into a fresh model of the same classes, with 3 or 1 input channels (the
+    grey image in RGB is what torchvision sees)."""
+    from jaxcnn.models import init_shapes
+    from jaxcnn.training import TrainState
+    from jaxcnn.training.sources import start_from
+
+    torch.manual_seed(0)
+    source = torchvision.models.resnet18(weights=None, num_classes=10).eval()
+    torch.save(source.state_dict(), tmp_path / "resnet18.pth")
+    model = create_model("resnet18", num_classes=10, in_channels=channels)
+    fresh = jax.tree.map(lambda s: np.zeros(s.shape, s.dtype), init_shapes(model, 64))
+    state = TrainState(fresh["params"], fresh["batch_stats"], None, np.int32(0), None)
+    state = start_from(tmp_path / "resnet18.pth", model, "resnet18", state, lambda line: None)
+    x = random_images(5, 2, 64, 64, channels)
+    ours = model.apply(state.variables, x)
+    assert relative_error(ours, torch_logits(source, np.repeat(x, 3 // channels, axis=-1))) <= TOLERANCE

@@ -1,6 +1,9 @@
 """``load_source``: a run folder's newest checkpoint with its classes and statistics, and a
 torchvision weight file through ``jaxcnn.convert``."""
 
+import json
+import shutil
+
 import jax
 import numpy as np
 import pytest
@@ -8,17 +11,8 @@ import pytest
 from jaxcnn.convert import IMAGENET_MEAN, from_torchvision, to_torchvision
 from jaxcnn.data import channel_stats
 from jaxcnn.models import create_model, init_shapes
-from jaxcnn.training import fit, load_checkpoint, load_source
-from tests.training.runs import subset, tiny_config
-
-
-@pytest.fixture(scope="module")
-def source_run(tmp_path_factory, tiny_data):
-    """A tiny resnet20 run of one epoch (2 steps of 32) on 64 images of fashion_mnist_small."""
-    train, test = tiny_data
-    out = tmp_path_factory.mktemp("source") / "run"
-    fit(tiny_config(out, epochs=1), train=subset(train, 64), test=subset(test, 50))
-    return out
+from jaxcnn.training import load_checkpoint, load_source
+from tests.training.runs import subset
 
 
 def leaves_equal(a, b) -> bool:
@@ -68,3 +62,14 @@ def test_bad_sources_are_refused_in_one_line(tmp_path, name, model, message):
 def test_a_run_of_another_model_is_refused(source_run):
     with pytest.raises(ValueError, match="is a run of resnet20, not resnet18"):
         load_source(source_run, "resnet18")
+
+
+def test_a_run_saved_before_init_from_freeze_and_classes_were_recorded_still_loads(source_run, tmp_path):
+    old = shutil.copytree(source_run, tmp_path / "old")
+    payload = json.loads((old / "config.json").read_text())
+    for section, field in (("config", "init_from"), ("config", "freeze"), ("data", "classes")):
+        del payload[section][field]
+    (old / "config.json").write_text(json.dumps(payload))
+    source = load_source(old)
+    assert source.classes is None and source.config.freeze == "none" and source.config.init_from is None
+    assert leaves_equal(source.variables, load_source(source_run).variables)
