@@ -107,7 +107,7 @@ def _run_source(path: Path, model: str | None, step: int | None) -> Source:
         name=config.model,
         model=module,
         variables=variables,
-        classes=info.classes,
+        classes=tuple(info.classes) or None,
         step=step,
         image_size=info.image_size,
         in_channels=info.in_channels,
