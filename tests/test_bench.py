@@ -3,6 +3,7 @@ their skip, bad arguments. One tiny run (resnet20, batch 4, 8x8, 2 steps) serves
 nothing here asserts a timing."""
 
 import contextlib
+import importlib
 import io
 import json
 import math
@@ -146,8 +147,9 @@ def fake_step(spec, peak, state=None):
 
 def test_without_torch_the_comparison_is_skipped_with_the_reason(monkeypatch, capsys):
     monkeypatch.setitem(sys.modules, "torch", None)  # `import torch` raises ImportError
-    monkeypatch.setattr(bench, "measure_step", fake_step)
-    monkeypatch.setattr(bench, "peak_tflops", lambda dtype, override: (None, None))
+    runner = importlib.import_module("jaxcnn.bench.runner")
+    monkeypatch.setattr(runner, "measure_step", fake_step)
+    monkeypatch.setattr(runner, "peak_tflops", lambda dtype, override: (None, None))
     assert main(["bench", "resnet20", "--compare", "torch"]) == 0
     out = capsys.readouterr().out
     assert "skipped: PyTorch is not importable" in out and "pip install -e '.[torch]'" in out

@@ -10,8 +10,8 @@ from __future__ import annotations
 import jax
 import optax
 
-OPTIMIZERS = ("sgd", "adamw")
-SCHEDULES = ("cosine", "step", "constant")
+from .choices import OPTIMIZERS, SCHEDULES
+
 STEP_MILESTONES = (0.5, 0.75)  # fractions of training at which "step" divides the rate by 10
 
 
