@@ -58,6 +58,7 @@ def by(rows, framework, mode=None):
     return [r for r in rows if r["framework"] == framework and (mode is None or r["mode"] == mode)]
 
 
+@pytest.mark.slow
 def test_rows_have_every_field_and_consistent_rates(run):
     rows, _ = run
     assert [(r["framework"], r["mode"]) for r in rows[:2]] == [("jaxcnn", "train"), ("jaxcnn", "fit")]
@@ -80,6 +81,7 @@ def test_rows_have_every_field_and_consistent_rates(run):
     assert by(rows, "jaxcnn", "train")[0]["params"] == 269_722  # He et al.: 0.27M
 
 
+@pytest.mark.slow
 def test_train_tflops_are_rate_times_hand_counted_macs_times_6(run):
     rows, _ = run
     macs = cifar_resnet_macs(3, SIZE, CHANNELS, CLASSES)
@@ -88,6 +90,7 @@ def test_train_tflops_are_rate_times_hand_counted_macs_times_6(run):
         assert r["tflops"] == pytest.approx(r["img_s"] * macs * 6 / 1e12, rel=1e-12)
 
 
+@pytest.mark.slow
 def test_step_memory_holds_at_least_the_parameters_and_momentum_the_step_reads(run):
     rows, _ = run
     step = by(rows, "jaxcnn", "train")[0]
@@ -95,6 +98,7 @@ def test_step_memory_holds_at_least_the_parameters_and_momentum_the_step_reads(r
     assert step["step_memory_bytes"] >= 2 * 4 * step["params"]
 
 
+@pytest.mark.slow
 def test_model_overrides_reach_the_model_and_the_note():
     kwargs = dict(batch_sizes=(1,), image_size=32, num_classes=10, warmup=0, steps=1, repeats=1)
     (row,) = bench.benchmark("vgg11", model_overrides={"head": "gap"}, **kwargs)
@@ -106,6 +110,7 @@ def test_model_overrides_reach_the_model_and_the_note():
         bench.benchmark("vgg11", model_overrides={"head": "gap"}, compare="torch", **kwargs)
 
 
+@pytest.mark.slow
 def test_fit_row_reports_the_pipeline_overhead_against_the_bare_step(run):
     rows, out = run
     step, fit = by(rows, "jaxcnn", "train")[0], by(rows, "jaxcnn", "fit")[0]
@@ -114,6 +119,7 @@ def test_fit_row_reports_the_pipeline_overhead_against_the_bare_step(run):
     assert "under the bare step" in out and out.splitlines()[0].split()[:3] == ["model", "framework", "variant"]
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(torch is None, reason="torch is not importable")
 def test_torch_rows_in_both_layouts_with_the_best_marked_and_ratios(run):
     rows, out = run

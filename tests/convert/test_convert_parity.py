@@ -31,7 +31,10 @@ def assert_same_state_dict(ours, reference):
         np.testing.assert_array_equal(ours[key], value, err_msg=key)
 
 
-@pytest.mark.parametrize("name", MODELS)
+SLOW = ("vgg11_bn", "vgg16", "resnet152")  # the largest: the slow tier
+
+
+@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n in SLOW else n for n in MODELS])
 def test_logits_match_torchvision_and_weights_go_back(name, torchvision_fixture):
     fixture = torchvision_fixture(name)
     model = create_model(name)  # without auxiliary classifiers: drop_aux drops torchvision's

@@ -33,6 +33,7 @@ def train_loss(model, variables, x, labels, rngs=None):
     return loss
 
 
+@pytest.mark.slow
 def test_train_mode_updates_batch_stats_with_momentum_0_1():
     model = create_model("resnet20")
     x = images((4, 32, 32, 3))
@@ -70,6 +71,7 @@ SMALL_NETS = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(SMALL_NETS))
 def test_every_parameter_receives_a_nonzero_gradient(name):
     make, size = SMALL_NETS[name]
@@ -83,6 +85,7 @@ def test_every_parameter_receives_a_nonzero_gradient(name):
     assert not zero, f"parameters without gradient: {zero}"
 
 
+@pytest.mark.slow
 def test_inception_v3_aux_head_returns_logits_in_train_mode_only():
     model = create_model("inception_v3", aux_logits=True, num_classes=5)
     x = jax.ShapeDtypeStruct((1, 299, 299, 3), jnp.float32)
@@ -107,6 +110,7 @@ def stack_unrolled(params):
     return out
 
 
+@pytest.mark.slow
 def test_scan_and_unrolled_compute_the_same_function():
     x = images((2, 16, 16, 3))
     unrolled, scanned = create_model("resnet20", scan=False), create_model("resnet20", scan=True)
@@ -126,6 +130,7 @@ def test_scan_and_unrolled_compute_the_same_function():
         np.testing.assert_allclose(a, b, rtol=1e-3, atol=1e-4 * float(np.abs(b).max()))
 
 
+@pytest.mark.slow
 def test_remat_computes_the_same_gradient():
     x, labels = images((2, 16, 16, 3)), jnp.array([3, 4])
     plain, remat = create_model("resnet20"), create_model("resnet20", remat=True)
@@ -136,6 +141,7 @@ def test_remat_computes_the_same_gradient():
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["resnet1202", "preact_resnet1001"])
 def test_thousand_layer_nets_run_a_jitted_forward_and_backward(name):
     model = create_model(name)
@@ -157,7 +163,7 @@ def test_thousand_layer_nets_run_a_jitted_forward_and_backward(name):
         ("resnet20", 32, {}, 0),
         ("vgg11_bn", 32, {}, 0),
         ("googlenet", 32, {}, 0),
-        ("googlenet", 32, {"aux_logits": True}, 2),
+        pytest.param("googlenet", 32, {"aux_logits": True}, 2, marks=pytest.mark.slow),
         ("inception_v3", 75, {}, 0),
         ("inception_v3", 299, {"aux_logits": True}, 1),
     ],

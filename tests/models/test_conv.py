@@ -65,14 +65,19 @@ def _equations(jaxpr):
 CONFIGS, POOLS = registry_configs()
 
 
+def one_fast(cases: list[tuple], fast: int) -> list:
+    """``cases`` with all but ``cases[fast]`` (one of the quickest) marked slow: the fast tier runs one."""
+    return [pytest.param(*case, marks=() if i == fast else pytest.mark.slow) for i, case in enumerate(cases)]
+
+
 def test_the_registry_uses_the_expected_variety_of_convolutions():
     kernels = {kernel for kernel, _, _ in CONFIGS}
     assert {(1, 1), (3, 3), (5, 5), (7, 7), (1, 7), (7, 1), (1, 3), (3, 1)} <= kernels
     assert {strides for _, strides, _ in CONFIGS} == {(1, 1), (2, 2)}
 
 
-@pytest.mark.parametrize("kernel_hw, strides, padding", CONFIGS)
-@pytest.mark.parametrize("batch", [1, CHUNK + 3])
+@pytest.mark.parametrize("kernel_hw, strides, padding", one_fast(CONFIGS, 1))
+@pytest.mark.parametrize("batch", [1, pytest.param(CHUNK + 3, marks=pytest.mark.slow)])
 def test_values_and_cotangents_equal_lax_conv(kernel_hw, strides, padding, batch):
     size = 2 * max(kernel_hw) + 3  # odd, and larger than every kernel
     kx, kw, kg = jax.random.split(jax.random.key(batch), 3)
@@ -90,6 +95,7 @@ def test_values_and_cotangents_equal_lax_conv(kernel_hw, strides, padding, batch
         np.testing.assert_allclose(mine, theirs, rtol=1e-5, atol=1e-4 * float(jnp.abs(theirs).max()))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kernel_hw, strides, padding", CONFIGS)
 def test_the_matrix_product_convolution_equals_lax_conv_also_on_maps_smaller_than_its_kernel(
     kernel_hw, strides, padding
@@ -120,7 +126,7 @@ def test_the_registry_uses_the_expected_variety_of_max_pools():
     assert any(lo or hi for _, _, padding in POOLS for lo, hi in padding)  # ResNet's and ceil mode's
 
 
-@pytest.mark.parametrize("window, strides, padding", POOLS)
+@pytest.mark.parametrize("window, strides, padding", one_fast(POOLS, len(POOLS) - 1))
 def test_max_pool_values_and_gradient_equal_xlas_with_ties(window, strides, padding):
     """Rectified integers tie often; XLA gives each output's gradient to the first maximum of
     its window (row-major), and so must the CPU pool."""
@@ -137,6 +143,7 @@ def test_max_pool_values_and_gradient_equal_xlas_with_ties(window, strides, padd
     np.testing.assert_allclose(ours_vjp(g)[0], ref_vjp(g)[0], rtol=1e-6, atol=1e-6)
 
 
+@pytest.mark.slow
 def test_a_pool_after_batch_norm_routes_every_gradient_as_xla_does():
     """Under jit XLA may recompute the pool's input (batch norm, ReLU) in several fusions whose
     results differ in the last bit; the CPU pool must still find each window's maximum."""
@@ -166,7 +173,7 @@ def test_summary_sees_the_same_convolutions_whichever_implementation_runs():
     assert len(small) >= 10  # so these rows do cover convolutions that take the matrix-product path
 
 
-@pytest.mark.parametrize("batch", [1, 7, 2 * CHUNK + 5])
+@pytest.mark.parametrize("batch", [1, 7, pytest.param(2 * CHUNK + 5, marks=pytest.mark.slow)])
 def test_kernel_gradient_sums_every_example_once(batch):
     """d/dkernel of sum(conv) is, per tap, the sum of the inputs it touches: a number we can
     compute with numpy alone for a 1x1 convolution (sum over N, H, W of x per input channel)."""
@@ -177,6 +184,7 @@ def test_kernel_gradient_sums_every_example_once(batch):
     np.testing.assert_allclose(grad[0, 0], expected, rtol=1e-5)
 
 
+@pytest.mark.slow
 def test_bfloat16_gradients_match_xla_within_bf16_precision():
     x = jax.random.normal(jax.random.key(4), (CHUNK + 1, 9, 9, 8)).astype(jnp.bfloat16)
     kernel = jax.random.normal(jax.random.key(5), (3, 3, 8, 8)).astype(jnp.bfloat16)
@@ -189,6 +197,7 @@ def test_bfloat16_gradients_match_xla_within_bf16_precision():
         np.testing.assert_allclose(mine.astype(jnp.float32), theirs.astype(jnp.float32), atol=2e-2 * scale)
 
 
+@pytest.mark.slow
 def test_conv_module_has_flax_convs_parameters_and_result():
     import flax.linen as nn
 
@@ -239,6 +248,7 @@ FAMILIES = [
 ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name, overrides, shape", FAMILIES, ids=[f[0] for f in FAMILIES])
 def test_a_train_step_gives_the_parameters_of_xlas_convolution(name, overrides, shape):
     tx = optimizer("sgd", 0.1, nesterov=True)
@@ -257,6 +267,7 @@ def test_a_train_step_gives_the_parameters_of_xlas_convolution(name, overrides, 
     assert_moved_and_equal(initial, params["cpu"], params["xla"])
 
 
+@pytest.mark.slow
 def test_an_inception_module_has_the_gradients_of_xlas_convolution():
     """GoogLeNet's module (1x1, 3x3, pooled branches, batch norm in train mode); the whole
     network takes minutes to compile twice on a 2-core CPU."""

@@ -31,6 +31,7 @@ def small_disk(tmp_path):
         yield disk
 
 
+@pytest.mark.slow
 def test_a_real_full_disk_is_one_line_leaves_no_partial_save_and_resumes_once_space_is_freed(
     reference, small_disk, child_env
 ):

@@ -62,6 +62,7 @@ def log_softmax_ce(logits, labels):
     return jnp.mean(jnp.log(jnp.exp(z).sum(-1)) - jnp.take_along_axis(z, labels[:, None], -1)[:, 0])
 
 
+@pytest.mark.slow
 def test_sgd_step_subtracts_the_learning_rate_times_jax_grad_of_the_minibatch_loss():
     model = create_model("resnet20", in_channels=1, **TINY_RESNET)
     tx = optimizer("sgd", 0.5, momentum=0.0, weight_decay=0.0)
