@@ -10,6 +10,7 @@ import pytest
 from jaxcnn.models import Classifier, create_model
 from jaxcnn.models.resnet import Bottleneck, PreActBottleneck, ResNet
 from jaxcnn.models.vgg import VGG
+from jaxcnn.training.state import init_variables
 
 RNG = jax.random.key(0)
 
@@ -77,7 +78,7 @@ def test_every_parameter_receives_a_nonzero_gradient(name):
     make, size = SMALL_NETS[name]
     model = make()
     x = images((4, size, size, 3))
-    variables = jax.jit(model.init)(RNG, x)
+    variables = init_variables(model, RNG, x.shape)
     loss = train_loss(model, variables, x, jnp.arange(4) % 10, rngs={"dropout": jax.random.key(2)})
     grads, _ = jax.jit(jax.grad(loss, has_aux=True))(variables["params"])
     flat = jax.tree_util.tree_leaves_with_path(grads)
@@ -114,7 +115,7 @@ def stack_unrolled(params):
 def test_scan_and_unrolled_compute_the_same_function():
     x = images((2, 16, 16, 3))
     unrolled, scanned = create_model("resnet20", scan=False), create_model("resnet20", scan=True)
-    variables = jax.jit(unrolled.init)(RNG, x)
+    variables = init_variables(unrolled, RNG, x.shape)
     stacked = {k: stack_unrolled(v) for k, v in variables.items()}
     labels = jnp.array([1, 2])
     (l1, u1), g1 = jax.jit(jax.value_and_grad(train_loss(unrolled, variables, x, labels), has_aux=True))(
@@ -134,7 +135,7 @@ def test_scan_and_unrolled_compute_the_same_function():
 def test_remat_computes_the_same_gradient():
     x, labels = images((2, 16, 16, 3)), jnp.array([3, 4])
     plain, remat = create_model("resnet20"), create_model("resnet20", remat=True)
-    variables = jax.jit(plain.init)(RNG, x)
+    variables = init_variables(plain, RNG, x.shape)
     g1, _ = jax.jit(jax.grad(train_loss(plain, variables, x, labels), has_aux=True))(variables["params"])
     g2, _ = jax.jit(jax.grad(train_loss(remat, variables, x, labels), has_aux=True))(variables["params"])
     for a, b in zip(jax.tree.leaves(g1), jax.tree.leaves(g2)):
@@ -146,7 +147,7 @@ def test_remat_computes_the_same_gradient():
 def test_thousand_layer_nets_run_a_jitted_forward_and_backward(name):
     model = create_model(name)
     x = images((1, 32, 32, 3))
-    variables = jax.jit(model.init)(RNG, x)
+    variables = init_variables(model, RNG, x.shape)
     (loss, _), grads = jax.jit(jax.value_and_grad(train_loss(model, variables, x, jnp.array([1])), has_aux=True))(
         variables["params"]
     )
