@@ -36,8 +36,10 @@ INIT_COMPILER_OPTIONS = {"xla_backend_optimization_level": 2}
 
 def init_variables(model: nn.Module, key: jax.Array, input_shape: tuple[int, ...]) -> dict:
     """``model.init(key, zeros(input_shape) float32)``, jitted; on CPU compiled with
-    ``INIT_COMPILER_OPTIONS``. Returns the variables (``params``, ``batch_stats``: float32 trees)."""
-    options = INIT_COMPILER_OPTIONS if jax.default_backend() == "cpu" else None
+    ``INIT_COMPILER_OPTIONS`` (unless traced inside another jit or ``eval_shape``, whose own
+    compilation decides). Returns the variables (``params``, ``batch_stats``: float32 trees)."""
+    top_level = not isinstance(key, jax.core.Tracer)
+    options = INIT_COMPILER_OPTIONS if jax.default_backend() == "cpu" and top_level else None
     return jax.jit(model.init, compiler_options=options)(key, jnp.zeros(input_shape, jnp.float32))
 
 

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from jaxcnn.models import create_model
+from jaxcnn.training import create_train_state, optimizer
 from jaxcnn.training.state import init_variables
 
 TINY = {
@@ -25,3 +26,15 @@ def test_init_variables_are_bit_identical_to_jit_init_with_default_options(name)
     assert jax.tree.structure(ours) == jax.tree.structure(reference)
     for a, b in zip(jax.tree.leaves(ours), jax.tree.leaves(reference)):
         assert a.dtype == b.dtype and np.array_equal(np.asarray(a), np.asarray(b))
+
+
+def test_a_train_state_can_be_created_inside_a_trace():
+    """Resumes build the state's template under ``jax.eval_shape`` (compiler options belong to the
+    outermost jit only); its shapes are those of the state created for real."""
+    model = create_model("resnet20", num_classes=10, in_channels=1, **TINY["resnet20"])
+
+    def create():
+        return create_train_state(model, jax.random.key(0), (1, 8, 8, 1), optimizer("sgd", 0.1))
+
+    template, state = jax.eval_shape(create), create()
+    assert jax.tree.map(lambda a: (a.shape, a.dtype), template) == jax.tree.map(lambda a: (a.shape, a.dtype), state)
