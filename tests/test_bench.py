@@ -134,6 +134,7 @@ def test_torch_rows_in_both_layouts_with_the_best_marked_and_ratios(run):
     assert "best layout" in out
 
 
+@pytest.mark.slow
 def test_eval_rows_count_2_flops_per_mac_and_take_the_given_peak():
     kwargs = dict(batch_sizes=(2,), image_size=SIZE, warmup=0, steps=1, repeats=1, peak=0.5)
     rows = bench.benchmark("resnet20", mode="eval", compare="torch-eager" if torch is not None else None, **kwargs)

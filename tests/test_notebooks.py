@@ -25,11 +25,8 @@ def test_the_course_notebooks_are_all_there():
     ]
 
 
-# the quick runs that take long are in the slow tier; backpropagation's (no training) is not
-QUICK_RUNS = [pytest.param(p, marks=() if p.stem == "backpropagation" else pytest.mark.slow) for p in NOTEBOOKS]
-
-
-@pytest.mark.parametrize("path", QUICK_RUNS, ids=[p.stem for p in NOTEBOOKS])
+@pytest.mark.slow
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
 def test_notebook_executes_in_quick_mode(path):
     run_notebooks.execute(path, quick=True)  # raises CellExecutionError, with the failing cell, on any error
 

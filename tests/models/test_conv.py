@@ -36,14 +36,13 @@ TRACE_SIZE = {"inception_v3": 75, "googlenet": 32}
 def registry_configs() -> tuple[list[tuple], list[tuple]]:
     """(kernel_hw, strides, padding) of every convolution and (window, strides, padding) of every
     max pool in every registered model, read from the jaxpr of each model's forward pass (not
-    written down by hand)."""
+    written down by hand): that of ``init``, which runs the forward pass to create the variables."""
     convs, pools = set(), set()
     for name in list_models():
         model = create_model(name, backend="xla")
         size = TRACE_SIZE.get(name, 32)
         x = jax.ShapeDtypeStruct((1, size, size, model.in_channels), jnp.float32)
-        variables = jax.eval_shape(model.init, jax.random.key(0), x)
-        jaxpr = jax.make_jaxpr(lambda v, x, model=model: model.apply(v, x))(variables, x)
+        jaxpr = jax.make_jaxpr(model.init)(jax.random.key(0), x)
         for eqn in _equations(jaxpr.jaxpr):
             if eqn.primitive.name == "conv_general_dilated":
                 kernel_hw = tuple(eqn.invars[1].aval.shape[:2])

@@ -17,7 +17,10 @@ TINY = {
 }
 
 
-@pytest.mark.parametrize("name", ["resnet20", pytest.param("resnet18", marks=pytest.mark.slow), "vgg11_bn"])
+SLOW = [pytest.param(name, marks=pytest.mark.slow) for name in ("resnet18", "vgg11_bn")]
+
+
+@pytest.mark.parametrize("name", ["resnet20", *SLOW])
 def test_init_variables_are_bit_identical_to_jit_init_with_default_options(name):
     model = create_model(name, num_classes=10, in_channels=1, **TINY[name])
     key, shape = jax.random.key(7), (1, 32, 32, 1)
