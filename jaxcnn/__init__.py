@@ -1,12 +1,20 @@
-"""jaxcnn: VGGNet, Inception and ResNet as pure-function Flax modules."""
+"""jaxcnn: VGGNet, Inception and ResNet as pure-function Flax modules.
 
-import importlib
+Every public name is imported on first use (``jaxcnn.lazy``): ``import jaxcnn`` loads no jax, so
+``jaxcnn --help`` answers at once. ``jaxcnn.autodiff``, the course's backpropagation code, is
+loaded the same way: the library itself never needs it (nor the plotting it brings).
+"""
+
 from importlib.metadata import PackageNotFoundError, version
+from typing import TYPE_CHECKING
 
-from jaxcnn import convert, data, serve
-from jaxcnn.inspect import Summary, summary
-from jaxcnn.models import count_params, create_model, features, list_models, model_info
-from jaxcnn.training import TrainConfig, evaluate, fit, load_checkpoint, load_source
+from jaxcnn.lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from jaxcnn import convert, data, serve
+    from jaxcnn.inspect import Summary, summary
+    from jaxcnn.models import count_params, create_model, features, list_models, model_info
+    from jaxcnn.training import TrainConfig, evaluate, fit, load_checkpoint, load_source
 
 try:
     __version__ = version("jaxcnn")  # pyproject.toml's version, as installed
@@ -32,10 +40,4 @@ __all__ = [
     "summary",
 ]
 
-
-def __getattr__(name: str):
-    """``jaxcnn.autodiff``, the course's backpropagation code, imported on first use: the library
-    itself never needs it (nor the plotting it brings)."""
-    if name == "autodiff":
-        return importlib.import_module("jaxcnn.autodiff")
-    raise AttributeError(f"module 'jaxcnn' has no attribute {name!r}")
+__getattr__, __dir__ = lazy_exports(__name__, modules=("autodiff",))

@@ -163,10 +163,9 @@ def _add_train_parser(commands) -> None:
     """``jaxcnn train``: one flag per ``TrainConfig`` field, in groups. Defaults are left out of
     the namespace (``SUPPRESS``) so that ``_train_config`` knows which flags were given and
     lets them override ``--config``; the help shows ``TrainConfig``'s defaults."""
-    from jaxcnn.training import TrainConfig
-    from jaxcnn.training.config import DECODE_MODES, DTYPES
-    from jaxcnn.training.optim import OPTIMIZERS, SCHEDULES
-    from jaxcnn.training.parallel import MODES
+    from jaxcnn.data.sources import DECODE_MODES
+    from jaxcnn.training.choices import DTYPES, MODES, OPTIMIZERS, SCHEDULES
+    from jaxcnn.training.config import TrainConfig
 
     p = commands.add_parser(
         "train",

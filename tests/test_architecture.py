@@ -14,7 +14,7 @@ import_graph = load_script("tools/import_graph.py")
 # Lowest first. The root package (jaxcnn/__init__.py, the public API) sits above the library;
 # __main__ runs the CLI.
 LAYERS = [
-    {"validate"},
+    {"validate", "lazy"},
     {"ops", "data"},
     {"models"},
     {"inspect", "convert"},

@@ -3,6 +3,7 @@ their skip, bad arguments. One tiny run (resnet20, batch 4, 8x8, 2 steps) serves
 nothing here asserts a timing."""
 
 import contextlib
+import importlib
 import io
 import json
 import math
@@ -57,6 +58,7 @@ def by(rows, framework, mode=None):
     return [r for r in rows if r["framework"] == framework and (mode is None or r["mode"] == mode)]
 
 
+@pytest.mark.slow
 def test_rows_have_every_field_and_consistent_rates(run):
     rows, _ = run
     assert [(r["framework"], r["mode"]) for r in rows[:2]] == [("jaxcnn", "train"), ("jaxcnn", "fit")]
@@ -79,6 +81,7 @@ def test_rows_have_every_field_and_consistent_rates(run):
     assert by(rows, "jaxcnn", "train")[0]["params"] == 269_722  # He et al.: 0.27M
 
 
+@pytest.mark.slow
 def test_train_tflops_are_rate_times_hand_counted_macs_times_6(run):
     rows, _ = run
     macs = cifar_resnet_macs(3, SIZE, CHANNELS, CLASSES)
@@ -87,6 +90,7 @@ def test_train_tflops_are_rate_times_hand_counted_macs_times_6(run):
         assert r["tflops"] == pytest.approx(r["img_s"] * macs * 6 / 1e12, rel=1e-12)
 
 
+@pytest.mark.slow
 def test_step_memory_holds_at_least_the_parameters_and_momentum_the_step_reads(run):
     rows, _ = run
     step = by(rows, "jaxcnn", "train")[0]
@@ -94,6 +98,7 @@ def test_step_memory_holds_at_least_the_parameters_and_momentum_the_step_reads(r
     assert step["step_memory_bytes"] >= 2 * 4 * step["params"]
 
 
+@pytest.mark.slow
 def test_model_overrides_reach_the_model_and_the_note():
     kwargs = dict(batch_sizes=(1,), image_size=32, num_classes=10, warmup=0, steps=1, repeats=1)
     (row,) = bench.benchmark("vgg11", model_overrides={"head": "gap"}, **kwargs)
@@ -105,6 +110,7 @@ def test_model_overrides_reach_the_model_and_the_note():
         bench.benchmark("vgg11", model_overrides={"head": "gap"}, compare="torch", **kwargs)
 
 
+@pytest.mark.slow
 def test_fit_row_reports_the_pipeline_overhead_against_the_bare_step(run):
     rows, out = run
     step, fit = by(rows, "jaxcnn", "train")[0], by(rows, "jaxcnn", "fit")[0]
@@ -113,6 +119,7 @@ def test_fit_row_reports_the_pipeline_overhead_against_the_bare_step(run):
     assert "under the bare step" in out and out.splitlines()[0].split()[:3] == ["model", "framework", "variant"]
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(torch is None, reason="torch is not importable")
 def test_torch_rows_in_both_layouts_with_the_best_marked_and_ratios(run):
     rows, out = run
@@ -127,6 +134,7 @@ def test_torch_rows_in_both_layouts_with_the_best_marked_and_ratios(run):
     assert "best layout" in out
 
 
+@pytest.mark.slow
 def test_eval_rows_count_2_flops_per_mac_and_take_the_given_peak():
     kwargs = dict(batch_sizes=(2,), image_size=SIZE, warmup=0, steps=1, repeats=1, peak=0.5)
     rows = bench.benchmark("resnet20", mode="eval", compare="torch-eager" if torch is not None else None, **kwargs)
@@ -146,8 +154,9 @@ def fake_step(spec, peak, state=None):
 
 def test_without_torch_the_comparison_is_skipped_with_the_reason(monkeypatch, capsys):
     monkeypatch.setitem(sys.modules, "torch", None)  # `import torch` raises ImportError
-    monkeypatch.setattr(bench, "measure_step", fake_step)
-    monkeypatch.setattr(bench, "peak_tflops", lambda dtype, override: (None, None))
+    runner = importlib.import_module("jaxcnn.bench.runner")
+    monkeypatch.setattr(runner, "measure_step", fake_step)
+    monkeypatch.setattr(runner, "peak_tflops", lambda dtype, override: (None, None))
     assert main(["bench", "resnet20", "--compare", "torch"]) == 0
     out = capsys.readouterr().out
     assert "skipped: PyTorch is not importable" in out and "pip install -e '.[torch]'" in out

@@ -59,7 +59,12 @@ def test_blocks_are_found():
     assert ROOT / "README.md" in PAGES
 
 
-@pytest.mark.parametrize("page", PAGES, ids=page_id)
+SLOW_PAGES = ("README.md", "benchmarking.md", "checkpoints.md", "getting-started.md", "training.md")  # they train
+
+
+@pytest.mark.parametrize(
+    "page", [pytest.param(p, marks=pytest.mark.slow) if p.name in SLOW_PAGES else p for p in PAGES], ids=page_id
+)
 def test_page_examples_run(page, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     namespace = {"__name__": "__main__"}

@@ -26,6 +26,7 @@ def test_the_course_notebooks_are_all_there():
     ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
 def test_notebook_executes_in_quick_mode(path):
     run_notebooks.execute(path, quick=True)  # raises CellExecutionError, with the failing cell, on any error

@@ -1,15 +1,23 @@
-"""Datasets (embedded, named, image folders), downloads, and the input pipeline."""
+"""Datasets (embedded, named, image folders), downloads, and the input pipeline.
 
-from .augment import augment, normalize
-from .dataset import Dataset, channel_stats
-from .folder import decode_files, image_folder
-from .imagenet import imagenet_classes
-from .layout import FolderSplit, held_out_share, split_folder
-from .pipeline import epoch_order, eval_batches, steps_per_epoch, train_batches
-from .placement import data_sharding, prefetch, to_device
-from .registry import check_dataset_name, is_local, list_datasets, load
-from .sources import check_data, folder_part, resolve_decode
-from .streaming import StreamingFolder
+Its names are imported on first use (``jaxcnn.lazy``): ``jaxcnn.data.sources`` alone loads no jax.
+"""
+
+from typing import TYPE_CHECKING
+
+from jaxcnn.lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from .augment import augment, normalize
+    from .dataset import Dataset, channel_stats
+    from .folder import decode_files, image_folder
+    from .imagenet import imagenet_classes
+    from .layout import FolderSplit, held_out_share, split_folder
+    from .pipeline import epoch_order, eval_batches, steps_per_epoch, train_batches
+    from .placement import data_sharding, prefetch, to_device
+    from .registry import check_dataset_name, is_local, list_datasets, load
+    from .sources import check_data, folder_part, resolve_decode
+    from .streaming import StreamingFolder
 
 __all__ = [
     "Dataset",
@@ -38,3 +46,5 @@ __all__ = [
     "to_device",
     "train_batches",
 ]
+
+__getattr__, __dir__ = lazy_exports(__name__)

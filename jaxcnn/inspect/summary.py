@@ -3,7 +3,6 @@ the course's design warnings; the ``jaxcnn summary`` command."""
 
 from __future__ import annotations
 
-import argparse
 import collections
 import dataclasses
 import html
@@ -18,7 +17,6 @@ from jaxcnn.inspect.field import Field, input_field
 from jaxcnn.inspect.rules import design_warnings, number
 from jaxcnn.inspect.walker import NO_PARAMS, Const, Row, Walker
 from jaxcnn.ops import XLA
-from jaxcnn.validate import POSITIVE_INT, argument_type
 
 COLUMNS = ("layer", "op", "output", "params", "MACs", "RF", "jump")
 
@@ -200,33 +198,3 @@ def _unused(leaves, walker: Walker) -> dict[str, int]:
         if used[i] < walker.sizes[i]:
             unused["/".join(str(getattr(k, "key", k)) for k in path)] = walker.sizes[i] - used[i]
     return unused
-
-
-def add_summary_parser(subparsers) -> argparse.ArgumentParser:
-    """Add ``summary MODEL [--input 224] [--num-classes N]`` to an argparse subparsers object."""
-    parser = subparsers.add_parser(
-        "summary",
-        help="per-layer shapes, parameters, MACs and receptive fields of a model, with design warnings",
-        description="Print the per-layer table of a registered model and the course's design warnings.",
-    )
-    parser.add_argument("model", help="a name from `jaxcnn models`, e.g. resnet50")
-    positive = argument_type(POSITIVE_INT)
-    parser.add_argument(
-        "--input", type=positive, default=None, help="square input size in pixels (default: the model's own, e.g. 224)"
-    )
-    parser.add_argument(
-        "--num-classes", type=positive, default=None, help="outputs of the last layer (default: the model's own)"
-    )
-    parser.set_defaults(func=summary_command)
-    return parser
-
-
-def summary_command(args: argparse.Namespace) -> int:
-    """Run ``jaxcnn summary``: print the table of ``args.model`` at ``args.input``; returns 0."""
-    from jaxcnn.models import create_model, model_info
-
-    info = model_info(args.model)
-    model = create_model(args.model, num_classes=args.num_classes, backend=XLA)
-    size = args.input or info.input_size
-    print(summary(model, (1, size, size, model.in_channels), num_classes=args.num_classes or info.num_classes))
-    return 0

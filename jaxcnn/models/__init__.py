@@ -1,9 +1,18 @@
-"""The three families of image classifiers, each model created by name through ``create_model``."""
+"""The three families of image classifiers, each model created by name through ``create_model``.
 
-from jaxcnn.models import inception, resnet, vgg
-from jaxcnn.models.base import Classifier, check_classifier, count_params, init_shapes
-from jaxcnn.models.features import Features, features
-from jaxcnn.models.registry import ModelInfo, create_model, list_models, model_info, register_model
+Its names are imported on first use (``jaxcnn.lazy``): ``list_models`` and ``model_info`` read the
+registry's table without importing jax (``jaxcnn models``).
+"""
+
+from typing import TYPE_CHECKING
+
+from jaxcnn.lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from jaxcnn.models import inception, resnet, vgg
+    from jaxcnn.models.base import Classifier, check_classifier, count_params, init_shapes
+    from jaxcnn.models.features import Features, features
+    from jaxcnn.models.registry import ModelInfo, create_model, list_models, model_info, register_model
 
 __all__ = [
     "Classifier",
@@ -21,3 +30,5 @@ __all__ = [
     "resnet",
     "vgg",
 ]
+
+__getattr__, __dir__ = lazy_exports(__name__)

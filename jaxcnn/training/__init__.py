@@ -1,17 +1,25 @@
-"""Training: pure steps (jax.grad + optax), data parallelism, checkpoints and ``fit``."""
+"""Training: pure steps (jax.grad + optax), data parallelism, checkpoints and ``fit``.
 
-from .checkpoint import Checkpoints, UnreadableCheckpointError
-from .config import TrainConfig, read_config
-from .fit import fit
-from .guard import DiskFullError, RunLockedError
-from .loop import FitResult, NonFiniteLossError
-from .optim import optimizer, schedule
-from .parallel import Parallel, resolve_mode
-from .readers import evaluate, load_checkpoint
-from .setup import DataInfo
-from .sources import Source, load_source
-from .state import TrainState, create_train_state
-from .steps import batch_metrics, cross_entropy, make_eval_step, make_train_step
+Its names are imported on first use (``jaxcnn.lazy``): ``jaxcnn.training.config`` alone loads no jax.
+"""
+
+from typing import TYPE_CHECKING
+
+from jaxcnn.lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from .checkpoint import Checkpoints, UnreadableCheckpointError
+    from .config import TrainConfig, read_config
+    from .fit import fit
+    from .guard import DiskFullError, RunLockedError
+    from .loop import FitResult, NonFiniteLossError
+    from .optim import optimizer, schedule
+    from .parallel import Parallel, resolve_mode
+    from .readers import evaluate, load_checkpoint
+    from .setup import DataInfo
+    from .sources import Source, load_source
+    from .state import TrainState, create_train_state
+    from .steps import batch_metrics, cross_entropy, make_eval_step, make_train_step
 
 __all__ = [
     "Checkpoints",
@@ -39,3 +47,5 @@ __all__ = [
     "resolve_mode",
     "schedule",
 ]
+
+__getattr__, __dir__ = lazy_exports(__name__)

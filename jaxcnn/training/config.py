@@ -11,10 +11,8 @@ from typing import Any
 
 from jaxcnn.data.sources import DECODE_MODES
 
-from .optim import OPTIMIZERS, SCHEDULES, STEP_MILESTONES
-from .parallel import MODES, resolve_mode
+from .choices import DTYPES, MODES, OPTIMIZERS, SCHEDULES, STEP_MILESTONES
 
-DTYPES = ("float32", "bfloat16")
 PATHS = frozenset({"data_root", "init_from"})  # compared as the folders they name
 
 # Fields that say how this process is started rather than what the run is: a resume does not
@@ -144,6 +142,8 @@ class TrainConfig:
         run folder resumes after being moved or copied. ``saved_mode`` is the parallel mode the
         saved run resolved to (default: what ``saved.parallel`` resolves to here); ours must
         resolve to the same one."""
+        from .parallel import resolve_mode  # jax: the device count
+
         differ = [
             f"{name} ({getattr(saved, name)!r} -> {getattr(self, name)!r})"
             for name in self.to_json()

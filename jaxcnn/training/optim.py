@@ -12,9 +12,7 @@ import math
 import jax
 import optax
 
-OPTIMIZERS = ("sgd", "adamw")
-SCHEDULES = ("cosine", "step", "constant")
-STEP_MILESTONES = (0.5, 0.75)  # fractions of training at which "step" divides the rate by 10
+from .choices import OPTIMIZERS, SCHEDULES, STEP_MILESTONES
 
 
 def schedule(

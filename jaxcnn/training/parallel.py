@@ -13,7 +13,8 @@ from jax.sharding import NamedSharding, PartitionSpec
 
 from jaxcnn.data import data_sharding
 
-MODES = ("auto", "none", "sharded", "pmap")
+from .choices import MODES
+
 PMAP_AXIS = "batch"
 
 

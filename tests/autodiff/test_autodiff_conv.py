@@ -51,6 +51,7 @@ paddings = st.one_of(
 # Stride 2 with (H + pads - k) odd: the last input row is never reached by a window.
 @example(kernel=3, stride=2, padding=((0, 0), (1, 0)), extra_h=1, extra_w=0, c_in=2, c_out=3, seed=0)
 # Padding beyond k - 1: the input-gradient convolution pads negatively (crops).
+@pytest.mark.slow
 @example(kernel=1, stride=2, padding=3, extra_h=2, extra_w=3, c_in=1, c_out=2, seed=1)
 def test_conv2d_and_its_vjp_equal_lax(kernel, stride, padding, extra_h, extra_w, c_in, c_out, seed):
     pads = ((padding, padding),) * 2 if isinstance(padding, int) else padding

@@ -60,6 +60,7 @@ def test_unrolled_resnet_round_trips_and_holds_the_stacked_tensors(torchvision_f
     )
 
 
+@pytest.mark.slow
 def test_num_classes_and_aux_heads_are_read_from_the_state_dict(torchvision_fixture):
     spec = [
         (k, (10, *s[1:]) if k.startswith("fc.") else s)
@@ -113,6 +114,7 @@ def test_every_wrong_key_is_listed_in_one_error(torchvision_fixture):
     assert "1 wrong shape: bn1.running_var: expected (64,), got (32,)" in message
 
 
+@pytest.mark.slow
 def test_a_model_that_disagrees_with_the_state_dict_is_an_error(torchvision_fixture):
     state_dict = torchvision_fixture("inception_v3").state_dict()
     with pytest.raises(ValueError, match=r"(?s)fc\.weight: expected \(10, 2048\), got \(1000, 2048\).*drop_aux=True"):

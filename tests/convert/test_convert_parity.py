@@ -31,7 +31,10 @@ def assert_same_state_dict(ours, reference):
         np.testing.assert_array_equal(ours[key], value, err_msg=key)
 
 
-@pytest.mark.parametrize("name", MODELS)
+FAST = ("resnet18",)  # the fast tier converts one model; the slow tier every one
+
+
+@pytest.mark.parametrize("name", [n if n in FAST else pytest.param(n, marks=pytest.mark.slow) for n in MODELS])
 def test_logits_match_torchvision_and_weights_go_back(name, torchvision_fixture):
     fixture = torchvision_fixture(name)
     model = create_model(name)  # without auxiliary classifiers: drop_aux drops torchvision's
@@ -54,6 +57,7 @@ AUX_HEADS = {  # class, names, call arguments
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(AUX_HEADS))
 def test_auxiliary_classifiers_match_torchvision(name, torchvision_fixture):
     fixture = torchvision_fixture(name)

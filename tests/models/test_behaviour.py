@@ -10,6 +10,7 @@ import pytest
 from jaxcnn.models import Classifier, create_model
 from jaxcnn.models.resnet import Bottleneck, PreActBottleneck, ResNet
 from jaxcnn.models.vgg import VGG
+from jaxcnn.training.state import init_variables
 
 RNG = jax.random.key(0)
 
@@ -33,6 +34,7 @@ def train_loss(model, variables, x, labels, rngs=None):
     return loss
 
 
+@pytest.mark.slow
 def test_train_mode_updates_batch_stats_with_momentum_0_1():
     model = create_model("resnet20")
     x = images((4, 32, 32, 3))
@@ -70,12 +72,13 @@ SMALL_NETS = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(SMALL_NETS))
 def test_every_parameter_receives_a_nonzero_gradient(name):
     make, size = SMALL_NETS[name]
     model = make()
     x = images((4, size, size, 3))
-    variables = jax.jit(model.init)(RNG, x)
+    variables = init_variables(model, RNG, x.shape)
     loss = train_loss(model, variables, x, jnp.arange(4) % 10, rngs={"dropout": jax.random.key(2)})
     grads, _ = jax.jit(jax.grad(loss, has_aux=True))(variables["params"])
     flat = jax.tree_util.tree_leaves_with_path(grads)
@@ -83,6 +86,7 @@ def test_every_parameter_receives_a_nonzero_gradient(name):
     assert not zero, f"parameters without gradient: {zero}"
 
 
+@pytest.mark.slow
 def test_inception_v3_aux_head_returns_logits_in_train_mode_only():
     model = create_model("inception_v3", aux_logits=True, num_classes=5)
     x = jax.ShapeDtypeStruct((1, 299, 299, 3), jnp.float32)
@@ -107,10 +111,11 @@ def stack_unrolled(params):
     return out
 
 
+@pytest.mark.slow
 def test_scan_and_unrolled_compute_the_same_function():
     x = images((2, 16, 16, 3))
     unrolled, scanned = create_model("resnet20", scan=False), create_model("resnet20", scan=True)
-    variables = jax.jit(unrolled.init)(RNG, x)
+    variables = init_variables(unrolled, RNG, x.shape)
     stacked = {k: stack_unrolled(v) for k, v in variables.items()}
     labels = jnp.array([1, 2])
     (l1, u1), g1 = jax.jit(jax.value_and_grad(train_loss(unrolled, variables, x, labels), has_aux=True))(
@@ -126,21 +131,23 @@ def test_scan_and_unrolled_compute_the_same_function():
         np.testing.assert_allclose(a, b, rtol=1e-3, atol=1e-4 * float(np.abs(b).max()))
 
 
+@pytest.mark.slow
 def test_remat_computes_the_same_gradient():
     x, labels = images((2, 16, 16, 3)), jnp.array([3, 4])
     plain, remat = create_model("resnet20"), create_model("resnet20", remat=True)
-    variables = jax.jit(plain.init)(RNG, x)
+    variables = init_variables(plain, RNG, x.shape)
     g1, _ = jax.jit(jax.grad(train_loss(plain, variables, x, labels), has_aux=True))(variables["params"])
     g2, _ = jax.jit(jax.grad(train_loss(remat, variables, x, labels), has_aux=True))(variables["params"])
     for a, b in zip(jax.tree.leaves(g1), jax.tree.leaves(g2)):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["resnet1202", "preact_resnet1001"])
 def test_thousand_layer_nets_run_a_jitted_forward_and_backward(name):
     model = create_model(name)
     x = images((1, 32, 32, 3))
-    variables = jax.jit(model.init)(RNG, x)
+    variables = init_variables(model, RNG, x.shape)
     (loss, _), grads = jax.jit(jax.value_and_grad(train_loss(model, variables, x, jnp.array([1])), has_aux=True))(
         variables["params"]
     )
@@ -157,7 +164,7 @@ def test_thousand_layer_nets_run_a_jitted_forward_and_backward(name):
         ("resnet20", 32, {}, 0),
         ("vgg11_bn", 32, {}, 0),
         ("googlenet", 32, {}, 0),
-        ("googlenet", 32, {"aux_logits": True}, 2),
+        pytest.param("googlenet", 32, {"aux_logits": True}, 2, marks=pytest.mark.slow),
         ("inception_v3", 75, {}, 0),
         ("inception_v3", 299, {"aux_logits": True}, 1),
     ],

@@ -36,14 +36,13 @@ TRACE_SIZE = {"inception_v3": 75, "googlenet": 32}
 def registry_configs() -> tuple[list[tuple], list[tuple]]:
     """(kernel_hw, strides, padding) of every convolution and (window, strides, padding) of every
     max pool in every registered model, read from the jaxpr of each model's forward pass (not
-    written down by hand)."""
+    written down by hand): that of ``init``, which runs the forward pass to create the variables."""
     convs, pools = set(), set()
     for name in list_models():
         model = create_model(name, backend="xla")
         size = TRACE_SIZE.get(name, 32)
         x = jax.ShapeDtypeStruct((1, size, size, model.in_channels), jnp.float32)
-        variables = jax.eval_shape(model.init, jax.random.key(0), x)
-        jaxpr = jax.make_jaxpr(lambda v, x, model=model: model.apply(v, x))(variables, x)
+        jaxpr = jax.make_jaxpr(model.init)(jax.random.key(0), x)
         for eqn in _equations(jaxpr.jaxpr):
             if eqn.primitive.name == "conv_general_dilated":
                 kernel_hw = tuple(eqn.invars[1].aval.shape[:2])
@@ -65,31 +64,41 @@ def _equations(jaxpr):
 CONFIGS, POOLS = registry_configs()
 
 
+def one_fast(cases: list[tuple], fast: int) -> list:
+    """``cases`` with all but ``cases[fast]`` (one of the quickest) marked slow: the fast tier runs one."""
+    return [pytest.param(*case, marks=() if i == fast else pytest.mark.slow) for i, case in enumerate(cases)]
+
+
 def test_the_registry_uses_the_expected_variety_of_convolutions():
     kernels = {kernel for kernel, _, _ in CONFIGS}
     assert {(1, 1), (3, 3), (5, 5), (7, 7), (1, 7), (7, 1), (1, 3), (3, 1)} <= kernels
     assert {strides for _, strides, _ in CONFIGS} == {(1, 1), (2, 2)}
 
 
-@pytest.mark.parametrize("kernel_hw, strides, padding", CONFIGS)
-@pytest.mark.parametrize("batch", [1, CHUNK + 3])
+@pytest.mark.parametrize("kernel_hw, strides, padding", one_fast(CONFIGS, 1))
+@pytest.mark.parametrize("batch", [1, pytest.param(CHUNK + 3, marks=pytest.mark.slow)])
 def test_values_and_cotangents_equal_lax_conv(kernel_hw, strides, padding, batch):
+    """Each side jitted whole, as the library runs it (op by op, the CPU convolution's many small
+    operations compile one at a time, several times slower)."""
     size = 2 * max(kernel_hw) + 3  # odd, and larger than every kernel
-    kx, kw, kg = jax.random.split(jax.random.key(batch), 3)
+    kx, kw = jax.random.split(jax.random.key(batch))
     x = jax.random.normal(kx, (batch, size, size + 1, 3))
     kernel = jax.random.normal(kw, (*kernel_hw, 3, 5))
-    ours, ours_vjp = jax.vjp(lambda x, k: cpu_conv(x, k, strides, padding), x, kernel)
-    ref, ref_vjp = jax.vjp(
-        lambda x, k: lax.conv_general_dilated(x, k, strides, padding, dimension_numbers=("NHWC", "HWIO", "NHWC")),
-        x,
-        kernel,
+    ours, ref = (
+        jax.jit(_value_and_vjp, static_argnums=(0, 3, 4))(conv, x, kernel, strides, padding)
+        for conv in (cpu_conv, lax_conv)
     )
-    np.testing.assert_allclose(ours, ref, rtol=1e-5, atol=1e-5)
-    g = jax.random.normal(kg, ref.shape)
-    for mine, theirs in zip(ours_vjp(g), ref_vjp(g)):
+    np.testing.assert_allclose(ours[0], ref[0], rtol=1e-5, atol=1e-5)
+    for mine, theirs in zip(ours[1], ref[1]):
         np.testing.assert_allclose(mine, theirs, rtol=1e-5, atol=1e-4 * float(jnp.abs(theirs).max()))
 
 
+def lax_conv(x, kernel, strides, padding):
+    """The reference: ``lax.conv_general_dilated`` in jaxcnn's layouts (NHWC, HWIO)."""
+    return lax.conv_general_dilated(x, kernel, strides, padding, dimension_numbers=("NHWC", "HWIO", "NHWC"))
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize("kernel_hw, strides, padding", CONFIGS)
 def test_the_matrix_product_convolution_equals_lax_conv_also_on_maps_smaller_than_its_kernel(
     kernel_hw, strides, padding
@@ -120,7 +129,7 @@ def test_the_registry_uses_the_expected_variety_of_max_pools():
     assert any(lo or hi for _, _, padding in POOLS for lo, hi in padding)  # ResNet's and ceil mode's
 
 
-@pytest.mark.parametrize("window, strides, padding", POOLS)
+@pytest.mark.parametrize("window, strides, padding", one_fast(POOLS, len(POOLS) - 1))
 def test_max_pool_values_and_gradient_equal_xlas_with_ties(window, strides, padding):
     """Rectified integers tie often; XLA gives each output's gradient to the first maximum of
     its window (row-major), and so must the CPU pool."""
@@ -128,15 +137,23 @@ def test_max_pool_values_and_gradient_equal_xlas_with_ties(window, strides, padd
     x = jnp.maximum(jax.random.randint(jax.random.key(12), (5, size, size + 1, 3), -3, 3), 0).astype(jnp.float32)
 
     window_padding = [(0, 0), *padding, (0, 0)]
-    ref, ref_vjp = jax.vjp(
-        lambda x: jax.lax.reduce_window(x, -jnp.inf, jax.lax.max, (1, *window, 1), (1, *strides, 1), window_padding), x
+
+    def reference(x):
+        return jax.lax.reduce_window(x, -jnp.inf, jax.lax.max, (1, *window, 1), (1, *strides, 1), window_padding)
+
+    def value_and_vjp(pool, x):  # jitted whole, as the library runs it
+        y, vjp = jax.vjp(pool, x)
+        return y, vjp(jax.random.normal(jax.random.key(13), y.shape))[0]
+
+    ours, ref = (
+        jax.jit(value_and_vjp, static_argnums=0)(pool, x)
+        for pool in (lambda x: cpu_max_pool(x, window, strides, padding), reference)
     )
-    ours, ours_vjp = jax.vjp(lambda x: cpu_max_pool(x, window, strides, padding), x)
-    np.testing.assert_array_equal(ours, ref)
-    g = jax.random.normal(jax.random.key(13), ref.shape)
-    np.testing.assert_allclose(ours_vjp(g)[0], ref_vjp(g)[0], rtol=1e-6, atol=1e-6)
+    np.testing.assert_array_equal(ours[0], ref[0])
+    np.testing.assert_allclose(ours[1], ref[1], rtol=1e-6, atol=1e-6)
 
 
+@pytest.mark.slow
 def test_a_pool_after_batch_norm_routes_every_gradient_as_xla_does():
     """Under jit XLA may recompute the pool's input (batch norm, ReLU) in several fusions whose
     results differ in the last bit; the CPU pool must still find each window's maximum."""
@@ -166,7 +183,7 @@ def test_summary_sees_the_same_convolutions_whichever_implementation_runs():
     assert len(small) >= 10  # so these rows do cover convolutions that take the matrix-product path
 
 
-@pytest.mark.parametrize("batch", [1, 7, 2 * CHUNK + 5])
+@pytest.mark.parametrize("batch", [1, 7, pytest.param(2 * CHUNK + 5, marks=pytest.mark.slow)])
 def test_kernel_gradient_sums_every_example_once(batch):
     """d/dkernel of sum(conv) is, per tap, the sum of the inputs it touches: a number we can
     compute with numpy alone for a 1x1 convolution (sum over N, H, W of x per input channel)."""
@@ -177,6 +194,7 @@ def test_kernel_gradient_sums_every_example_once(batch):
     np.testing.assert_allclose(grad[0, 0], expected, rtol=1e-5)
 
 
+@pytest.mark.slow
 def test_bfloat16_gradients_match_xla_within_bf16_precision():
     x = jax.random.normal(jax.random.key(4), (CHUNK + 1, 9, 9, 8)).astype(jnp.bfloat16)
     kernel = jax.random.normal(jax.random.key(5), (3, 3, 8, 8)).astype(jnp.bfloat16)
@@ -189,6 +207,7 @@ def test_bfloat16_gradients_match_xla_within_bf16_precision():
         np.testing.assert_allclose(mine.astype(jnp.float32), theirs.astype(jnp.float32), atol=2e-2 * scale)
 
 
+@pytest.mark.slow
 def test_conv_module_has_flax_convs_parameters_and_result():
     import flax.linen as nn
 
@@ -239,6 +258,7 @@ FAMILIES = [
 ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name, overrides, shape", FAMILIES, ids=[f[0] for f in FAMILIES])
 def test_a_train_step_gives_the_parameters_of_xlas_convolution(name, overrides, shape):
     tx = optimizer("sgd", 0.1, nesterov=True)
@@ -257,6 +277,7 @@ def test_a_train_step_gives_the_parameters_of_xlas_convolution(name, overrides, 
     assert_moved_and_equal(initial, params["cpu"], params["xla"])
 
 
+@pytest.mark.slow
 def test_an_inception_module_has_the_gradients_of_xlas_convolution():
     """GoogLeNet's module (1x1, 3x3, pooled branches, batch norm in train mode); the whole
     network takes minutes to compile twice on a 2-core CPU."""

@@ -54,6 +54,7 @@ def checkpoint_files(folder):
     return sorted(p.relative_to(folder) for p in folder.rglob("*") if p.is_file())
 
 
+@pytest.mark.slow
 def test_damage_to_any_file_of_the_newest_checkpoint_is_reported_or_harmless(reference, tmp_path, capsys):
     good = {step: load_checkpoint(reference.out, step)[1] for step in (15, 16)}
     files = checkpoint_files(reference.out / "checkpoints" / "16")
@@ -88,6 +89,7 @@ def test_damage_to_any_file_of_the_newest_checkpoint_is_reported_or_harmless(ref
     assert_same_params(variables, good[15])
 
 
+@pytest.mark.slow
 def test_evaluate_falls_back_and_an_explicit_bad_step_is_one_line_naming_it(reference, tiny_data, tmp_path, capsys):
     out = partial_copy(reference.out, tmp_path / "run", (14, 15, 16))
     for name in checkpoint_files(out / "checkpoints" / "16"):
@@ -112,6 +114,7 @@ def test_evaluate_falls_back_and_an_explicit_bad_step_is_one_line_naming_it(refe
         assert "none of its checkpoints can be restored (step 16: " in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_a_resume_past_an_unreadable_step_keeps_it_aside_and_ends_bit_identical(reference, tiny_data, tmp_path):
     out = partial_copy(reference.out, tmp_path / "run", (11, 12))
     shutil.copy(reference.out / "metrics.jsonl", out / "metrics.jsonl")
@@ -125,6 +128,7 @@ def test_a_resume_past_an_unreadable_step_keeps_it_aside_and_ends_bit_identical(
     assert Checkpoints(out / "checkpoints").steps()[-1] == 16
 
 
+@pytest.mark.slow
 def test_save_never_overwrites_a_step_it_did_not_write(reference, tmp_path):
     out = partial_copy(reference.out, tmp_path / "run", (16,))
     before = {p: p.read_bytes() for p in (out / "checkpoints" / "16").rglob("*") if p.is_file()}

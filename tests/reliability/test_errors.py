@@ -160,6 +160,7 @@ def test_tracebacks_only_with_debug(tmp_path, capsys, monkeypatch):
     assert main(["evaluate", str(tmp_path)]) == 1
 
 
+@pytest.mark.slow
 def test_the_whole_process_writes_one_line(run_config, child_env):
     """As a user runs it: nothing else on stderr, also at interpreter shutdown."""
     edit(run_config, lambda p: p.pop("data"))

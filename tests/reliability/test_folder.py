@@ -73,6 +73,7 @@ def test_another_runs_record_without_checkpoints_is_not_overwritten(reference, t
     assert sha256s(out) == before
 
 
+@pytest.mark.slow
 def test_the_same_run_started_again_after_failing_before_its_first_checkpoint_is_its_own(tiny_data, tmp_path):
     config = tiny_config(tmp_path / "out", max_steps=1)
     (tmp_path / "out").mkdir()
@@ -99,6 +100,7 @@ def test_a_lock_file_that_is_a_folder_is_one_line_with_advice(tmp_path, capsys):
     assert f"{tmp_path / 'out' / LOCK_NAME} is a folder" in err and "move it away or choose another --out" in err
 
 
+@pytest.mark.slow
 def test_a_file_in_the_place_of_a_step_folder_is_kept_and_the_resume_ends_bit_identical(
     reference, tiny_data, tmp_path, capsys
 ):

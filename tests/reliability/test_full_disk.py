@@ -31,6 +31,7 @@ def small_disk(tmp_path):
         yield disk
 
 
+@pytest.mark.slow
 def test_a_real_full_disk_is_one_line_leaves_no_partial_save_and_resumes_once_space_is_freed(
     reference, small_disk, child_env
 ):
@@ -52,6 +53,7 @@ def test_a_real_full_disk_is_one_line_leaves_no_partial_save_and_resumes_once_sp
     assert_same_params(saved_states(out)[16][0], expected[16][0])
 
 
+@pytest.mark.slow
 def test_a_picture_that_cannot_be_drawn_costs_no_training(reference, tiny_data, tmp_path, monkeypatch, capsys):
     def no_space(self, *args, **kwargs):
         raise OSError(errno.ENOSPC, "No space left on device")

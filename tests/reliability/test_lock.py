@@ -41,6 +41,7 @@ def test_a_second_run_into_a_locked_folder_fails_naming_the_holder_and_writes_no
     assert sorted(p.name for p in out.iterdir()) == [LOCK_NAME]  # nothing of the second run was written
 
 
+@pytest.mark.slow
 def test_a_dead_holders_lock_is_taken_over_held_for_the_run_and_released(holder, tiny_data, capsys, monkeypatch):
     out, proc = holder
     proc.send_signal(signal.SIGKILL)  # dies holding the lock: the file still names it

@@ -22,6 +22,7 @@ inputs_module = importlib.import_module("jaxcnn.training.inputs")  # where fit a
 FULL_AT = 10  # the checkpoint whose write meets a full disk (mid-epoch 2)
 
 
+@pytest.mark.slow
 def test_a_full_disk_then_a_resume_from_a_moved_folder_loses_nothing(reference, tiny_data, tmp_path, monkeypatch):
     original = ocp.CheckpointManager.save
 
@@ -100,6 +101,7 @@ def test_parallel_is_compared_as_the_mode_it_ran_with():
     assert TrainConfig(parallel="none").differences(auto, saved_mode="sharded") != []
 
 
+@pytest.mark.slow
 def test_config_of_a_resumed_run_starts_a_new_run_and_no_resume_says_so(reference, tiny_data, tmp_path, monkeypatch):
     saved = json.loads((reference.out / "config.json").read_text())
     saved["config"]["resume"] = True  # the config.json of a run that was resumed

@@ -130,6 +130,7 @@ def test_the_same_seed_gives_identical_parameters(reference, tiny_data, tmp_path
     assert_same_params(again.variables, reference.variables)
 
 
+@pytest.mark.slow
 def test_a_run_killed_mid_epoch_resumes_to_bit_identical_parameters(reference, tiny_data, tmp_path):
     killed = run_worker("kill", tmp_path)
     assert killed.returncode == -9, killed.stderr
@@ -141,6 +142,7 @@ def test_a_run_killed_mid_epoch_resumes_to_bit_identical_parameters(reference, t
     np.testing.assert_allclose(resumed.history[-1]["train_loss"], reference.history[-1]["train_loss"], rtol=1e-6)
 
 
+@pytest.mark.slow
 def test_sigint_saves_a_checkpoint_and_returns_cleanly(tmp_path):
     interrupted = run_worker("sigint", tmp_path)
     assert interrupted.returncode == 0 and "Traceback" not in interrupted.stderr, interrupted.stderr
@@ -149,6 +151,7 @@ def test_sigint_saves_a_checkpoint_and_returns_cleanly(tmp_path):
     assert Checkpoints(tmp_path / "checkpoints").steps() == [5]
 
 
+@pytest.mark.slow
 def test_a_non_finite_loss_stops_with_the_step_and_learning_rate(tiny_data, tmp_path):
     train, test = tiny_data
     config = tiny_config(tmp_path, lr=1e30, schedule="constant", checkpoint_every=1, keep_checkpoints=10)

@@ -23,6 +23,7 @@ def one_step(mode, state, batch, model, tx, transform):
     return parallel.fetch(new), parallel.fetch(metrics)
 
 
+@pytest.mark.slow
 def test_none_sharded_and_pmap_compute_the_same_step(tiny_data):
     assert jax.device_count() == 8
     train, _ = tiny_data
