@@ -8,7 +8,11 @@ shards on its devices hold the right rows of the global batch.
 import os
 import sys
 
-os.environ["XLA_FLAGS"] = "--xla_force_host_platform_device_count=4"
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+
+from tests.scripts import xla_flags_with_devices  # noqa: E402
+
+os.environ["XLA_FLAGS"] = xla_flags_with_devices(4)
 
 import jax  # noqa: E402
 import numpy as np  # noqa: E402

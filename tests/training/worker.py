@@ -12,9 +12,12 @@ import signal
 import sys
 
 MODE, OUT = sys.argv[1], sys.argv[2]
-# 8 devices like the test process (tests/conftest.py), so both compile the same programs
-os.environ["XLA_FLAGS"] = f"--xla_force_host_platform_device_count={2 if MODE == 'distributed' else 8}"
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+
+from tests.scripts import xla_flags_with_devices  # noqa: E402
+
+# 8 devices and the other flags of the test process (tests/conftest.py), so both compile the same programs
+os.environ["XLA_FLAGS"] = xla_flags_with_devices(2 if MODE == "distributed" else 8)
 
 import importlib  # noqa: E402
 import random  # noqa: E402
