@@ -12,6 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import jax
 import pytest
 
 import jaxcnn.bench as bench
@@ -96,6 +97,19 @@ def test_step_memory_holds_at_least_the_parameters_and_momentum_the_step_reads(r
     step = by(rows, "jaxcnn", "train")[0]
     # XLA's buffer assignment counts the float32 parameters and the SGD momentum, both step arguments
     assert step["step_memory_bytes"] >= 2 * 4 * step["params"]
+
+
+@pytest.mark.slow
+def test_compiled_step_counts_6_flops_per_mac_and_donates_the_state():
+    spec = Spec("resnet20", batch=BATCH, image_size=32, in_channels=CHANNELS, num_classes=CLASSES).resolved()
+    step = bench.compile_step(spec)  # at 32x32 the convolutions dominate (at 8x8 the rest is 10%)
+    flops = step.compiled.cost_analysis()
+    flops = (flops[0] if isinstance(flops, list) else flops)["flops"]  # a list of one dict on older JAX
+    # XLA's own count: forward, input and kernel gradients at 2 flops per MAC, less the first conv's
+    # input gradient, plus the element-wise work (BatchNorm, ReLU, the update)
+    assert 0.9 < flops / (6 * BATCH * cifar_resnet_macs(3, 32, CHANNELS, CLASSES)) < 1.05
+    state, _ = step.compiled(step.state, step.batch)
+    assert int(state.step) == 1 and jax.tree.leaves(step.state.params)[0].is_deleted()  # donated, as fit's step
 
 
 @pytest.mark.slow

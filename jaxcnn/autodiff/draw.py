@@ -2,27 +2,34 @@
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from typing import TYPE_CHECKING
 
 from jaxcnn.autodiff.backprop import backprop, topological_order
+from jaxcnn.autodiff.dot import is_constant, node_title
 from jaxcnn.autodiff.value import Value
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
 
 _NODE_STYLE = {"boxstyle": "round,pad=0.4", "facecolor": "#fff8dc", "edgecolor": "0.3"}
+_CONSTANT_STYLE = {"boxstyle": "round,pad=0.4", "facecolor": "0.92", "edgecolor": "0.5", "linestyle": "--"}
 _EDGE_LABEL_STYLE = {"boxstyle": "round,pad=0.15", "facecolor": "white", "edgecolor": "none"}
+EDGE_LABEL_OFFSET = 0.15  # data units (columns and rows are 1 apart): a label sits beside its arrow, not on it
+_BEND = 0.6  # arc3 curvature between repeated edges of the same two nodes
 
 
 def draw_graph(output: Value, ax: Axes | None = None) -> Axes:
     """Draw the graph of ``output`` on ``ax`` (a new figure when None) and return the axes.
 
     Inputs sit in the leftmost column and every node one column right of its deepest parent.
-    Each node shows its name (label, else expression, else "input"), its forward value and
-    d(output)/d(node) from one reverse-mode pass; each edge is an arrow parent -> child carrying
-    the local gradient d(child)/d(parent). Repeated edges between the same two nodes are bent
-    apart so that each label stays readable.
+    Each node shows its name (``node_title``: label, else expression, else "constant"), its
+    forward value and d(output)/d(node) from one reverse-mode pass; constants (unlabelled
+    leaves, such as the 1 of ``b + 1``) get a grey dashed box. Each edge is an arrow parent ->
+    child with the local gradient d(child)/d(parent) in a white box beside its middle,
+    ``EDGE_LABEL_OFFSET`` away from the arrow. Repeated edges between the same two nodes are
+    bent apart so that each label stays readable.
     """
     order = topological_order(output)
     grads = backprop(output).grads
@@ -36,9 +43,9 @@ def draw_graph(output: Value, ax: Axes | None = None) -> Axes:
     for node in order:
         _draw_edges(ax, node, position)
     for node in order:
-        title = node.label or node.op or "input"
-        text = f"{title}\nvalue {node.data:.4g}\ngrad {grads[node]:.4g}"
-        ax.text(*position[node], text, ha="center", va="center", fontsize=9, bbox=_NODE_STYLE, zorder=3)
+        text = f"{node_title(node)}\nvalue {node.data:.4g}\ngrad {grads[node]:.4g}"
+        style = _CONSTANT_STYLE if is_constant(node) else _NODE_STYLE
+        ax.text(*position[node], text, ha="center", va="center", fontsize=10, bbox=style, zorder=3)
     xs = [x for x, _ in position.values()]
     ys = [y for _, y in position.values()]
     ax.set_xlim(min(xs) - 0.6, max(xs) + 0.6)
@@ -68,7 +75,7 @@ def _draw_edges(ax: Axes, node: Value, position: dict) -> None:
     for parent, local_grad in zip(node.parents, node.local_grads):
         k, m = seen[parent], repeats[parent]
         seen[parent] += 1
-        rad = 0.35 * (k - (m - 1) / 2)
+        rad = _BEND * (k - (m - 1) / 2)
         (x1, y1) = position[parent]
         ax.annotate(
             "",
@@ -82,16 +89,26 @@ def _draw_edges(ax: Axes, node: Value, position: dict) -> None:
                 "shrinkB": 28,
             },
         )
-        # the middle of matplotlib's arc3 curve: half the control point's offset from the chord
-        mx, my = (x1 + x2) / 2 + rad * (y2 - y1) / 2, (y1 + y2) / 2 - rad * (x2 - x1) / 2
         ax.text(
-            mx,
-            my,
+            *_edge_label_position((x1, y1), (x2, y2), rad),
             f"{local_grad:.4g}",
             ha="center",
             va="center",
-            fontsize=8,
+            fontsize=10,
             color="tab:blue",
             bbox=_EDGE_LABEL_STYLE,
             zorder=2,
         )
+
+
+def _edge_label_position(start: tuple[float, float], end: tuple[float, float], rad: float) -> tuple[float, float]:
+    """Where the label of an arc3 arrow ``start`` -> ``end`` of curvature ``rad`` goes: the
+    middle of the curve, moved ``EDGE_LABEL_OFFSET`` further out along the chord's normal (on
+    the side the curve bends to; above a straight arrow)."""
+    (x1, y1), (x2, y2) = start, end
+    length = math.hypot(x2 - x1, y2 - y1)
+    nx, ny = (y2 - y1) / length, (x1 - x2) / length  # the unit normal right of the chord, where rad > 0 bends
+    side = 1.0 if rad > 0 else -1.0
+    # the middle of matplotlib's arc3 curve lies rad * length / 2 from the chord's middle
+    out = rad * length / 2 + side * EDGE_LABEL_OFFSET
+    return (x1 + x2) / 2 + out * nx, (y1 + y2) / 2 + out * ny

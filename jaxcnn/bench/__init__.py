@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 from jaxcnn.lazy import lazy_exports
 
 if TYPE_CHECKING:
+    from .jax_side import CompiledStep, compile_step, step_memory_bytes
     from .plot import plot_rows
     from .rows import COMPARE, FIELDS, Row, append_jsonl, format_table, read_jsonl
     from .runner import benchmark, iter_benchmark, resolve_models, run_spec
@@ -26,16 +27,19 @@ if TYPE_CHECKING:
 __all__ = [
     "COMPARE",
     "FIELDS",
+    "CompiledStep",
     "Row",
     "Spec",
     "append_jsonl",
     "benchmark",
+    "compile_step",
     "format_table",
     "iter_benchmark",
     "plot_rows",
     "read_jsonl",
     "resolve_models",
     "run_spec",
+    "step_memory_bytes",
 ]
 
 __getattr__, __dir__ = lazy_exports(__name__)

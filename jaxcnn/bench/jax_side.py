@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import tempfile
 import time
+from typing import Any, NamedTuple
 
 import jax
 import numpy as np
@@ -82,12 +83,7 @@ def measure_step(spec: Spec, peak: tuple[float | None, str | None], state: Train
     Compile time is that of ``lower(...).compile()``; the timed blocks call the compiled step
     and wait with ``jax.block_until_ready`` on its outputs at each block's end.
     """
-    config, info, model, tx = build_for(spec)
-    train_step, eval_step = Parallel("none").compile(make_train_step(model, tx), make_eval_step(model))
-    state = jax.device_put(initial_state(config, info, model, tx) if state is None else state)
-    batch = synthetic_batch(spec)
-    jitted = train_step if spec.mode != "eval" else eval_step
-    compiled, compile_s = _compile(jitted, state, batch)
+    compiled, state, batch, compile_s, model = compile_step(spec, state)
     if spec.mode == "eval":
         seconds, _ = time_blocks(lambda _: compiled(state, batch), None, spec, jax.block_until_ready)
     else:
@@ -98,6 +94,30 @@ def measure_step(spec: Spec, peak: tuple[float | None, str | None], state: Train
     row.params = stats.total_params
     set_rates(row, seconds, spec.batch * spec.steps)
     return set_flops(row, stats.total_macs, *peak)
+
+
+class CompiledStep(NamedTuple):
+    """A spec's step compiled for its device state and synthetic batch (``synthetic_batch``)."""
+
+    compiled: Any  # jax.stages.Compiled: (state, batch) -> (state, metrics) (train; state donated) or eval outputs
+    state: TrainState
+    batch: dict
+    compile_s: float
+    model: Any  # the flax module
+
+
+def compile_step(spec: Spec, state: TrainState | None = None) -> CompiledStep:
+    """The train step ``jaxcnn.fit`` runs (jitted with the state donated, by ``Parallel('none')``)
+    or the eval step (``spec.mode == 'eval'``) of a resolved spec, compiled ahead of time with
+    ``lower(...).compile()`` (its ``memory_analysis()`` and ``cost_analysis()`` describe it),
+    with ``state`` (a host ``TrainState`` of the spec's model; None: the seeded initial state)
+    put on the device and the compile seconds."""
+    config, info, model, tx = build_for(spec)
+    train_step, eval_step = Parallel("none").compile(make_train_step(model, tx), make_eval_step(model))
+    state = jax.device_put(initial_state(config, info, model, tx) if state is None else state)
+    batch = synthetic_batch(spec)
+    compiled, compile_s = _compile(train_step if spec.mode != "eval" else eval_step, state, batch)
+    return CompiledStep(compiled, state, batch, compile_s, model)
 
 
 def run_fit(spec: Spec) -> tuple[list[float], TrainState]:

@@ -139,14 +139,15 @@ def test_to_dot_shows_values_gradients_and_local_gradients():
     e = (a + b) * (b + 1)
     dot = ad.to_dot(e)
     assert dot.startswith("digraph") and dot.rstrip().endswith("}")
-    nodes = dict(re.findall(r'^  (n\d+) \[label="((?:[^"\\]|\\.)*)"\];', dot, re.M))
+    nodes = dict(re.findall(r'^  (n\d+) \[label="((?:[^"\\]|\\.)*)"(?:, style=dashed)?\];', dot, re.M))
     assert len(nodes) == 6  # a, b, the constant 1, c, d, e
     labels = sorted(label.split("\\n")[0] for label in nodes.values())
-    assert labels == sorted(["*", "+", "+", "a", 'b \\"quoted\\"', "input"])
+    assert labels == sorted(["*", "+", "+", "a", 'b \\"quoted\\"', "constant"])
     by_title = {label.split("\\n")[0]: label for label in nodes.values()}
     assert by_title["a"].endswith("value 2\\ngrad 2")
     assert by_title['b \\"quoted\\"'].endswith("value 1\\ngrad 5")
     assert by_title["*"].endswith("value 6\\ngrad 1")
+    assert re.findall(r'label="(\w+)\\n[^"]*", style=dashed', dot) == ["constant"]  # only the 1 of b + 1
     edges = re.findall(r'(n\d+) -> (n\d+) \[label="([^"]+)"\];', dot)
     assert len(edges) == 6
     # The edges into e carry the local gradients de/dc = d = 2 and de/dd = c = 3.
