@@ -7,11 +7,21 @@ batch size, the process count or what was read before, so a run resumed mid-epoc
 same pixels. Evaluation examples get ``eval_transform`` (Resize + CenterCrop, the pixels of the
 decoded-once path and of prediction).
 
-The work runs in a pool of threads: Pillow releases the GIL while it decodes and resamples, the
-decoded rows are written straight into the batch array (no pickling between processes), and
-nothing outlives the epoch's reader: closing it (the training loop does, at a signal too) cancels
-the queued work and joins the threads. ``benchmarks/input_pipeline.py --folder`` measures it
-against grain's multiprocessing ``DataLoader`` and torchvision's ``DataLoader``.
+The work runs in worker processes, each a fresh interpreter (never a fork of this process, whose
+JAX runs threads of its own; a worker imports numpy, Pillow and this module, no jax). Every batch
+is split into one contiguous chunk of rows per worker; the workers decode their rows straight
+into a small ring of shared-memory batches (``SLOTS``: the batch being copied out and ``AHEAD``
+batches in flight), and the reader copies each finished batch into a fresh array before it
+yields it, so nothing handed out is ever overwritten. Threads were the engine before: Pillow
+releases the GIL while it decodes and resamples, but the Python between its calls holds it, so
+a second thread added much less than a second process does (``benchmarks/input_pipeline.py
+--folder`` measures both, beside grain's and torchvision's ``DataLoader``; docs/data.md).
+
+The processes start at a folder's first read and serve all its epochs; ``close()`` (also at
+garbage collection, at exit, at the end of ``fit``, and by ``with``) ends them, and a reader
+closed with work in flight (an error, an interrupt, a consumer stopping mid-epoch) ends them at
+once. They ignore SIGINT and run in a session of their own: a Ctrl-C reaches the training loop
+alone, which stops the reader, which ends them; no worker is left behind or prints a traceback.
 """
 
 from __future__ import annotations
@@ -42,7 +52,7 @@ SLOTS = AHEAD + 1  # shared-memory batches of a pool: the one being copied out a
 
 
 class StreamingFolder:
-    """Labelled image files, decoded batch by batch in worker threads, every epoch again.
+    """Labelled image files, decoded batch by batch in worker processes, every epoch again.
 
     Args:
       files: the image files, one per example.
@@ -51,7 +61,8 @@ class StreamingFolder:
       image_size: the side S of every decoded image.
       train: True: ``RandomResizedCrop(S)`` + flip, fresh per (seed, epoch, example); False:
         ``Resize(resize)`` + ``CenterCrop(S)``.
-      workers: decoding threads (default: the CPU count).
+      workers: decoding processes (default: the CPU count), started by the first read and kept
+        until ``close()`` (or ``with``, garbage collection, exit, the end of ``fit``).
       skip_bad: a file that fails to decode is counted (one warning per epoch naming the first)
         and, in a training batch, replaced by the next decodable file of the list (with its label),
         in an evaluation batch left out (masked); False: one ``ValueError`` naming the file.
