@@ -323,20 +323,26 @@ class _Pool:
 
     def send(self, worker: int, task: tuple) -> None:
         self.unanswered += 1  # counted first: an interrupt mid-send leaves the count high, never low
-        pickle.dump(task, self.processes[worker].stdin, pickle.HIGHEST_PROTOCOL)
-        self.processes[worker].stdin.flush()
+        try:
+            pickle.dump(task, self.processes[worker].stdin, pickle.HIGHEST_PROTOCOL)
+            self.processes[worker].stdin.flush()
+        except BrokenPipeError:
+            raise self._ended(worker) from None
 
     def receive(self, worker: int) -> tuple:
         """Worker ``worker``'s answer to its oldest unanswered task."""
-        process = self.processes[worker]
         try:
-            answer = pickle.load(process.stdout)
+            answer = pickle.load(self.processes[worker].stdout)
         except EOFError:
-            raise RuntimeError(
-                f"a decoding worker of {self.source} exited with code {process.wait()}; see its message above"
-            ) from None
+            raise self._ended(worker) from None
         self.unanswered -= 1
         return answer
+
+    def _ended(self, worker: int) -> RuntimeError:
+        code = self.processes[worker].wait()
+        return RuntimeError(
+            f"a decoding worker of {self.source} ended (exit code {code}); see its message above, if any"
+        )
 
     def close(self) -> None:
         """End the workers (at once, whatever they were doing) and free the shared memory."""

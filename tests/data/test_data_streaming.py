@@ -273,6 +273,20 @@ def test_the_workers_live_across_epochs_until_closed_and_closing_mid_epoch_ends_
     assert ours() == []
 
 
+def test_a_worker_that_dies_is_one_error_and_the_next_read_starts_afresh(photos):
+    others = set(worker_processes())
+    with streaming(photos, workers=2) as ds:
+        batches = train_batches(ds, 4, seed=0, epoch=0)
+        first = next(batches)
+        for pid in set(worker_processes()) - others:
+            os.kill(pid, signal.SIGKILL)  # the kernel's out-of-memory killer, say
+        with pytest.raises(RuntimeError, match=r"^a decoding worker of .* ended \(exit code -9\)"):
+            list(batches)
+        assert set(worker_processes()) <= others
+        again = next(train_batches(ds, 4, seed=0, epoch=0))
+        np.testing.assert_array_equal(again["image"], first["image"])
+
+
 def test_the_workers_import_no_jax(photos):
     import jax  # noqa: F401  (this process has jax loaded: the workers must not inherit or import it)
 
