@@ -314,7 +314,8 @@ def test_the_workers_import_no_jax(photos):
 
 
 READ_FOREVER = """
-import os, sys
+import faulthandler, os, signal, sys
+faulthandler.register(signal.SIGUSR1)  # the test asks for the stacks when the reader hangs
 from pathlib import Path
 from jaxcnn.data import StreamingFolder, train_batches
 from jaxcnn.data.folder import scan
@@ -342,7 +343,16 @@ def test_ctrl_c_leaves_no_worker_and_no_worker_traceback(photos):
     workers = worker_processes(reader.pid)
     assert len(workers) == 2
     os.killpg(reader.pid, signal.SIGINT)  # what Ctrl-C at a terminal does: the whole process group
-    out, err = reader.communicate(timeout=60)
+    try:
+        out, err = reader.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        os.kill(reader.pid, signal.SIGUSR1)
+        alive = worker_processes(reader.pid)
+        try:
+            reader.communicate(timeout=5)
+        except subprocess.TimeoutExpired as hung:
+            reader.kill()
+            pytest.fail(f"the reader did not end (workers {alive}); its stacks:\n{hung.stderr}")
     assert out.splitlines()[-1] == "interrupted" and reader.returncode == 0
     assert err == ""  # no traceback, from the reader or a worker
     assert [pid for pid in workers if Path(f"/proc/{pid}").exists()] == []
