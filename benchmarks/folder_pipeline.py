@@ -4,11 +4,7 @@ Called by ``python benchmarks/input_pipeline.py --folder PATH``. For the trainin
 (RandomResizedCrop(224) + horizontal flip) and the evaluation transform (Resize(256) +
 CenterCrop(224)), and for each worker count, it times one epoch of batches from
 
-- jaxcnn's ``StreamingFolder`` (worker processes writing into shared memory) through
-  ``train_batches``/``eval_batches``;
-- the engine it replaced, kept here to be measured: ``StreamingFolder.decode`` in a pool of
-  threads (Pillow releases the GIL while it decodes and resamples), one task per image,
-  ``AHEAD`` batches in flight, rows written straight into the batch array;
+- jaxcnn's ``StreamingFolder`` (a pool of threads) through ``train_batches``/``eval_batches``;
 - grain's ``DataLoader`` (worker processes, ``IndexSampler`` with ``ShardOptions``) running the
   same transform functions (``jaxcnn.data.transforms``);
 - torchvision's ``ImageFolder`` + ``DataLoader(num_workers=N)`` with its own transforms
@@ -16,16 +12,12 @@ CenterCrop(224)), and for each worker count, it times one epoch of batches from
 
 Each figure is the median over ``repeats`` epochs (the engines take turns, so that a busy
 moment of the machine does not fall on one of them), counted from the first batch (worker
-start-up excluded; ``first_batch_seconds`` is the time to the first batch, start-up included:
-every epoch here starts from a new dataset, as a new run does). grain and torchvision are
-optional: a row says why one is skipped. The rows go to stdout and, with ``out``, to a JSONL file
-with the machine, the date and the command.
+start-up excluded). grain and torchvision are optional: a row says why one is skipped. The
+rows go to stdout and, with ``out``, to a JSONL file with the machine, the date and the command.
 """
 
 from __future__ import annotations
 
-import collections
-import concurrent.futures
 import datetime
 import json
 import os
@@ -39,29 +31,27 @@ from pathlib import Path
 import numpy as np
 import PIL
 
-from jaxcnn.data import StreamingFolder, epoch_order, eval_batches, train_batches
+from jaxcnn.data import StreamingFolder, eval_batches, train_batches
 from jaxcnn.data.folder import scan
-from jaxcnn.data.streaming import AHEAD
 from jaxcnn.data.transforms import eval_transform, open_rgb, train_transform
 
 SIZE, RESIZE = 224, 256
 H200_IMAGES_PER_SECOND = 6800  # one H200's ResNet-50 bf16 training step (docs/results.md)
 
 
-def time_epoch(batches) -> tuple[int, float, float, float]:
-    """(images after the first batch, seconds they took, CPU seconds per image of the whole pass,
-    seconds to the first batch) of one pass over ``batches``. The CPU time is this process's and
-    its ended children's (the worker processes, start-up included), and does not depend on what
+def time_epoch(batches) -> tuple[int, float, float]:
+    """(images after the first batch, seconds they took, CPU seconds per image of the whole pass)
+    of one pass over ``batches``. The CPU time is this process's and its ended children's (the
+    worker processes of grain and torchvision, start-up included), and does not depend on what
     else the machine runs, unlike the seconds."""
-    cpu_start, begin = cpu_seconds(), time.perf_counter()
-    iterator = iter(batches)
+    cpu_start, iterator = cpu_seconds(), iter(batches)
     first = _rows(next(iterator))
     start, images = time.perf_counter(), 0
     for batch in iterator:
         images += _rows(batch)
     seconds = time.perf_counter() - start
     del iterator, batches  # ends the worker processes, so that their CPU time is counted
-    return images, seconds, (cpu_seconds() - cpu_start) / (images + first), start - begin
+    return images, seconds, (cpu_seconds() - cpu_start) / (images + first)
 
 
 def _rows(batch) -> int:
@@ -80,37 +70,6 @@ def jaxcnn_epoch(root: Path, train: bool, workers: int, batch_size: int, epoch: 
     if train:
         return train_batches(ds, batch_size, seed=0, epoch=epoch)
     return eval_batches(ds, batch_size)
-
-
-def thread_epoch(root: Path, train: bool, workers: int, batch_size: int, epoch: int):
-    """The former engine: ``StreamingFolder.decode`` of each image as a task of a thread pool."""
-    classes, files, labels = scan(root)
-    ds = StreamingFolder(files, labels, classes, image_size=SIZE, train=train, workers=workers, resize=RESIZE)
-    order = epoch_order(len(ds), 0, epoch) if train else np.arange(len(ds))
-    stop = len(ds) // batch_size * batch_size if train else len(ds)
-    with concurrent.futures.ThreadPoolExecutor(workers) as pool:
-        pending = collections.deque()
-        for start in range(0, stop, batch_size):
-            pending.append(_submit_rows(pool, ds, order[start : start + batch_size], epoch))
-            if len(pending) > AHEAD:
-                yield _finished(*pending.popleft())
-        while pending:
-            yield _finished(*pending.popleft())
-
-
-def _submit_rows(pool, ds: StreamingFolder, examples: np.ndarray, epoch: int) -> tuple:
-    batch = {"image": np.zeros((len(examples), *ds.image_shape), np.uint8), "label": ds.labels[examples]}
-
-    def fill(row: int, example: int) -> None:
-        batch["image"][row] = ds.decode(example, epoch)
-
-    return batch, [pool.submit(fill, row, int(example)) for row, example in enumerate(examples)]
-
-
-def _finished(batch: dict, futures: list) -> dict:
-    for future in futures:
-        future.result()
-    return batch
 
 
 class GrainTrain:
@@ -165,10 +124,8 @@ def torch_epoch(root: Path, train: bool, workers: int, batch_size: int, epoch: i
     )
 
 
-PROCESSES = "jaxcnn StreamingFolder (processes)"
 ENGINES = {
-    PROCESSES: (jaxcnn_epoch, None),
-    "jaxcnn decode in threads (former engine)": (thread_epoch, None),
+    "jaxcnn StreamingFolder (threads)": (jaxcnn_epoch, None),
     "grain DataLoader (processes)": (grain_epoch, "grain"),
     "torchvision DataLoader (processes)": (torch_epoch, "torchvision"),
 }
@@ -254,13 +211,12 @@ def result(runs: dict, engine: str, transform: str, workers: int, module: str | 
     if why:
         return {"images_per_second": None, "note": why}
     passes = runs[(engine, transform, workers)]
-    speeds = [images / seconds for images, seconds, _, _ in passes]
-    per_cpu_second = [1 / cpu for _, _, cpu, _ in passes]
+    speeds = [images / seconds for images, seconds, _ in passes]
+    per_cpu_second = [1 / cpu for _, _, cpu in passes]
     return {
         "images_per_second": round(statistics.median(speeds), 1),
         "runs": [round(s, 1) for s in speeds],
         "images_per_cpu_second": round(statistics.median(per_cpu_second), 1),
-        "first_batch_seconds": round(statistics.median(first for *_, first in passes), 3),
     }
 
 
@@ -268,9 +224,9 @@ def cores_needed(runs: dict, worker_counts: list[int]) -> dict:
     """The cores one H200 needs to feed its ResNet-50 bf16 step with the training transform: from
     the images per CPU-second of jaxcnn's streaming pipeline (busy cores, whatever else ran), and
     from its best images/s per worker (wall clock, which other load on the machine lowers)."""
-    passes = {w: runs[(PROCESSES, "train", w)] for w in worker_counts}
-    per_cpu = statistics.median(1 / cpu for w in worker_counts for _, _, cpu, _ in passes[w])
-    per_worker = max(statistics.median(i / s for i, s, _, _ in passes[w]) / w for w in worker_counts)
+    engine = "jaxcnn StreamingFolder (threads)"
+    per_cpu = statistics.median(1 / cpu for w in worker_counts for _, _, cpu in runs[(engine, "train", w)])
+    per_worker = max(statistics.median(i / s for i, s, _ in runs[(engine, "train", w)]) / w for w in worker_counts)
     return {
         "derived": f"cores one H200 needs at {H200_IMAGES_PER_SECOND} img/s (ResNet-50 bf16 step), training transform",
         "images_per_cpu_second": round(per_cpu, 1),

@@ -235,12 +235,7 @@ def _add_train_parser(commands) -> None:
         "quarter of the available memory)",
         choices=DECODE_MODES,
     )
-    flag(
-        data,
-        "--workers",
-        "decoding workers: threads to decode once, processes to stream (default: the CPU count)",
-        type=_positive,
-    )
+    flag(data, "--workers", "decoding threads (default: the CPU count)", type=_positive)
     flag(data, "--skip-bad", "skip images that fail to decode", action=argparse.BooleanOptionalAction)
     flag(data, "--pad", "random-crop padding in pixels", type=_non_negative)
     flag(data, "--flip", "random horizontal flips", action=argparse.BooleanOptionalAction)

@@ -220,7 +220,7 @@ def _fmt(value, spec: str, suffix: str = "") -> str:
 def streaming_section(directory: str | Path, transforms: Sequence[str] = ("train", "eval"), short: bool = False) -> str:
     """The newest measurement of ``benchmarks/input_pipeline.py --folder`` (the last file of
     ``directory``, its newest rows): images/s per transform (of ``transforms``), engine (``short``:
-    jaxcnn's StreamingFolder and torchvision's only) and worker count, jaxcnn's ratios to torchvision's DataLoader,
+    jaxcnn's and torchvision's only) and worker count, jaxcnn's ratio to torchvision's DataLoader,
     and the cores one H200 needs."""
     files = result_files(directory)
     if not files:
@@ -231,7 +231,7 @@ def streaming_section(directory: str | Path, transforms: Sequence[str] = ("train
     workers = sorted({r["workers"] for r in measured})
     speed = {(r["transform"], r["engine"], r["workers"]): r["images_per_second"] for r in measured}
     engines = list(dict.fromkeys(r["engine"] for r in measured))
-    shown = [e for e in engines if not short or e.startswith(("jaxcnn StreamingFolder", "torchvision"))]
+    shown = [e for e in engines if not short or e.startswith(("jaxcnn", "torchvision"))]
     counts = " | ".join(f"{w} worker{'s' * (w > 1)}" for w in workers)
     lines = [f"| transform | engine | {counts} | ratio to torchvision |", "|---|---|" + "---:|" * (len(workers) + 1)]
     for transform in transforms:

@@ -40,7 +40,7 @@ class TrainConfig:
         ``PATH/<class>/...`` of which ``val_fraction`` is held out (``jaxcnn.data.split_folder``).
       decode: how a folder is fed: ``once`` (decoded once to ``image_size``, cached
         memory-mapped), ``stream`` (decoded every epoch) or ``auto`` (``jaxcnn.data.resolve_decode``);
-        ``workers`` decoding threads (``once``) or processes (``stream``), default the CPU count; ``skip_bad`` skips
+        ``workers`` decoding threads (default: the CPU count); ``skip_bad`` skips
         files that fail to decode.
       epochs, batch_size: the global batch size (all devices and processes together).
       max_steps: stop after this many steps (the schedule then spans them); None = all epochs.

@@ -89,9 +89,6 @@ class Run:
             return self._run()
         finally:
             self.checkpoints.close()
-            for data in (self.train, self.test):
-                if isinstance(data, StreamingFolder):
-                    data.close()  # its decoding processes, alive across the epochs, end with the run
 
     def _run(self) -> FitResult:
         state, carried = self._start(initial_state(self.config, self.info, self.model, self.tx))

@@ -1,5 +1,5 @@
 """Training from a StreamingFolder: interrupted mid-epoch (SIGINT, or a second Ctrl-C's
-KeyboardInterrupt) it leaves no prefetch thread or decoding process, and resumed it ends bit-identical to the
+KeyboardInterrupt) it leaves no worker thread, and resumed it ends bit-identical to the
 uninterrupted run."""
 
 import importlib
@@ -14,7 +14,6 @@ from PIL import Image
 from jaxcnn.data import StreamingFolder
 from jaxcnn.data.folder import scan
 from jaxcnn.training import fit
-from tests.data.test_data_streaming import worker_processes
 from tests.reliability.test_kill import assert_same_sums
 from tests.training.runs import tiny_config
 from tests.training.test_training_fit import assert_same_params
@@ -48,10 +47,8 @@ def streamed_reference(folders, tmp_path_factory):
     )
 
 
-def stream_workers() -> list:
-    """The prefetch threads and decoding processes still running."""
-    threads = [t.name for t in threading.enumerate() if t.name.startswith("jaxcnn-prefetch")]
-    return threads + worker_processes()
+def stream_threads() -> list[str]:
+    return [t.name for t in threading.enumerate() if t.name.startswith(("jaxcnn-stream", "jaxcnn-prefetch"))]
 
 
 def interrupt_at_step(monkeypatch, step: int, action) -> None:
@@ -75,7 +72,7 @@ def test_sigint_mid_epoch_leaves_no_worker_and_the_resumed_run_is_bit_identical(
         interrupt_at_step(patch, 3, lambda: os.kill(os.getpid(), signal.SIGINT))
         stopped = fit(tiny_config(tmp_path, **STREAMING), train=train, test=test)
     assert stopped.interrupted and int(stopped.state.step) == 3  # mid-epoch 1
-    assert stream_workers() == []
+    assert stream_threads() == []
     resumed = fit(tiny_config(tmp_path, resume=True, **STREAMING), train=train, test=test)
     assert_same_params(resumed.variables, streamed_reference.variables)
     assert [r["step"] for r in resumed.history] == [4, 8]
@@ -90,7 +87,7 @@ def test_a_keyboard_interrupt_mid_epoch_leaves_no_worker(folders, tmp_path, monk
     interrupt_at_step(monkeypatch, 2, second_ctrl_c)
     with pytest.raises(KeyboardInterrupt):
         fit(tiny_config(tmp_path, **STREAMING), train=folders[0], test=folders[1])
-    assert stream_workers() == []
+    assert stream_threads() == []
 
 
 def test_the_device_does_not_crop_or_flip_streamed_images_again(folders, tmp_path):
