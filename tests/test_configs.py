@@ -99,7 +99,9 @@ def tiny_folder(tmp_path_factory):
     return root
 
 
-@pytest.mark.parametrize("name", sorted(SMALL))
+@pytest.mark.parametrize(
+    "name", [pytest.param(n, marks=pytest.mark.slow) if "imagenet" in n else n for n in sorted(SMALL)]
+)
 def test_each_recipe_trains_two_steps_on_a_tiny_folder(name, tiny_folder, tmp_path, capsys):
     out = tmp_path / "out"
     small = [flag for arg in SMALL[name] for flag in ("--model-arg", arg)]

@@ -59,7 +59,14 @@ def test_blocks_are_found():
     assert ROOT / "README.md" in PAGES
 
 
-SLOW_PAGES = ("README.md", "benchmarking.md", "checkpoints.md", "getting-started.md", "training.md")  # they train
+SLOW_PAGES = (
+    "README.md",
+    "benchmarking.md",
+    "checkpoints.md",
+    "getting-started.md",
+    "training.md",
+    "deploy.md",
+)  # they train or export
 
 
 @pytest.mark.parametrize(

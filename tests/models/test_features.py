@@ -43,7 +43,7 @@ def stage_shapes(name: str) -> list[tuple[int, ...]]:
     return [tuple(m.shape) for m in found.stages]
 
 
-@pytest.mark.parametrize("name", SMALL)
+@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n == "googlenet" else n for n in SMALL])
 def test_the_embedding_is_what_the_classifier_reads(name):
     overrides, classifier = SMALL[name]
     model = create_model(name, num_classes=7, backend="xla", **overrides)

@@ -7,6 +7,7 @@ import sys
 import time
 
 import numpy as np
+import pytest
 
 from jaxcnn.training import fit
 from tests.reliability.checkpoints import saved_states
@@ -18,6 +19,7 @@ KILLS = 4  # the run (16 steps) is killed this many times; each process complete
 SEED = 20261127
 
 
+@pytest.mark.slow
 def test_kills_inside_checkpoint_writes_lose_nothing_and_mix_nothing(reference, tiny_data, tmp_path, child_env):
     expected = saved_states(reference.out)
     kills, inside = [], 0

@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from jaxcnn.training import Checkpoints
 from tests.reliability.checkpoints import saved_states
 from tests.reliability.cli import TINY_FLAGS
@@ -22,6 +24,7 @@ def jaxcnn(args, env) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, str(CLI), *args], capture_output=True, text=True, env=env, timeout=300)
 
 
+@pytest.mark.slow
 def test_sigterm_saves_then_a_second_signal_stops_at_once_then_the_printed_command_finishes(
     reference, tmp_path, child_env
 ):

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import jax
 import numpy as np
+import pytest
 
 from jaxcnn.training import fit, load_checkpoint
 from tests.training.runs import tiny_config
@@ -20,6 +21,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+@pytest.mark.slow
 def test_two_processes_train_the_parameters_of_one(tiny_data, tmp_path):
     port, out = free_port(), tmp_path / "two"
     procs = [
