@@ -7,6 +7,8 @@ import dataclasses
 import difflib
 import json
 import os
+import re
+import signal
 import sys
 from pathlib import Path
 
@@ -36,19 +38,21 @@ def main(argv: list[str] | None = None) -> int:
         sys.unraisablehook = _without_closed_loop_noise(sys.unraisablehook)
     try:
         return args.func(args)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as err:  # SIGINT, or a signal before training started (StartupInterrupted)
         if debug:
             raise
-        print(f"jaxcnn {args.command}: interrupted", file=sys.stderr)
-        return 130
+        print(f"jaxcnn {args.command}: {err or 'interrupted'}", file=sys.stderr)
+        return 128 + getattr(err, "signum", signal.SIGINT)
     except ConfigError as err:  # a value of a flag that TrainConfig refuses: argparse's way
         if debug:
             raise
-        args.subcommands[args.command].error(f"argument --{err.field.replace('_', '-')}: {err.problem}")
+        subcommand = args.subcommands[args.command]
+        subcommand.error(in_flag_words(f"argument --{err.field.replace('_', '-')}: {err.problem}", subcommand))
     except Exception as err:
         if debug:
             raise
-        print(f"jaxcnn {args.command}: error: {one_line(err)}", file=sys.stderr)
+        message = in_flag_words(one_line(err), args.subcommands[args.command])
+        print(f"jaxcnn {args.command}: error: {message}", file=sys.stderr)
         return 1
 
 
@@ -59,6 +63,18 @@ def one_line(err: BaseException) -> str:
     if isinstance(err, (ValueError, TypeError, OSError, RuntimeError, ArithmeticError)):
         return text
     return f"{type(err).__name__}: {text} (rerun with --debug for the traceback)"
+
+
+def in_flag_words(text: str, parser: argparse.ArgumentParser) -> str:
+    """``text`` (an error written for Python callers) with the argument names it advises
+    (``skip_bad=True``, ``init_from``) spelled as ``parser``'s flags (``--skip-bad``, ``--init-from``).
+    Only names with an underscore are replaced: single words (``model``, ``data``) are prose too."""
+    flags = {action.dest: action.option_strings[0] for action in parser._actions if action.option_strings}
+
+    def flag(match: re.Match) -> str:
+        return flags.get(match[1], match[0])
+
+    return re.sub(r"(?<![\w/.-])([a-z]+(?:_[a-z]+)+)(?:=True)?(?![\w/]|\.\w)", flag, text)
 
 
 def unrecognized(unknown: list[str], parser: argparse.ArgumentParser) -> str:
@@ -145,10 +161,16 @@ def _add_serve_parsers(commands) -> None:
     predict.set_defaults(func=_predict)
     export = commands.add_parser(
         "export",
-        help="write the evaluation forward pass as a jax.export file (uint8 NHWC in, logits out) plus FILE.json",
+        help="write the evaluation forward pass as a jax.export file (uint8 NHWC in, logits out) and its description",
     )
     source(export)
-    export.add_argument("--out", required=True, metavar="FILE", help="the export file; its description: FILE.json")
+    export.add_argument(
+        "--out",
+        required=True,
+        metavar="FILE",
+        help="the export file; its description (with the file's sha256) goes beside it with the suffix .json: "
+        "--out m.jax writes m.jax and m.json",
+    )
     export.add_argument(
         "--platform",
         dest="platforms",
@@ -274,6 +296,13 @@ def _add_train_parser(commands) -> None:
         "continue the run in --out from its latest checkpoint, with the settings saved in its config.json "
         "(flags given override them where that does not change the run)",
         action=argparse.BooleanOptionalAction,
+    )
+    flag(
+        out,
+        "--accept-data-change",
+        "with --resume: continue although files were added to or removed from the --data folder since the run "
+        "started (recorded in config.json)",
+        action="store_true",
     )
     flag(out, "--checkpoint-every", "also checkpoint every N steps", type=int)
     flag(out, "--keep-checkpoints", type=_positive)

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+import zipfile
 from typing import Any
 
 import flax.linen as nn
@@ -51,7 +52,13 @@ def _read_torch(path: str | os.PathLike) -> dict[str, np.ndarray]:
             f"reading {path} needs PyTorch (`pip install torch`); or convert it once where torch is "
             "installed: numpy.savez('weights.npz', **{k: v.numpy() for k, v in torch.load(path).items()})."
         ) from None
-    state_dict = torch.load(path, map_location="cpu", weights_only=True)
+    try:
+        state_dict = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception:  # torch's own message advises weights_only=False, which can run code
+        raise ValueError(
+            f"{path} is not a PyTorch weight file jaxcnn can read: damaged, not written by torch.save, or holding "
+            "objects other than tensors (never unpickled here: that could run code)"
+        ) from None
     if not isinstance(state_dict, dict) or not all(hasattr(v, "detach") for v in state_dict.values()):
         raise ValueError(
             f"{path} holds a {type(state_dict).__name__}, not a state_dict of tensors; if it is a training checkpoint, "
@@ -70,8 +77,14 @@ def read_state_dict(path: str | os.PathLike) -> dict[str, np.ndarray]:
     if suffix == ".safetensors":
         return read_safetensors(path)
     if suffix == ".npz":
-        with np.load(path, allow_pickle=False) as archive:
-            return {key: archive[key] for key in archive.files}
+        try:
+            with np.load(path, allow_pickle=False) as archive:
+                return {key: archive[key] for key in archive.files}
+        except (ValueError, OSError, EOFError, zipfile.BadZipFile):  # numpy's advice: allow_pickle=True
+            raise ValueError(
+                f"{path} is not a NumPy .npz weight archive jaxcnn can read: damaged, not written by numpy.savez, "
+                "or holding object arrays (never unpickled here: that could run code)"
+            ) from None
     raise ValueError(
         f"cannot read {path}: expected a .pth/.pt (torch), .safetensors or .npz file; got suffix {suffix!r}."
     )

@@ -50,7 +50,9 @@ class FolderSplit:
     val_fraction: float | None
 
     def describe(self) -> dict:
-        """A JSON-ready description: root, layout, val_fraction, classes and the file counts."""
+        """A JSON-ready description: root, layout, val_fraction, classes, and per part the file
+        count and ``files_digest`` of its files (``train_digest``, ``val_digest``): what tells a
+        resume that files were added, removed or renamed since."""
         return {
             "root": str(self.root),
             "layout": self.layout,
@@ -58,7 +60,31 @@ class FolderSplit:
             "classes": list(self.classes),
             "train_files": len(self.train_files),
             "val_files": len(self.val_files),
+            "train_digest": files_digest(self.root, self.train_files),
+            "val_digest": files_digest(self.root, self.val_files),
         }
+
+
+def folder_changes(saved: dict, now: dict) -> list[str]:
+    """How the parts of two ``describe()`` results differ, one phrase per part that changed
+    (``"training files 48 -> 49"``); [] when they hold the same files. A description saved
+    before digests were recorded is compared by its counts."""
+    changes = []
+    for part, name in (("train", "training"), ("val", "validation")):
+        count, digest = f"{part}_files", f"{part}_digest"
+        if saved.get(count) != now[count]:
+            changes.append(f"{name} files {saved.get(count)} -> {now[count]}")
+        elif saved.get(digest, now[digest]) != now[digest]:
+            changes.append(f"{name} files added, removed or renamed ({now[count]} as before)")
+    return changes
+
+
+def files_digest(root: Path, files: tuple[Path, ...]) -> str:
+    """sha256 (hex) of the sorted paths of ``files`` relative to ``root`` (POSIX separators, one
+    per line): cheap to recompute, and it changes when a file is added, removed or renamed (the
+    class folder is part of the path, so a move between classes changes it too)."""
+    lines = sorted(PurePath(path).relative_to(root).as_posix() for path in files)
+    return hashlib.sha256("\n".join(lines).encode()).hexdigest()
 
 
 def split_folder(path: str | Path, val_fraction: float = 0.1) -> FolderSplit:
@@ -81,6 +107,15 @@ def split_folder(path: str | Path, val_fraction: float = 0.1) -> FolderSplit:
     if (root / TRAIN_DIR).is_dir():
         return _train_val(root)
     return _held_out(root, val_fraction)
+
+
+def scanned_folders(path: str | Path) -> list[Path]:
+    """The folders whose files ``split_folder(path)`` reads as images: ``PATH/train`` and its
+    validation folder, or ``PATH`` itself in the held-out layout (absolute paths)."""
+    root = Path(path).expanduser().absolute()
+    if (root / TRAIN_DIR).is_dir():
+        return [root / TRAIN_DIR, *[root / name for name in VAL_DIRS if (root / name).is_dir()][:1]]
+    return [root]
 
 
 def check_val_fraction(val_fraction: float) -> None:

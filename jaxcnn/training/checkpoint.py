@@ -43,6 +43,7 @@ from .state import TrainState
 
 VARIABLES = ("params", "batch_stats")
 TMP_SUFFIX = ".orbax-checkpoint-tmp"  # orbax's name for a step folder being written
+LIST_TRIES = 5  # listings of a folder whose steps a live run deletes while they are read
 
 
 class Checkpoints:
@@ -68,9 +69,14 @@ class Checkpoints:
 
     def steps(self) -> list[int]:
         """Saved steps, oldest first."""
-        with _quiet():
-            self.manager.reload()  # another process (or a killed run) may have written steps since
-        return sorted(self.manager.all_steps())
+        for attempt in range(LIST_TRIES):
+            try:
+                with _quiet():
+                    self.manager.reload()  # another process (or a killed run) may have written steps since
+                return sorted(self.manager.all_steps())
+            except FileNotFoundError:  # a step deleted (max_to_keep) while orbax listed the folder
+                if attempt == LIST_TRIES - 1:
+                    raise
 
     def latest_step(self) -> int | None:
         """The newest saved step, or None."""
@@ -199,21 +205,33 @@ class Checkpoints:
         self.manager.close()
 
     def _newest(self, restore_step: Callable[[int], Any], report: Callable[[str], None] | None = None):
-        """``(restore_step(step), step)`` for the newest step that restores; see ``restore_newest``."""
-        steps = self.steps()
-        if not steps:
-            raise FileNotFoundError(f"no checkpoint in {self.directory}")
-        failures = []
-        for step in reversed(steps):
-            try:
-                restored = restore_step(step)
-            except UnreadableCheckpointError as err:
-                failures.append(err)
-                continue
-            for err in failures:
-                (report or _warn)(f"warning: {err.describe()}; using step {step} instead (choose one with --step)")
-            return restored, step
-        raise UnreadableCheckpointError.none_of(failures, self.directory)
+        """``(restore_step(step), step)`` for the newest step that restores; see ``restore_newest``.
+        A step that a live run deletes while it is read (``keep_checkpoints``) is no failure: the
+        folder is listed again and its newest step read."""
+        for _ in range(LIST_TRIES):
+            steps = self.steps()
+            if not steps:
+                raise FileNotFoundError(f"no checkpoint in {self.directory}")
+            failures = []
+            for step in reversed(steps):
+                try:
+                    restored = restore_step(step)
+                except (UnreadableCheckpointError, FileNotFoundError) as err:
+                    if not (self.directory / str(step)).exists():
+                        break  # deleted since listed: list again
+                    if isinstance(err, FileNotFoundError):
+                        raise
+                    failures.append(err)
+                    continue
+                for err in failures:
+                    (report or _warn)(f"warning: {err.describe()}; using step {step} instead (choose one with --step)")
+                return restored, step
+            else:
+                raise UnreadableCheckpointError.none_of(failures, self.directory)
+        raise FileNotFoundError(
+            f"the checkpoints in {self.directory} were deleted faster than they could be read (steps {steps} went "
+            "while reading); a run writing there keeps too few (--keep-checkpoints): read again, or copy one first"
+        )
 
     def _readable(self, step: int, restore: Callable[[], Any]) -> Any:
         """``restore()`` of an existing ``step``; any failure becomes ``UnreadableCheckpointError``."""
@@ -298,13 +316,32 @@ class UnreadableCheckpointError(ValueError):
 
     def describe(self) -> str:
         """One line: which step, where, why."""
-        return f"checkpoint step {self.step} in {self.path} cannot be restored: {self.reason}"
+        which = "the checkpoints" if self.step is None else f"checkpoint step {self.step}"
+        return f"{which} in {self.path} cannot be restored: {self.reason}"
 
     @classmethod
     def none_of(cls, failures: list[UnreadableCheckpointError], directory: Path) -> UnreadableCheckpointError:
         """The error for a folder whose every checkpoint failed (newest first)."""
         reasons = "; ".join(f"step {f.step}: {f.reason}" for f in failures)
         return cls(None, directory, f"none of its checkpoints can be restored ({reasons})")
+
+
+class NonFiniteWeightsError(ValueError):
+    """Weights holding NaN or infinity (a diverged run's): refused rather than answered from."""
+
+
+def check_finite_weights(variables: dict, where: str, hint: str = "") -> None:
+    """``NonFiniteWeightsError`` naming ``where`` and the first layers when an array of
+    ``variables`` (``{'params', 'batch_stats'}``) holds a NaN or an infinity."""
+    bad = [
+        path
+        for name in VARIABLES
+        for path, leaf in _by_path(variables.get(name, {}), name).items()
+        if not np.all(np.isfinite(leaf))
+    ]
+    if bad:
+        shown = ", ".join(bad[:3]) + (f" and {len(bad) - 3} more" if len(bad) > 3 else "")
+        raise NonFiniteWeightsError(f"{where} holds NaN or infinite values (in {shown}): a diverged run's{hint}")
 
 
 def _match(saved: Any, template: Any, name: str, step: int) -> Any:

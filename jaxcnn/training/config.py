@@ -18,7 +18,9 @@ PATHS = frozenset({"data_root", "init_from"})  # compared as the folders they na
 # Fields that say how this process is started rather than what the run is: a resume does not
 # take them from the saved config (``out`` is where the saved config was read from, so it names
 # the same folder by definition).
-INVOCATION = frozenset({"out", "resume", "distributed", "coordinator_address", "num_processes", "process_id"})
+INVOCATION = frozenset(
+    {"out", "resume", "accept_data_change", "distributed", "coordinator_address", "num_processes", "process_id"}
+)
 # Fields that may differ between a run and its --resume: they do not change what is trained
 # (the evaluation batch size changes only how the test metrics are summed). ``parallel`` is
 # compared as the mode it resolves to (``auto`` is ``none`` on one device).
@@ -62,7 +64,9 @@ class TrainConfig:
       parallel: auto | none | sharded | pmap.
       checkpoint_every: also checkpoint every N steps (0: only at epoch ends); keep the last
         ``keep_checkpoints``.
-      out: the output folder; resume: continue from its latest checkpoint.
+      out: the output folder; resume: continue from its latest checkpoint; accept_data_change:
+        let a resume continue although the image folder's files changed since the run started
+        (the change is recorded in config.json; without it such a resume is refused).
       distributed: call ``jax.distributed.initialize`` (address, count and id from the fields
         below or the environment).
     """
@@ -100,6 +104,7 @@ class TrainConfig:
     keep_checkpoints: int = 3
     out: str = "runs/latest"
     resume: bool = False
+    accept_data_change: bool = False
     progress: bool = True
     distributed: bool = False
     coordinator_address: str | None = None
@@ -202,7 +207,7 @@ RULES = {
     ),
     "warmup_epochs": (lambda v: _is_real(v) and v >= 0, "a finite number >= 0"),
     **dict.fromkeys(
-        ("nesterov", "flip", "resume", "progress", "distributed", "skip_bad"),
+        ("nesterov", "flip", "resume", "accept_data_change", "progress", "distributed", "skip_bad"),
         (lambda v: isinstance(v, bool), "true or false"),
     ),
     **dict.fromkeys(("model", "data", "out"), (lambda v: isinstance(v, str) and v != "", "a non-empty string")),
@@ -246,7 +251,7 @@ def _comparable(name: str, value: Any) -> Any:
 
 
 # Fields added after runs were first saved, with the value that the older runs trained with.
-NEWER_FIELDS = {"init_from": None, "freeze": "none"}
+NEWER_FIELDS = {"init_from": None, "freeze": "none", "accept_data_change": False}
 
 
 def read_config(out: str | Path) -> TrainConfig:

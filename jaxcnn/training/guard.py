@@ -17,6 +17,7 @@ import contextlib
 import errno
 import fcntl
 import os
+import shutil
 import stat
 import sys
 from collections.abc import Iterator
@@ -43,6 +44,10 @@ def run_lock(out: str | os.PathLike, *, hold: bool = True) -> Iterator[None]:
     """Create the run folder ``out`` and hold its lock while the block runs (``hold=False``: do
     neither, for the processes other than 0 of a multi-process run).
 
+    A block that fails leaves no trace of a folder it created while nothing but the lock and
+    empty folders were written into it (a refused batch size, a bad image, unusable weights to
+    start from, a signal at start-up): the same command corrected finds ``out`` as it was.
+
     Raises:
       RunLockedError: another live process holds the lock; the message names its PID.
       NotADirectoryError, PermissionError, DiskFullError: ``out`` cannot be created or written.
@@ -51,6 +56,7 @@ def run_lock(out: str | os.PathLike, *, hold: bool = True) -> Iterator[None]:
         yield
         return
     path = Path(out) / LOCK_NAME
+    created = not os.path.lexists(out)
     with writing(path):
         Path(out).mkdir(parents=True, exist_ok=True)
         fd = _open_lock_file(path)
@@ -61,10 +67,21 @@ def run_lock(out: str | os.PathLike, *, hold: bool = True) -> Iterator[None]:
         raise
     try:
         yield
+    except BaseException:
+        if created and _holds_no_file(Path(out), ignore=path):
+            with contextlib.suppress(OSError):
+                path.unlink()  # still held: no other run can have taken it since
+                shutil.rmtree(out)
+        raise
     finally:
         with contextlib.suppress(OSError):
             os.ftruncate(fd, 0)  # an empty file: released cleanly
         os.close(fd)  # closing releases the flock
+
+
+def _holds_no_file(folder: Path, ignore: Path) -> bool:
+    """Whether ``folder`` holds nothing but ``ignore`` and empty folders."""
+    return all(entry.is_dir() or entry == ignore for entry in folder.rglob("*"))
 
 
 def _open_lock_file(path: Path) -> int:
@@ -136,6 +153,39 @@ def writing(path: str | os.PathLike, *, then: str = "rerun with --resume") -> It
         raise _no_space(path, then) from err
 
 
+def atomic_write(files: dict[Path, bytes], *, then: str = "rerun with --resume") -> None:
+    """Write each ``{path: data}`` to a temporary file beside its path, then rename them all into
+    place: a crash, a full disk or any failure leaves every earlier file whole and no temporary file.
+
+    Raises:
+      DiskFullError: the folder lacks the space for the new files (checked before anything is
+        written, and on ENOSPC); one line naming the files and the space needed and free.
+      PermissionError, NotADirectoryError: as ``writing``.
+    """
+    temporary = {path: path.with_name(f".{path.name}.tmp") for path in files}
+    names = " and ".join(str(path) for path in files)
+    needed, folder = sum(map(len, files.values())), next(iter(files)).parent
+    try:
+        with writing(names, then=then):
+            if needed > shutil.disk_usage(folder).free:
+                raise _no_space(names, then, f" (it needs {_size(needed)}; {_free(folder)} free)")
+            for path, data in files.items():
+                temporary[path].write_bytes(data)
+            for path, tmp in temporary.items():
+                os.replace(tmp, path)
+    finally:
+        for tmp in temporary.values():
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+
+
+def _free(folder: Path) -> str:
+    try:
+        return _size(shutil.disk_usage(folder).free)
+    except OSError:
+        return "unknown"
+
+
 def _translated(err: OSError, path: str | os.PathLike, then: str) -> OSError:
     if err.errno == errno.ENOSPC:
         return _no_space(path, then)
@@ -154,8 +204,17 @@ def _translated(err: OSError, path: str | os.PathLike, then: str) -> OSError:
     return err
 
 
-def _no_space(path: str | os.PathLike, then: str) -> DiskFullError:
-    return _error(DiskFullError, errno.ENOSPC, f"no space left on device writing {path}: free space and {then}")
+def _no_space(path: str | os.PathLike, then: str, space: str = "") -> DiskFullError:
+    """The one-line full-disk error; ``space`` says how much was needed and free."""
+    return _error(DiskFullError, errno.ENOSPC, f"no space left on device writing {path}{space}: free space and {then}")
+
+
+def _size(count: int) -> str:
+    """Bytes as a short figure: ``'812 kB'``, ``'98.1 MB'``."""
+    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if count >= scale:
+            return f"{count / scale:.3g} {unit}"
+    return f"{count} bytes"
 
 
 def _error(cls: type[OSError], code: int, message: str) -> OSError:

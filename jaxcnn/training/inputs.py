@@ -8,7 +8,7 @@ from pathlib import Path
 
 from jaxcnn.data import load
 from jaxcnn.data.folder import folder_channels
-from jaxcnn.data.layout import FolderSplit, split_folder
+from jaxcnn.data.layout import FolderSplit, folder_changes, split_folder
 from jaxcnn.data.sources import check_data, folder_cache_dir, folder_part, is_folder_data, resolve_decode
 from jaxcnn.models import model_info
 
@@ -23,18 +23,43 @@ def load_inputs(config: TrainConfig, saved: dict | None = None) -> tuple:
 
     A folder's images are brought to ``config.image_size``, by default the model's natural input
     size (``model_info(config.model).input_size``). ``saved``, the description a resumed run
-    saved, pins the decode mode and channels that ``auto`` chose then.
+    saved, pins the decode mode and channels that ``auto`` chose then, and its files must be the
+    folder's files now (see ``check_same_files``).
     """
     check_data(config.data)
     if not is_folder_data(config.data):
         return (*(load(config.data, split, root=config.data_root) for split in ("train", "test")), None)
     split = split_folder(config.data, config.val_fraction)
+    now = split.describe()
+    if saved:
+        now = check_same_files(saved, now, config.accept_data_change)
     size = config.image_size or model_info(config.model).input_size
     files = len(split.train_files) + len(split.val_files)
     decode = saved["decode"] if saved else resolve_decode(config.decode, files, size)
     channels = saved["channels"] if saved else _channels(split, decode, config.workers)
     train, test = (_part(config, split, part, decode, size, channels) for part in ("train", "val"))
-    return train, test, describe(split, decode, size, channels, getattr(test, "resize", size))
+    return train, test, describe(now, decode, size, channels, getattr(test, "resize", size))
+
+
+def check_same_files(saved: dict, now: dict, accept: bool) -> dict:
+    """``now`` (``FolderSplit.describe()``) when a resumed run's folder holds the files ``saved``
+    describes; with ``accept``, ``now`` with the change recorded in its ``changes`` list.
+
+    Raises:
+      ValueError: the files changed (one line: which part, the counts) and ``accept`` is False.
+    """
+    changes = folder_changes(saved, now)
+    if not changes:
+        return {**now, "changes": saved.get("changes", [])} if saved.get("changes") else now
+    if not accept:
+        raise ValueError(
+            f"the image folder {now['root']} changed since the run started ({'; '.join(changes)}): resuming would "
+            "not continue the same run; restore the files, or pass --accept-data-change to train on the folder "
+            "as it is now (recorded in config.json)"
+        )
+    keys = ("train_files", "train_digest", "val_files", "val_digest")
+    change = {"before": {k: saved.get(k) for k in keys}, "after": {k: now[k] for k in keys}}
+    return {**now, "changes": [*saved.get("changes", []), change]}
 
 
 def folder_test(config: TrainConfig, info: DataInfo, data: str | None = None):
@@ -55,13 +80,13 @@ def folder_test(config: TrainConfig, info: DataInfo, data: str | None = None):
     return _part(config, split, "val", folder["decode"], folder["image_size"], info.in_channels)
 
 
-def describe(split: FolderSplit, decode: str, image_size: int, channels: int, resize: int) -> dict:
-    """What ``config.json`` keeps of a folder run: ``split.describe()`` plus the decode mode, the
-    image size, the channels and the evaluation transform (``eval_transform``'s shorter side
-    ``resize`` before the centre crop: the image size when decoded once, a streaming folder's
-    ``resize`` when streamed)."""
+def describe(files: dict, decode: str, image_size: int, channels: int, resize: int) -> dict:
+    """What ``config.json`` keeps of a folder run: ``files`` (``FolderSplit.describe()``) plus the
+    decode mode, the image size, the channels and the evaluation transform (``eval_transform``'s
+    shorter side ``resize`` before the centre crop: the image size when decoded once, a streaming
+    folder's ``resize`` when streamed)."""
     transform = {"resize": resize, "crop": image_size}
-    return {**split.describe(), "decode": decode, "image_size": image_size, "channels": channels, "eval": transform}
+    return {**files, "decode": decode, "image_size": image_size, "channels": channels, "eval": transform}
 
 
 def _channels(split: FolderSplit, decode: str, workers: int | None) -> int:

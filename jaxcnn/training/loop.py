@@ -27,14 +27,15 @@ from .runfolder import write_config
 from .setup import DataInfo, build_optimizer, initial_state, transforms
 from .sources import start_from
 from .state import TrainState
-from .steps import make_eval_step, make_train_step
+from .steps import NONFINITE, make_eval_step, make_train_step
 
 LOG_EVERY = 10  # steps between host syncs (progress bar, non-finite check)
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 class NonFiniteLossError(FloatingPointError):
-    """The training loss became NaN or infinite; the last good checkpoint is kept."""
+    """Training diverged: the loss, gradients, parameters or batch statistics became NaN or
+    infinite. Nothing non-finite was saved: the newest checkpoint is the last finite one."""
 
 
 @dataclasses.dataclass
@@ -70,8 +71,10 @@ class Run:
         model: nn.Module,
         train: Dataset | StreamingFolder,
         test: Dataset | StreamingFolder,
+        stop: StopSignals,
     ):
         self.config, self.info, self.model, self.train, self.test = config, info, model, train, test
+        self.stop = stop
         self.out = Path(config.out)
         self.tx, self.lr, self.total = build_optimizer(config, info, model)
         self.parallel = Parallel(resolve_mode(config.parallel))
@@ -94,16 +97,18 @@ class Run:
         state, carried = self._start(initial_state(self.config, self.info, self.model, self.tx))
         step = int(state.step)
         self.history = resumed_history(self.out, self.checkpoints, step) if self.config.resume else []
+        self.stop.check_startup()
         if self.main_process:
             write_config(self.config, self.info, self.parallel)
         state = self.parallel.place(state)
-        with stop_on_signals() as stop:
-            while step < self.total:
-                state, step, carried = self._epoch(state, step, carried, stop)
-                if stop["signal"]:
-                    break
-        if stop["signal"]:
-            return self._interrupted(state, step, stop["signal"])
+        self.stop.check_startup()
+        self.stop.training = True
+        while step < self.total:
+            state, step, carried = self._epoch(state, step, carried)
+            if self.stop.signal:
+                break
+        if self.stop.signal:
+            return self._interrupted(state, step, self.stop.signal)
         return self._result(state)
 
     def _start(self, template: TrainState) -> tuple[TrainState, dict]:
@@ -147,11 +152,11 @@ class Run:
         eval_step = make_eval_step(self.model, axis_name=axis, transform=eval_transform)
         return self.parallel.compile(train_step, eval_step)
 
-    def _epoch(self, state, step: int, carried: dict, stop: dict):
+    def _epoch(self, state, step: int, carried: dict):
         """Train to the end of the current epoch (or a stop request); returns (state, step, carried)."""
         # closed on leaving: its thread ends before anything else runs (the epoch end, the exit)
         with contextlib.closing(self._batches(step)) as batches:
-            return self._train_epoch(state, step, carried, stop, batches)
+            return self._train_epoch(state, step, carried, batches)
 
     def _batches(self, step: int):
         """The placed batches from ``step`` to the end of its epoch."""
@@ -168,19 +173,19 @@ class Run:
             **self.parallel.prefetch_kwargs(),
         )
 
-    def _train_epoch(self, state, step: int, carried: dict, stop: dict, batches):
+    def _train_epoch(self, state, step: int, carried: dict, batches):
         config, epoch, first = self.config, step // self.per_epoch, step % self.per_epoch
         last = min(self.per_epoch, self.total - epoch * self.per_epoch)
         meter = EpochMeter(carried, self.parallel)
         bar = progress(last, first, f"epoch {epoch + 1}/{config.epochs}", config.progress and self.main_process)
-        done, totals = first >= last, None
+        done = first >= last
         for batch in batches:
             state, metrics = self.train_step(state, batch)
             meter.add(metrics, config.batch_size)
             step += 1
             done = step - epoch * self.per_epoch >= last
             checkpoint_due = config.checkpoint_every and step % config.checkpoint_every == 0
-            if step % LOG_EVERY == 0 or done or checkpoint_due or stop["signal"]:  # the only host syncs
+            if step % LOG_EVERY == 0 or done or checkpoint_due or self.stop.signal:  # the only host syncs
                 totals = self._check_finite(meter.totals())
                 bar.update(step - epoch * self.per_epoch - bar.n)
                 bar.set_postfix(
@@ -190,10 +195,10 @@ class Run:
                 )
             if checkpoint_due and not done:
                 self._save(state, step, totals)
-            if done or stop["signal"]:
+            if done or self.stop.signal:
                 break
         bar.close()
-        totals = totals if totals is not None else meter.totals()  # the loop ran no step
+        totals = self._check_finite(meter.totals())  # checked before anything is saved
         if done:
             self._end_epoch(state, step, epoch, totals)
             return state, step, {}
@@ -216,15 +221,20 @@ class Run:
         return self._result(state, stop_signal=signum)
 
     def _check_finite(self, totals: dict) -> dict:
-        bad = totals["nonfinite_step"]
+        """``totals`` when every step so far kept its loss, gradients, parameters and batch
+        statistics finite; else ``NonFiniteLossError`` naming the first bad step and what went bad."""
+        first = {what: totals[f"nonfinite_{what}"] for what in NONFINITE}
+        bad = min(first.values())
         if math.isfinite(bad):
             good = self.checkpoints.latest_step()
             kept = (
                 f"the last good checkpoint (step {good}) is intact" if good is not None else "no checkpoint was saved"
             )
+            what = [name.replace("_", " ") for name, step in first.items() if step == bad]
+            loss = "" if "loss" in what else "; the loss was still finite"
             raise NonFiniteLossError(
-                f"the training loss is not finite at step {int(bad)} (learning rate "
-                f"{float(self.lr(int(bad) - 1)):.4g}); training stopped and {kept} in "
+                f"training diverged: the {_listed(what)} {'is' if what == ['loss'] else 'are'} not finite at step "
+                f"{int(bad)} (learning rate {float(self.lr(int(bad) - 1)):.4g}){loss}; training stopped and {kept} in "
                 f"{self.checkpoints.directory}. Lower --lr (or use warm-up) and try again."
             )
         return totals
@@ -303,48 +313,91 @@ class EpochMeter:
         return self.images / max(time.perf_counter() - self.started, 1e-9)
 
     def totals(self) -> dict:
-        """Host floats: loss, top1, top5, count, nonfinite_step, images and seconds of the epoch so far."""
+        """Host floats: loss, top1, top5, count, the ``nonfinite_*`` steps, images and seconds of the
+        epoch so far."""
         fetched = {k: float(v) for k, v in self.parallel.fetch(self.device).items()} if self.device else {}
         totals = {key: self.carried.get(key, 0.0) + fetched.get(key, 0.0) for key in ("loss", "top1", "top5", "count")}
-        totals["nonfinite_step"] = min(
-            self.carried.get("nonfinite_step", math.inf), fetched.get("nonfinite_step", math.inf)
-        )
+        for key in (f"nonfinite_{what}" for what in NONFINITE):
+            totals[key] = min(self.carried.get(key, math.inf), fetched.get(key, math.inf))
         totals["images"] = self.carried["images"] + self.images
         totals["seconds"] = self.carried["seconds"] + time.perf_counter() - self.started
         return totals
 
 
-@contextlib.contextmanager
-def stop_on_signals():
-    """Turn SIGINT and SIGTERM into a request (``flag['signal']``) that the loop honours after its
-    current step, as schedulers expect (SLURM and Kubernetes send SIGTERM, then SIGKILL after a
-    grace period). A second signal is not held back: it gets the handler there was before
-    (SIGINT: KeyboardInterrupt, SIGTERM: the process ends), which cannot corrupt a checkpoint:
-    a save cut short leaves only a temporary folder."""
-    flag = {"signal": None}
-    if threading.current_thread() is not threading.main_thread():
-        yield flag
-        return
+class StartupInterrupted(KeyboardInterrupt):
+    """A stop signal (``signum``) arrived before training began: nothing was trained (a new run's
+    folder is removed when nothing but empty folders was written into it)."""
 
-    def request(signum, frame):
-        if flag["signal"] is None:
-            flag["signal"] = signum
+    def __init__(self, signum: int):
+        super().__init__(f"{signal.Signals(signum).name} before training started: nothing was trained")
+        self.signum = signum
+
+
+# Libraries whose compiled code a KeyboardInterrupt must not cut short: XLA interrupted mid-compile
+# (jax checks for signals there) crashes the process at exit with a segmentation fault.
+DEFERRING_PACKAGES = frozenset({"jax", "jaxlib", "flax", "optax", "orbax", "tensorstore"})
+
+
+class StopSignals:
+    """SIGINT and SIGTERM as a run wants them, from the moment ``fit`` starts to its end.
+
+    While the run starts up (data, model, compilation), a signal stops it at once with
+    ``StartupInterrupted`` when it arrives in jaxcnn's or plain Python code, and is deferred to
+    the next ``check_startup`` when it arrives inside jax, flax, optax or orbax (XLA interrupted
+    mid-compile crashes the process). Once ``training`` is set, a signal is a request
+    (``signal``) that the loop honours after its current step, as schedulers expect (SLURM and
+    Kubernetes send SIGTERM, then SIGKILL after a grace period). A second signal is not held
+    back: it gets the handler there was before (SIGINT: KeyboardInterrupt, SIGTERM: the process
+    ends), which cannot corrupt a checkpoint: a save cut short leaves only a temporary folder.
+    Outside the main thread, where Python delivers no signals, nothing is installed."""
+
+    def __init__(self):
+        self.signal: int | None = None
+        self.training = False
+        self._previous: dict = {}
+
+    def __enter__(self) -> StopSignals:
+        if threading.current_thread() is threading.main_thread():
+            self._previous = {signum: signal.signal(signum, self._request) for signum in STOP_SIGNALS}
+        return self
+
+    def __exit__(self, *exc) -> None:
+        _restore(self._previous)
+
+    def check_startup(self) -> None:
+        """Raise ``StartupInterrupted`` for a signal deferred while the run started up."""
+        if self.signal is not None and not self.training:
+            raise StartupInterrupted(self.signal)
+
+    def _request(self, signum, frame) -> None:
+        if self.signal is None:
+            self.signal = signum
+            if not self.training and not _inside(frame, DEFERRING_PACKAGES):
+                raise StartupInterrupted(signum)
             return
         if signum != signal.SIGINT:  # a KeyboardInterrupt is reported by whoever catches it
             print(f"{signal.Signals(signum).name} again: stopping now, without a last checkpoint", file=sys.stderr)
-        _restore(previous)
+        _restore(self._previous)
         signal.raise_signal(signum)
 
-    previous = {signum: signal.signal(signum, request) for signum in STOP_SIGNALS}
-    try:
-        yield flag
-    finally:
-        _restore(previous)
+
+def _inside(frame, packages: frozenset[str]) -> bool:
+    """Whether a frame of the stack from ``frame`` outwards runs code of one of ``packages``."""
+    while frame is not None:
+        if str(frame.f_globals.get("__name__", "")).partition(".")[0] in packages:
+            return True
+        frame = frame.f_back
+    return False
 
 
 def _restore(handlers: dict) -> None:
     for signum, handler in handlers.items():
         signal.signal(signum, handler)
+
+
+def _listed(names: list[str]) -> str:
+    """``['a', 'b', 'c']`` -> ``'a, b and c'``."""
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
 
 
 def _multiple_of(value: int, divisor: int) -> int:

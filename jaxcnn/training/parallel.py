@@ -98,7 +98,7 @@ def _replicated() -> NamedSharding:
 
 
 def add_metrics(total: dict | None, metrics: dict) -> dict:
-    """Running sums of step metrics (the minimum for ``nonfinite_step``), on device: no host sync."""
+    """Running sums of step metrics (the minimum for the ``nonfinite_*`` steps), on device: no host sync."""
     if total is None:
         return metrics
-    return {k: (jnp.minimum if k == "nonfinite_step" else jnp.add)(total[k], v) for k, v in metrics.items()}
+    return {k: (jnp.minimum if k.startswith("nonfinite_") else jnp.add)(total[k], v) for k, v in metrics.items()}

@@ -12,7 +12,7 @@ from typing import TextIO
 from tqdm import tqdm
 
 from .checkpoint import Checkpoints, first_line
-from .guard import writing
+from .guard import atomic_write, writing
 
 HISTORY = "metrics.jsonl"
 CURVES = "curves.png"
@@ -99,7 +99,7 @@ def resumed_history(out: str | Path, checkpoints: Checkpoints, step: int) -> lis
 
 def write_history(out: str | Path, rows: list[dict]) -> None:
     """Rewrite ``metrics.jsonl`` with ``rows`` (atomically: a temporary file, then a rename)."""
-    atomic_write(Path(out) / HISTORY, "".join(json.dumps(r) + "\n" for r in rows).encode())
+    atomic_write({Path(out) / HISTORY: "".join(json.dumps(r) + "\n" for r in rows).encode()})
 
 
 def report_epoch(out: str | Path, rows: list[dict], *, show: bool) -> None:
@@ -152,16 +152,3 @@ def plot_curves(out: str | Path, rows: list[dict]) -> Path:
         finally:
             tmp.unlink(missing_ok=True)
     return path
-
-
-def atomic_write(path: Path, data: bytes, *, then: str = "rerun with --resume") -> None:
-    """Write ``data`` to a temporary file beside ``path``, then rename it over ``path``: a crash or a
-    full disk leaves the old file whole. Failures are one-line errors naming ``path`` and ending in
-    what to do ``then`` (``guard.writing``)."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    with writing(path, then=then):
-        try:
-            tmp.write_bytes(data)
-            os.replace(tmp, path)
-        finally:
-            tmp.unlink(missing_ok=True)

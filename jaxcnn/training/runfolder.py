@@ -13,9 +13,8 @@ from pathlib import Path
 import jax
 
 from .config import TrainConfig, read_config, read_run_file
-from .guard import LOCK_NAME
+from .guard import LOCK_NAME, atomic_write
 from .parallel import Parallel
-from .report import atomic_write
 from .setup import DataInfo
 
 CONFIG = "config.json"
@@ -61,7 +60,7 @@ def write_config(config: TrainConfig, info: DataInfo, parallel: Parallel) -> Non
         "parallel": {"mode": parallel.mode, "devices": parallel.devices, "processes": jax.process_count()},
     }
     then = "rerun with --resume" if config.resume else "rerun"  # no config.json: nothing to resume yet
-    atomic_write(Path(config.out) / CONFIG, (json.dumps(payload, indent=2) + "\n").encode(), then=then)
+    atomic_write({Path(config.out) / CONFIG: (json.dumps(payload, indent=2) + "\n").encode()}, then=then)
 
 
 def read_data_info(out: str | Path) -> DataInfo:

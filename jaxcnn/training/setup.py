@@ -19,7 +19,7 @@ from jaxcnn.data import Dataset, StreamingFolder, augment, channel_stats, normal
 from jaxcnn.inspect import summary
 from jaxcnn.models import create_model
 
-from .config import TrainConfig
+from .config import ConfigError, TrainConfig
 from .optim import freeze, frozen_stages, optimizer, schedule
 from .state import TrainState, create_train_state
 
@@ -58,6 +58,19 @@ def describe_data(
         size = halving_size(model, max(height, width), channels)
     stats = tuple(map(float, mean)), tuple(map(float, std))
     return DataInfo(train.num_classes, channels, size, *stats, len(train), train.classes, folder)
+
+
+def check_split_sizes(config: TrainConfig, train: Dataset | StreamingFolder, test: Dataset | StreamingFolder) -> None:
+    """``ConfigError`` (naming both numbers and the split) when a training epoch would have no
+    full batch of ``config.batch_size`` or the evaluation split no image."""
+    if len(train) < config.batch_size:
+        raise ConfigError(
+            "batch_size",
+            f"{config.batch_size} is more than the {len(train)} training images of {config.data}: an epoch would "
+            f"have no batch; use at most {len(train)}",
+        )
+    if len(test) == 0:
+        raise ValueError(f"the evaluation split of {config.data} has no images: there is nothing to test on")
 
 
 def halving_size(model: nn.Module, side: int, channels: int) -> int:

@@ -21,7 +21,7 @@ from jaxcnn.convert import (
 )
 from jaxcnn.models import init_shapes, model_info
 
-from .checkpoint import Checkpoints
+from .checkpoint import Checkpoints, check_finite_weights
 from .config import TrainConfig, read_config
 from .runfolder import read_data_info
 from .setup import DataInfo, build_model
@@ -120,6 +120,7 @@ def _run_source(path: Path, model: str | None, step: int | None) -> Source:
 
 def _file_source(path: Path, name: str) -> Source:
     variables = jax.tree.map(np.asarray, load_torchvision(name, path))
+    check_finite_weights(variables, str(path))
     size = model_info(name).input_size
     return Source(
         path=path,
@@ -137,13 +138,21 @@ def _file_source(path: Path, name: str) -> Source:
 
 
 def restore_run(out: str | Path, step: int | None) -> tuple[nn.Module, dict, int]:
-    """``load_checkpoint``'s model and variables, and the step they were saved at."""
+    """``load_checkpoint``'s model and variables, and the step they were saved at.
+
+    Raises:
+      NonFiniteWeightsError: the checkpoint holds NaN or infinite values (names the step and the
+        other saved steps)."""
     config, info = read_config(out), read_data_info(out)
     model = build_model(config, info.num_classes, info.in_channels)
     template = init_shapes(model, info.image_size, info.in_channels)
     checkpoints = Checkpoints(Path(out) / "checkpoints")
     try:
-        return model, *checkpoints.restore_variables_and_step(template, step)
+        variables, step = checkpoints.restore_variables_and_step(template, step)
+        others = [saved for saved in checkpoints.steps() if saved != step]
+        hint = f"; choose an earlier step with --step (saved: {', '.join(map(str, others))})" if others else ""
+        check_finite_weights(variables, f"checkpoint step {step} in {checkpoints.directory}", hint)
+        return model, variables, step
     finally:
         checkpoints.close()
 

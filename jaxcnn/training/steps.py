@@ -18,6 +18,8 @@ from jaxcnn.models import Classifier, check_classifier
 from .state import TrainState
 
 Batch = dict  # 'image' [B, H, W, C], 'label' int32 [B], 'index' int32 [B], optional 'mask' bool [B]
+# What a train step checks for NaN and infinity, in the order a divergence usually reaches them.
+NONFINITE = ("loss", "gradients", "parameters", "batch_statistics")
 
 
 def cross_entropy(logits: jax.Array, labels: jax.Array, label_smoothing: float = 0.0) -> jax.Array:
@@ -80,9 +82,10 @@ def make_train_step(
         example ``jaxcnn.data.augment``); None feeds ``batch['image']`` as it is.
 
     Returns:
-      ``train_step(state, batch)``; metrics as in ``batch_metrics`` plus ``nonfinite_step``:
-      the step number (1-based) when the loss was not finite, else inf (``add_metrics``
-      keeps the minimum).
+      ``train_step(state, batch)``; metrics as in ``batch_metrics`` plus, for each of
+      ``NONFINITE`` (loss, gradients, parameters, batch statistics), ``nonfinite_<what>``: the
+      step number (1-based) when any of its values is NaN or infinite, else inf
+      (``add_metrics`` keeps the minimum, so the first such step survives the sums).
     """
     model = _with_bn_axis(model, axis_name, "make_train_step")
 
@@ -117,20 +120,28 @@ def make_train_step(
         if axis_name:
             grads = jax.lax.pmean(grads, axis_name)
         steps, opt_state = tx.update(grads, state.opt_state, state.params)
-        metrics = batch_metrics(logits, batch["label"], losses, axis_name=axis_name)
-        finite = jnp.isfinite(loss)
-        if axis_name:
-            finite = jax.lax.psum((~finite).astype(jnp.int32), axis_name) == 0
-        metrics["nonfinite_step"] = jnp.where(finite, jnp.inf, (state.step + 1).astype(jnp.float32))
         new_state = state.replace(
             params=optax.apply_updates(state.params, steps),
             batch_stats=updates.get("batch_stats", state.batch_stats),
             opt_state=opt_state,
             step=state.step + 1,
         )
+        metrics = batch_metrics(logits, batch["label"], losses, axis_name=axis_name)
+        checked = (loss, grads, new_state.params, new_state.batch_stats)
+        for what, tree in zip(NONFINITE, checked):
+            metrics[f"nonfinite_{what}"] = _nonfinite_step(tree, new_state.step, axis_name)
         return new_state, metrics
 
     return train_step
+
+
+def _nonfinite_step(tree, step: jax.Array, axis_name: str | None) -> jax.Array:
+    """``step`` as float32 when a leaf of ``tree`` holds a NaN or infinity (on any device of
+    ``axis_name``), else inf: one fused reduction per leaf, read by the host only every few steps."""
+    finite = jnp.all(jnp.array([jnp.all(jnp.isfinite(leaf)) for leaf in jax.tree.leaves(tree)] or [True]))
+    if axis_name:
+        finite = jax.lax.psum((~finite).astype(jnp.int32), axis_name) == 0
+    return jnp.where(finite, jnp.inf, step.astype(jnp.float32))
 
 
 def make_eval_step(model: Classifier, *, axis_name: str | None = None, transform: Callable | None = None) -> Callable:

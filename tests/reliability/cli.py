@@ -6,6 +6,9 @@ so ``TINY_FLAGS`` give the programs (and the compilation cache entries) of ``tin
 ``--signal N:SIGTERM`` sends the signal to the process from the N-th call of the loop's
 ``add_metrics`` (one per training step, one per evaluation batch: 2 at each epoch end);
 ``N:SIGTERM:again-in-save`` sends it once more when the next checkpoint save starts.
+``--signal-at POINT:SIGINT`` sends it during start-up: as ``fit`` loads its data (``data``) or
+builds its model (``model``), as XLA starts its first compilation (``compile``), or from another
+thread 20 ms into it (``mid-compile``: XLA checks for signals while it compiles).
 """
 
 import os
@@ -55,6 +58,30 @@ def signal_at_call(call: int, signum: int, again_in_save: bool) -> None:
         Checkpoints.save = save_signalled
 
 
+def signal_at_start(point: str, signum: int) -> None:
+    """Send ``signum`` to this process at ``point`` of start-up (see the module)."""
+    import threading
+
+    import jax._src.compiler as compiler
+
+    fit_module, inputs_module = (importlib.import_module(f"jaxcnn.training.{name}") for name in ("fit", "inputs"))
+    name = "backend_compile_and_load" if hasattr(compiler, "backend_compile_and_load") else "backend_compile"
+    targets = {"data": (inputs_module, "load"), "model": (fit_module, "build_model")}
+    module, attribute = targets.get(point, (compiler, name))
+    original, sent = getattr(module, attribute), []
+
+    def signalled(*args, **kwargs):
+        if not sent:
+            sent.append(point)
+            if point == "mid-compile":
+                threading.Timer(0.02, os.kill, (os.getpid(), signum)).start()
+            else:
+                os.kill(os.getpid(), signum)
+        return original(*args, **kwargs)
+
+    setattr(module, attribute, signalled)
+
+
 def main(argv: list[str]) -> int:
     from jaxcnn.cli import main as jaxcnn
     from jaxcnn.data import load
@@ -66,6 +93,10 @@ def main(argv: list[str]) -> int:
     if argv[:1] == ["--signal"]:
         call, name, *again = argv[1].split(":")
         signal_at_call(int(call), signal.Signals[name], again == ["again-in-save"])
+        argv = argv[2:]
+    if argv[:1] == ["--signal-at"]:
+        point, name = argv[1].split(":")
+        signal_at_start(point, signal.Signals[name])
         argv = argv[2:]
     return jaxcnn(argv)
 

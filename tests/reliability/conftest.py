@@ -38,7 +38,7 @@ def use_compile_cache(compile_cache):
     compilation_cache.reset_cache()
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def child_env(compile_cache):
     """The environment for a test's subprocess: this checkout first on the path, the shared cache."""
     root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))

@@ -4,6 +4,7 @@ checkpoint; SIGINT in the last evaluation still says what was saved; the run end
 
 import json
 import re
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -52,3 +53,21 @@ def test_sigterm_saves_then_a_second_signal_stops_at_once_then_the_printed_comma
     assert [row["step"] for row in history] == [8, 16]
     for ours, theirs in zip(history, reference.history):
         assert_same_sums(ours, theirs)
+
+
+@pytest.mark.parametrize("point", ["data", "model", "compile", "mid-compile"])
+def test_sigint_during_start_up_exits_130_in_one_line_and_leaves_no_folder(point, tmp_path, child_env):
+    # no compilation cache: the signal must meet XLA compiling (a cached program is only loaded)
+    env = {name: value for name, value in child_env.items() if not name.startswith("JAX_")}
+    out = tmp_path / "out"
+    done = subprocess.run(
+        [sys.executable, str(CLI), "--signal-at", f"{point}:SIGINT", "train", *TINY_FLAGS, "--out", str(out)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),  # as a terminal starts it
+    )
+    assert done.returncode == 130, done.stderr  # the code before: a segmentation fault (-11) mid-compile
+    assert done.stderr == "jaxcnn train: SIGINT before training started: nothing was trained\n", done.stderr
+    assert not out.exists()

@@ -22,6 +22,7 @@ from jaxcnn.training import (
     schedule,
 )
 from jaxcnn.training.setup import build_optimizer
+from jaxcnn.training.steps import NONFINITE
 from tests.training.runs import TINY_RESNET
 
 RNG = np.random.default_rng(0)
@@ -81,7 +82,7 @@ def test_sgd_step_subtracts_the_learning_rate_times_jax_grad_of_the_minibatch_lo
     for a, e in zip(jax.tree.leaves(new.params), jax.tree.leaves(expected)):
         np.testing.assert_allclose(a, e, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(metrics["loss"] / metrics["count"], value, rtol=1e-5)
-    assert int(new.step) == 1 and metrics["nonfinite_step"] == np.inf
+    assert int(new.step) == 1 and all(metrics[f"nonfinite_{what}"] == np.inf for what in NONFINITE)
 
 
 def test_auxiliary_heads_add_their_weighted_loss():
