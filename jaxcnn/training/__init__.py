@@ -8,11 +8,11 @@ from typing import TYPE_CHECKING
 from jaxcnn.lazy import lazy_exports
 
 if TYPE_CHECKING:
-    from .checkpoint import Checkpoints, UnreadableCheckpointError
+    from .checkpoint import Checkpoints, NonFiniteWeightsError, UnreadableCheckpointError
     from .config import TrainConfig, read_config
     from .fit import fit
     from .guard import DiskFullError, RunLockedError
-    from .loop import FitResult, NonFiniteLossError
+    from .loop import FitResult, NonFiniteLossError, StartupInterrupted
     from .optim import optimizer, schedule
     from .parallel import Parallel, resolve_mode
     from .readers import evaluate, load_checkpoint
@@ -28,6 +28,8 @@ __all__ = [
     "RunLockedError",
     "FitResult",
     "NonFiniteLossError",
+    "NonFiniteWeightsError",
+    "StartupInterrupted",
     "TrainConfig",
     "evaluate",
     "fit",

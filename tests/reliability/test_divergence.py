@@ -56,7 +56,6 @@ def diverged_run(reference, tmp_path_factory):
     return out
 
 
-@pytest.mark.slow
 def test_every_reader_refuses_a_non_finite_checkpoint_naming_it_and_the_earlier_steps(diverged_run, tmp_path):
     says = (
         r"checkpoint step 16 in \S+ holds NaN or infinite values \(in params/.*\): a diverged run's; choose an "

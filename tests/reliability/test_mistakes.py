@@ -49,9 +49,9 @@ def test_an_output_folder_inside_the_image_folder_is_refused_before_it_becomes_a
         fit(beside)  # data/runs is not read for images in the train/ + val/ layout
 
 
-def test_freezing_the_backbone_without_weights_to_start_from_is_refused_naming_the_flags(capsys):
+def test_freezing_the_backbone_without_weights_to_start_from_is_refused_naming_the_flags(tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_:
-        main(["train", "--freeze", "backbone", "--out", "never-written"])
+        main(["train", "--freeze", "backbone", "--out", str(tmp_path / "out")])
     assert exit_.value.code == 2
     error = capsys.readouterr().err.splitlines()[-1]
     assert error.startswith("jaxcnn train: error: argument --freeze: 'backbone' without --init-from trains the")

@@ -5,6 +5,8 @@ import hashlib
 import importlib
 import shutil
 
+import jax
+import numpy as np
 import pytest
 
 from jaxcnn.cli import main
@@ -44,3 +46,24 @@ def test_evaluate_of_a_folder_without_checkpoints_creates_nothing(reference, tin
         assert main(["evaluate", str(tmp_path / "run")]) == 1
     assert "no checkpoint in" in capsys.readouterr().err
     assert sorted(p.name for p in (tmp_path / "run").iterdir()) == ["config.json"]
+
+
+def test_a_reader_racing_a_runs_checkpoint_deletion_reads_the_newer_step(reference, tmp_path, monkeypatch):
+    # a live run with --keep-checkpoints 1 saves step 16 and deletes step 15 while a reader reads 15
+    out = partial_copy(reference.out, tmp_path / "run", (15,))
+    checkpoints_module = importlib.import_module("jaxcnn.training.checkpoint")
+    original, raced = checkpoints_module.Checkpoints._restore_variables, []
+
+    def restore_while_the_run_moves_on(self, template, step):
+        if not raced:
+            raced.append(step)
+            shutil.copytree(reference.out / "checkpoints" / "16", out / "checkpoints" / "16")
+            shutil.rmtree(out / "checkpoints" / "15")
+        return original(self, template, step)
+
+    monkeypatch.setattr(checkpoints_module.Checkpoints, "_restore_variables", restore_while_the_run_moves_on)
+    _, variables = load_checkpoint(out)  # the code before: "checkpoint step None ... cannot be restored"
+    _, expected = load_checkpoint(reference.out, step=16)
+    assert raced == [15]
+    for ours, theirs in zip(jax.tree.leaves(variables), jax.tree.leaves(expected), strict=True):
+        np.testing.assert_array_equal(ours, theirs)

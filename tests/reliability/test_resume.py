@@ -6,6 +6,7 @@ import hashlib
 import importlib
 import json
 import os
+import shutil
 
 import orbax.checkpoint as ocp
 import pytest
@@ -112,3 +113,25 @@ def test_config_of_a_resumed_run_starts_a_new_run_and_no_resume_says_so(referenc
         argv = ["train", "--config", str(tmp_path / "recipe.json"), "--out", str(tmp_path / name), "--max-steps", "1"]
         assert main([*argv, *extra]) == 0
         assert Checkpoints(tmp_path / name / "checkpoints").steps() == [1]
+
+
+@pytest.mark.slow
+def test_a_resume_over_a_changed_image_folder_is_refused_naming_the_counts_and_accepted_with_the_flag(tmp_path):
+    from tests.reliability.test_mistakes import image_folder
+
+    data = image_folder(tmp_path / "images", per_class=8)
+    config = tiny_config(tmp_path / "out", data=str(data), image_size=16, decode="once", batch_size=8, epochs=1)
+    fit(dataclasses.replace(config, max_steps=1))  # 1 of the 2 steps: a run to resume
+    shutil.copy(data / "train" / "a" / "0.png", data / "train" / "a" / "added.png")
+    (data / "val" / "b" / "3.png").unlink()
+    resume = dataclasses.replace(config, max_steps=1, resume=True)
+    with pytest.raises(
+        ValueError,
+        match=r"changed since the run started \(training files 16 -> 17; validation "
+        r"files 16 -> 15\).*pass --accept-data-change",
+    ):
+        fit(resume)
+    fit(dataclasses.replace(resume, accept_data_change=True))
+    folder = json.loads((tmp_path / "out" / "config.json").read_text())["data"]["folder"]
+    assert (folder["train_files"], folder["val_files"]) == (17, 15)
+    assert [(c["before"]["train_files"], c["after"]["val_files"]) for c in folder["changes"]] == [(16, 15)]

@@ -55,6 +55,7 @@ def test_sigterm_saves_then_a_second_signal_stops_at_once_then_the_printed_comma
         assert_same_sums(ours, theirs)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("point", ["data", "model", "compile", "mid-compile"])
 def test_sigint_during_start_up_exits_130_in_one_line_and_leaves_no_folder(point, tmp_path, child_env):
     # no compilation cache: the signal must meet XLA compiling (a cached program is only loaded)
