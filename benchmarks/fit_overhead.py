@@ -39,7 +39,7 @@ from jaxcnn.training import make_eval_step, make_train_step
 from jaxcnn.training.config import DTYPES
 from jaxcnn.training.loop import LOG_EVERY
 from jaxcnn.training.parallel import Parallel, add_metrics
-from jaxcnn.training.setup import initial_state, transforms
+from jaxcnn.training.parts import initial_state, transforms
 
 PARTS_ALONE = ("augment", "pipeline")  # lines that time a part alone, not a train step: no share of the step
 

@@ -12,7 +12,7 @@ import signal
 import sys
 from pathlib import Path
 
-from jaxcnn.bench.command import add_bench_parser
+from jaxcnn.bench.bench_cli import add_bench_parser
 from jaxcnn.inspect import add_summary_parser
 from jaxcnn.training.config import ConfigError
 from jaxcnn.validate import NON_NEGATIVE_INT, POSITIVE_INT, argument_type
@@ -186,8 +186,7 @@ def _add_train_parser(commands) -> None:
     the namespace (``SUPPRESS``) so that ``_train_config`` knows which flags were given and
     lets them override ``--config``; the help shows ``TrainConfig``'s defaults."""
     from jaxcnn.data.sources import DECODE_MODES
-    from jaxcnn.training.choices import DTYPES, MODES, OPTIMIZERS, SCHEDULES
-    from jaxcnn.training.config import TrainConfig
+    from jaxcnn.training.config import DTYPES, MODES, OPTIMIZERS, SCHEDULES, TrainConfig
 
     p = commands.add_parser(
         "train",
@@ -314,7 +313,8 @@ def _train_config(args: argparse.Namespace):
     """The ``TrainConfig`` of ``jaxcnn train``: defaults, then ``--config``, then (with ``--resume``)
     the settings saved in ``--out``, then the flags given."""
     from jaxcnn.training import TrainConfig
-    from jaxcnn.training.config import INVOCATION, read_config
+    from jaxcnn.training.config import INVOCATION
+    from jaxcnn.training.runfolder.record import read_config
 
     fields = {f.name for f in dataclasses.fields(TrainConfig)}
     given = {k: v for k, v in vars(args).items() if k in fields}

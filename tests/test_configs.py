@@ -16,7 +16,7 @@ from jaxcnn.cli import _train_config, build_parser, main
 from jaxcnn.data import split_folder
 from jaxcnn.models import list_models
 from jaxcnn.training import DataInfo, evaluate, make_train_step
-from jaxcnn.training.setup import build, initial_state
+from jaxcnn.training.parts import build, initial_state
 
 CONFIGS = sorted((Path(__file__).resolve().parents[1] / "configs").glob("*.json"))
 IMAGENET = [path for path in CONFIGS if "imagenet" in path.stem]

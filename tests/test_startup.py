@@ -54,7 +54,7 @@ def test_every_public_name_resolves_to_the_object_of_its_module():
     """In a fresh process: each name of each package's ``__all__`` is its defining module's object
     (a submodule imported first does not replace the function of the same name)."""
     code = (
-        "import importlib, inspect, jaxcnn.training.fit, jaxcnn.inspect.summary\n"
+        "import importlib, inspect, jaxcnn.training.loop, jaxcnn.inspect.summary\n"
         f"for package in {PACKAGES!r}:\n"
         "    module = importlib.import_module(package)\n"
         "    for name in module.__all__:\n"
@@ -67,7 +67,7 @@ def test_every_public_name_resolves_to_the_object_of_its_module():
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.split() == ["jaxcnn.training.fit", "jaxcnn.inspect.summary"]
+    assert done.stdout.split() == ["jaxcnn.training.loop", "jaxcnn.inspect.summary"]
 
 
 def test_an_unknown_name_is_an_attribute_error():

@@ -5,7 +5,7 @@
 Takes the official test set (10,000 images) and, from the official training set,
 ``--per-class`` images of each class drawn without replacement by a seeded numpy
 Generator, kept in official order. The idx files are verified against the sha256
-sums pinned in jaxcnn.data.registry. The output npz stores uint8 NHWC images and
+sums pinned in jaxcnn.data.named. The output npz stores uint8 NHWC images and
 int32 labels as LZMA-compressed members with fixed timestamps, so the same inputs
 give the same bytes; the json beside it records the indices taken and the npz's
 sha256, which the package checks on every load.
@@ -24,7 +24,7 @@ import numpy as np
 
 from jaxcnn.data import embedded, formats
 from jaxcnn.data.download import read_verified
-from jaxcnn.data.registry import DATASETS, FASHION_CLASSES
+from jaxcnn.data.named import DATASETS, FASHION_CLASSES
 
 PACKAGE_DIR = Path(__file__).resolve().parent.parent / "jaxcnn" / "data"
 ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)

@@ -9,7 +9,7 @@
 """
 
 from jaxcnn.autodiff.backprop import Backprop, backprop, grad, path_grad, topological_order
-from jaxcnn.autodiff.conv import conv2d, conv2d_input_grad, conv2d_kernel_grad
+from jaxcnn.autodiff.convolution import conv2d, conv2d_input_grad, conv2d_kernel_grad
 from jaxcnn.autodiff.dot import to_dot
 from jaxcnn.autodiff.draw import draw_graph
 from jaxcnn.autodiff.value import Value, as_value, exp, log, maximum

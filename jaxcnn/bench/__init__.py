@@ -10,7 +10,7 @@ end to end on synthetic uint8 images. A rate is the median over ``repeats`` time
 ``steps`` steps after ``warmup`` untimed ones; compilation is timed apart. ``dtype`` is the
 compute dtype; parameters and optimizer state stay float32.
 
-Its names are imported on first use (``jaxcnn.lazy``): ``jaxcnn.bench.command`` alone loads no jax.
+Its names are imported on first use (``jaxcnn.lazy``): ``jaxcnn.bench.bench_cli`` alone loads no jax.
 """
 
 from typing import TYPE_CHECKING

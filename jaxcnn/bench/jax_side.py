@@ -17,10 +17,17 @@ import numpy as np
 
 from jaxcnn.data import Dataset
 from jaxcnn.inspect import summary
-from jaxcnn.training import TrainConfig, fit, make_eval_step, make_train_step
-from jaxcnn.training.parallel import Parallel
-from jaxcnn.training.setup import DataInfo, build, initial_state
-from jaxcnn.training.state import TrainState
+from jaxcnn.training import (
+    DataInfo,
+    Parallel,
+    TrainConfig,
+    TrainState,
+    build,
+    fit,
+    initial_state,
+    make_eval_step,
+    make_train_step,
+)
 
 from .device import environment, peak_memory_bytes
 from .rows import Row, set_flops, set_rates

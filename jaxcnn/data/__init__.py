@@ -13,10 +13,10 @@ if TYPE_CHECKING:
     from .folder import decode_files, image_folder
     from .imagenet import imagenet_classes
     from .layout import FolderSplit, held_out_share, split_folder
+    from .named import check_dataset_name, is_local, list_datasets, load
     from .pipeline import epoch_order, eval_batches, steps_per_epoch, train_batches
     from .placement import data_sharding, prefetch, to_device
-    from .registry import check_dataset_name, is_local, list_datasets, load
-    from .sources import check_data, folder_part, resolve_decode
+    from .sources import check_data, folder_part, load_splits, load_test_split, resolve_decode
     from .streaming import StreamingFolder
 
 __all__ = [
@@ -26,6 +26,8 @@ __all__ = [
     "check_data",
     "decode_files",
     "folder_part",
+    "load_splits",
+    "load_test_split",
     "held_out_share",
     "resolve_decode",
     "split_folder",

@@ -1,5 +1,6 @@
-"""What ``--data`` names (a registered dataset or an image folder) and how a folder is fed: decoded
-once into a cached memory-mapped array, or streamed from its files every epoch.
+"""What ``--data`` names (a registered dataset or an image folder), and the one door through which a
+run gets it (``load_splits``; ``load_test_split`` for an evaluation): a folder is fed decoded once
+into a cached memory-mapped array, or streamed from its files every epoch.
 
 ``decode="auto"`` decodes once when the decoded images, N x S x S x C bytes for all N files of
 both splits at side S (C = 3 for the estimate), fit in ``DECODE_ONCE_SHARE`` of the memory
@@ -15,9 +16,9 @@ import os
 from pathlib import Path
 
 from .download import CACHE_DIR
-from .folder import decode_files
-from .layout import FolderSplit
-from .registry import list_datasets
+from .folder import decode_files, folder_channels
+from .layout import FolderSplit, folder_changes, split_folder
+from .named import list_datasets, load
 
 DECODE_MODES = ("auto", "once", "stream")
 DECODE_ONCE_SHARE = 0.25
@@ -102,3 +103,115 @@ def folder_part(
         return StreamingFolder(list(files), labels, split.classes, train=train, **settings)
     settings = {"image_size": image_size, "channels": channels, "skip_bad": skip_bad, "workers": workers}
     return decode_files(split.root, files, labels, split.classes, cache_dir=cache_dir, part=part, **settings)
+
+
+def load_splits(
+    data: str,
+    *,
+    image_size: int,
+    val_fraction: float = 0.1,
+    decode: str = "auto",
+    workers: int | None = None,
+    skip_bad: bool = False,
+    seed: int = 0,
+    data_root: str | os.PathLike | None = None,
+    saved: dict | None = None,
+    accept_change: bool = False,
+) -> tuple:
+    """``(train, test, description)`` of what ``--data`` names: the one door through which a run
+    gets its data.
+
+    A registered dataset gives its train and test splits (searched in ``data_root`` first) and
+    description None. An image folder (``split_folder``'s layouts) gives its training and
+    validation parts at side ``image_size``, fed the ``decode`` way (``folder_part``; decoded-once
+    caches in ``folder_cache_dir(data_root)``), and the description a run folder keeps
+    (``describe_folder``). ``saved``, the description a resumed run saved, pins the decode mode and
+    channels that ``auto`` chose then, and the folder must still hold the files it describes
+    (``check_same_files``; ``accept_change`` records a change instead of refusing it).
+
+    Raises:
+      ValueError: ``data`` is neither a dataset nor a folder; the folder's files changed.
+    """
+    check_data(data)
+    if not is_folder_data(data):
+        return (*(load(data, split, root=data_root) for split in ("train", "test")), None)
+    split = split_folder(data, val_fraction)
+    files = check_same_files(saved, split.describe(), accept_change) if saved else split.describe()
+    count = len(split.train_files) + len(split.val_files)
+    decode = saved["decode"] if saved else resolve_decode(decode, count, image_size)
+    settings = {"skip_bad": skip_bad, "workers": workers, "seed": seed, "cache_dir": folder_cache_dir(data_root)}
+    if saved:
+        channels = saved["channels"]
+    else:
+        channels = folder_channels([*split.train_files, *split.val_files], workers) if decode == "once" else 3
+    train, test = (
+        folder_part(split, part, decode=decode, image_size=image_size, channels=channels, **settings)
+        for part in ("train", "val")
+    )
+    return train, test, describe_folder(files, decode, image_size, channels, getattr(test, "resize", image_size))
+
+
+def load_test_split(
+    data: str,
+    folder: dict | None,
+    *,
+    image_size: int,
+    channels: int,
+    classes: tuple[str, ...] = (),
+    val_fraction: float = 0.1,
+    workers: int | None = None,
+    skip_bad: bool = False,
+    seed: int = 0,
+    data_root: str | os.PathLike | None = None,
+) -> object:
+    """What a run is evaluated on: the test split of the dataset ``data``, or the validation part
+    of the image folder ``data`` read as the run read its own folder (``folder``, the description
+    it saved; None for a run on a named dataset: decoded once at ``image_size``), with ``channels``.
+
+    Raises:
+      ValueError: the folder's classes are not ``classes`` (the run's).
+    """
+    if not is_folder_data(data):
+        check_data(data)
+        return load(data, "test", root=data_root)
+    folder = folder or {"decode": "once", "image_size": image_size, "val_fraction": None}
+    split = split_folder(data, folder["val_fraction"] or val_fraction)
+    if classes and split.classes != tuple(classes):
+        raise ValueError(
+            f"{split.root} has the classes {', '.join(split.classes)}; the run was trained on "
+            f"{', '.join(classes)}; evaluate it on a folder with the same class folders"
+        )
+    settings = {"skip_bad": skip_bad, "workers": workers, "seed": seed, "cache_dir": folder_cache_dir(data_root)}
+    return folder_part(
+        split, "val", decode=folder["decode"], image_size=folder["image_size"], channels=channels, **settings
+    )
+
+
+def describe_folder(files: dict, decode: str, image_size: int, channels: int, resize: int) -> dict:
+    """What a run folder's ``config.json`` keeps of an image folder: ``files``
+    (``FolderSplit.describe()``) plus the decode mode, the image size, the channels and the
+    evaluation transform (``eval_transform``'s shorter side ``resize`` before the centre crop: the
+    image size when decoded once, a streaming folder's ``resize`` when streamed)."""
+    transform = {"resize": resize, "crop": image_size}
+    return {**files, "decode": decode, "image_size": image_size, "channels": channels, "eval": transform}
+
+
+def check_same_files(saved: dict, now: dict, accept: bool) -> dict:
+    """``now`` (``FolderSplit.describe()``) when a resumed run's folder holds the files ``saved``
+    describes; with ``accept``, ``now`` with the change recorded in its ``changes`` list.
+
+    Raises:
+      ValueError: the files changed (one line: which part, the counts) and ``accept`` is False.
+    """
+    changes = folder_changes(saved, now)
+    if not changes:
+        return {**now, "changes": saved["changes"]} if saved.get("changes") else now
+    if not accept:
+        raise ValueError(
+            f"the image folder {now['root']} changed since the run started ({'; '.join(changes)}): resuming would "
+            "not continue the same run; restore the files, or pass --accept-data-change to train on the folder "
+            "as it is now (recorded in config.json)"
+        )
+    keys = ("train_files", "train_digest", "val_files", "val_digest")
+    change = {"before": {k: saved.get(k) for k in keys}, "after": {k: now[k] for k in keys}}
+    return {**now, "changes": [*saved.get("changes", []), change]}

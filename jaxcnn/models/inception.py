@@ -58,8 +58,10 @@ class InceptionV1Module(nn.Module):
     def __call__(self, x: jnp.ndarray) -> jnp.ndarray:
         conv = self.conv
         b1 = conv(self.ch1x1, 1, name="branch1")(x)
-        b2 = conv(self.ch3x3, 3, padding=1, name="branch2_1")(conv(self.ch3x3red, 1, name="branch2_0")(x))
-        b3 = conv(self.ch5x5, 3, padding=1, name="branch3_1")(conv(self.ch5x5red, 1, name="branch3_0")(x))
+        b2 = conv(self.ch3x3red, 1, name="branch2_0")(x)
+        b2 = conv(self.ch3x3, 3, padding=1, name="branch2_1")(b2)
+        b3 = conv(self.ch5x5red, 1, name="branch3_0")(x)
+        b3 = conv(self.ch5x5, 3, padding=1, name="branch3_1")(b3)
         b4 = conv(self.pool_proj, 1, name="branch4_1")(self.pool(x, 3, 1, padding=1, ceil_mode=True))
         return _cat(b1, b2, b3, b4)
 
@@ -140,7 +142,8 @@ class GoogLeNet(Classifier):
         x = conv(1)(64, 7, 2, 3, name="conv1")(x.astype(self.dtype))
         sow_feature(self, "stages", x)
         x = pool(x, 3, 2, ceil_mode=True)
-        x = conv(2)(192, 3, padding=1, name="conv3")(conv(2)(64, 1, name="conv2")(x))
+        x = conv(2)(64, 1, name="conv2")(x)
+        x = conv(2)(192, 3, padding=1, name="conv3")(x)
         sow_feature(self, "stages", x)
         x = pool(x, 3, 2, ceil_mode=True)
         for key, spec in GOOGLENET_MODULES.items():
@@ -180,9 +183,11 @@ class InceptionA(nn.Module):
     def __call__(self, x):
         c = self.conv
         b1 = c(64, 1, name="branch1x1")(x)
-        b5 = c(64, 5, padding=2, name="branch5x5_2")(c(48, 1, name="branch5x5_1")(x))
+        b5 = c(48, 1, name="branch5x5_1")(x)
+        b5 = c(64, 5, padding=2, name="branch5x5_2")(b5)
         b3 = c(64, 1, name="branch3x3dbl_1")(x)
-        b3 = c(96, 3, padding=1, name="branch3x3dbl_3")(c(96, 3, padding=1, name="branch3x3dbl_2")(b3))
+        b3 = c(96, 3, padding=1, name="branch3x3dbl_2")(b3)
+        b3 = c(96, 3, padding=1, name="branch3x3dbl_3")(b3)
         return _cat(b1, b5, b3, c(self.pool_features, 1, name="branch_pool")(avg_pool(x, 3, 1, 1)))
 
 
@@ -196,7 +201,8 @@ class InceptionB(nn.Module):
     def __call__(self, x):
         c = self.conv
         b3 = c(384, 3, 2, name="branch3x3")(x)
-        bd = c(96, 3, padding=1, name="branch3x3dbl_2")(c(64, 1, name="branch3x3dbl_1")(x))
+        bd = c(64, 1, name="branch3x3dbl_1")(x)
+        bd = c(96, 3, padding=1, name="branch3x3dbl_2")(bd)
         bd = c(96, 3, 2, name="branch3x3dbl_3")(bd)
         return _cat(b3, bd, self.pool(x, 3, 2))
 
@@ -212,7 +218,8 @@ class InceptionC(nn.Module):
         c, c7 = self.conv, self.channels_7x7
         row, col = dict(kernel_size=(1, 7), padding=(0, 3)), dict(kernel_size=(7, 1), padding=(3, 0))
         b1 = c(192, 1, name="branch1x1")(x)
-        b7 = c(c7, name="branch7x7_2", **row)(c(c7, 1, name="branch7x7_1")(x))
+        b7 = c(c7, 1, name="branch7x7_1")(x)
+        b7 = c(c7, name="branch7x7_2", **row)(b7)
         b7 = c(192, name="branch7x7_3", **col)(b7)
         bd = c(c7, 1, name="branch7x7dbl_1")(x)
         for i, (width, shape) in enumerate([(c7, col), (c7, row), (c7, col), (192, row)], start=2):
@@ -229,9 +236,12 @@ class InceptionD(nn.Module):
     @nn.compact
     def __call__(self, x):
         c = self.conv
-        b3 = c(320, 3, 2, name="branch3x3_2")(c(192, 1, name="branch3x3_1")(x))
-        b7 = c(192, (1, 7), padding=(0, 3), name="branch7x7x3_2")(c(192, 1, name="branch7x7x3_1")(x))
-        b7 = c(192, 3, 2, name="branch7x7x3_4")(c(192, (7, 1), padding=(3, 0), name="branch7x7x3_3")(b7))
+        b3 = c(192, 1, name="branch3x3_1")(x)
+        b3 = c(320, 3, 2, name="branch3x3_2")(b3)
+        b7 = c(192, 1, name="branch7x7x3_1")(x)
+        b7 = c(192, (1, 7), padding=(0, 3), name="branch7x7x3_2")(b7)
+        b7 = c(192, (7, 1), padding=(3, 0), name="branch7x7x3_3")(b7)
+        b7 = c(192, 3, 2, name="branch7x7x3_4")(b7)
         return _cat(b3, b7, self.pool(x, 3, 2))
 
 
@@ -252,7 +262,8 @@ class InceptionE(nn.Module):
 
         b1 = c(320, 1, name="branch1x1")(x)
         b3 = split(c(384, 1, name="branch3x3_1")(x), "branch3x3_2")
-        bd = c(384, 3, padding=1, name="branch3x3dbl_2")(c(448, 1, name="branch3x3dbl_1")(x))
+        bd = c(448, 1, name="branch3x3dbl_1")(x)
+        bd = c(384, 3, padding=1, name="branch3x3dbl_2")(bd)
         bd = split(bd, "branch3x3dbl_3")
         return _cat(b1, b3, bd, c(192, 1, name="branch_pool")(avg_pool(x, 3, 1, 1)))
 
@@ -319,9 +330,12 @@ class InceptionV3(Classifier):
         pool = functools.partial(max_pool, backend=self.backend)
         with_aux = self.aux_logits and (train or self.is_initializing())
         x = c(1)(32, 3, 2, name="Conv2d_1a_3x3")(x.astype(self.dtype))
-        x = c(1)(64, 3, padding=1, name="Conv2d_2b_3x3")(c(1)(32, 3, name="Conv2d_2a_3x3")(x))
+        x = c(1)(32, 3, name="Conv2d_2a_3x3")(x)
+        x = c(1)(64, 3, padding=1, name="Conv2d_2b_3x3")(x)
         sow_feature(self, "stages", x)
-        x = c(2)(192, 3, name="Conv2d_4a_3x3")(c(2)(80, 1, name="Conv2d_3b_1x1")(pool(x, 3, 2)))
+        x = pool(x, 3, 2)
+        x = c(2)(80, 1, name="Conv2d_3b_1x1")(x)
+        x = c(2)(192, 3, name="Conv2d_4a_3x3")(x)
         sow_feature(self, "stages", x)
         x = pool(x, 3, 2)
         for name, pool_features in (("Mixed_5b", 32), ("Mixed_5c", 64), ("Mixed_5d", 64)):
@@ -333,7 +347,8 @@ class InceptionV3(Classifier):
         sow_feature(self, "stages", x)
         aux = (InceptionV3Aux(self.num_classes, c(None), self.dtype, name="AuxLogits")(x),) if with_aux else ()
         x = InceptionD(c(5), pool, name="Mixed_7a")(x)
-        x = InceptionE(c(5), name="Mixed_7c")(InceptionE(c(5), name="Mixed_7b")(x))
+        x = InceptionE(c(5), name="Mixed_7b")(x)
+        x = InceptionE(c(5), name="Mixed_7c")(x)
         sow_feature(self, "stages", x)
         x = global_avg_pool(x)
         sow_feature(self, "embedding", x)

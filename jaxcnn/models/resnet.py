@@ -74,13 +74,14 @@ class BasicBlock(_Block):
 
     @nn.compact
     def __call__(self, x: jnp.ndarray) -> jnp.ndarray:
-        y = self.act(
-            self.norm(name="bn1")(
-                self.conv(self.features, (3, 3), (self.strides,) * 2, padding=symmetric_padding(1), name="conv1")(x)
-            )
-        )
-        y = self.norm(name="bn2")(self.conv(self.features, (3, 3), padding=symmetric_padding(1), name="conv2")(y))
-        return self.act(_add(y, self.bypass(x, self.features)))
+        strides = (self.strides,) * 2
+        y = self.conv(self.features, (3, 3), strides, padding=symmetric_padding(1), name="conv1")(x)
+        y = self.norm(name="bn1")(y)
+        y = self.act(y)
+        y = self.conv(self.features, (3, 3), padding=symmetric_padding(1), name="conv2")(y)
+        y = self.norm(name="bn2")(y)
+        y = _add(y, self.bypass(x, self.features))
+        return self.act(y)
 
 
 class Bottleneck(_Block):
@@ -90,14 +91,17 @@ class Bottleneck(_Block):
 
     @nn.compact
     def __call__(self, x: jnp.ndarray) -> jnp.ndarray:
-        y = self.act(self.norm(name="bn1")(self.conv(self.features, (1, 1), name="conv1")(x)))
-        y = self.act(
-            self.norm(name="bn2")(
-                self.conv(self.features, (3, 3), (self.strides,) * 2, padding=symmetric_padding(1), name="conv2")(y)
-            )
-        )
-        y = self.norm(name="bn3")(self.conv(self.features * 4, (1, 1), name="conv3")(y))
-        return self.act(_add(y, self.bypass(x, self.features * 4)))
+        strides = (self.strides,) * 2
+        y = self.conv(self.features, (1, 1), name="conv1")(x)
+        y = self.norm(name="bn1")(y)
+        y = self.act(y)
+        y = self.conv(self.features, (3, 3), strides, padding=symmetric_padding(1), name="conv2")(y)
+        y = self.norm(name="bn2")(y)
+        y = self.act(y)
+        y = self.conv(self.features * 4, (1, 1), name="conv3")(y)
+        y = self.norm(name="bn3")(y)
+        y = _add(y, self.bypass(x, self.features * 4))
+        return self.act(y)
 
 
 class PreActBottleneck(_Block):
@@ -108,12 +112,16 @@ class PreActBottleneck(_Block):
 
     @nn.compact
     def __call__(self, x: jnp.ndarray) -> jnp.ndarray:
-        pre = self.act(self.norm(name="bn1")(x))
+        strides = (self.strides,) * 2
+        pre = self.norm(name="bn1")(x)
+        pre = self.act(pre)
         y = self.conv(self.features, (1, 1), name="conv1")(pre)
-        y = self.conv(self.features, (3, 3), (self.strides,) * 2, padding=symmetric_padding(1), name="conv2")(
-            self.act(self.norm(name="bn2")(y))
-        )
-        y = self.conv(self.features * 4, (1, 1), name="conv3")(self.act(self.norm(name="bn3")(y)))
+        y = self.norm(name="bn2")(y)
+        y = self.act(y)
+        y = self.conv(self.features, (3, 3), strides, padding=symmetric_padding(1), name="conv2")(y)
+        y = self.norm(name="bn3")(y)
+        y = self.act(y)
+        y = self.conv(self.features * 4, (1, 1), name="conv3")(y)
         return _add(y, self.bypass(x, self.features * 4, projection_input=pre))
 
 

@@ -20,7 +20,7 @@ import jax.numpy as jnp
 
 from jaxcnn.ops.backend import XLA
 from jaxcnn.training import Source, load_source
-from jaxcnn.training.guard import atomic_write, writing
+from jaxcnn.training.runfolder.lock import atomic_write, writing
 
 from .inputs import Preprocessing, served_inputs
 from .predict import eval_forward

@@ -8,18 +8,17 @@ from typing import TYPE_CHECKING
 from jaxcnn.lazy import lazy_exports
 
 if TYPE_CHECKING:
-    from .checkpoint import Checkpoints, NonFiniteWeightsError, UnreadableCheckpointError
-    from .config import TrainConfig, read_config
-    from .fit import fit
-    from .guard import DiskFullError, RunLockedError
-    from .loop import FitResult, NonFiniteLossError, StartupInterrupted
+    from .config import TrainConfig, resolve_mode
+    from .loop import FitResult, NonFiniteLossError, evaluate, fit
     from .optim import optimizer, schedule
-    from .parallel import Parallel, resolve_mode
-    from .readers import evaluate, load_checkpoint
-    from .setup import DataInfo
-    from .sources import Source, load_source
-    from .state import TrainState, create_train_state
-    from .steps import batch_metrics, cross_entropy, make_eval_step, make_train_step
+    from .parallel import Parallel
+    from .parts import build, initial_state, transforms
+    from .readers import Source, load_checkpoint, load_source
+    from .runfolder.checkpoints import Checkpoints, NonFiniteWeightsError, UnreadableCheckpointError
+    from .runfolder.lock import DiskFullError, RunLockedError
+    from .runfolder.record import DataInfo, read_config
+    from .signals import StartupInterrupted
+    from .step import TrainState, batch_metrics, create_train_state, cross_entropy, make_eval_step, make_train_step
 
 __all__ = [
     "Checkpoints",
@@ -31,6 +30,9 @@ __all__ = [
     "NonFiniteWeightsError",
     "StartupInterrupted",
     "TrainConfig",
+    "build",
+    "initial_state",
+    "transforms",
     "evaluate",
     "fit",
     "load_checkpoint",

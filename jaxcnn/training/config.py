@@ -1,4 +1,6 @@
-"""The run configuration shared by ``jaxcnn train`` and ``jaxcnn.fit``."""
+"""The run configuration shared by ``jaxcnn train`` and ``jaxcnn.fit``: ``TrainConfig``'s fields,
+the choices and rules each field is checked against, and which fields a resume may change.
+Imports no jax, so that ``jaxcnn --help`` stays fast."""
 
 from __future__ import annotations
 
@@ -11,9 +13,23 @@ from typing import Any
 
 from jaxcnn.data.sources import DECODE_MODES
 
-from .choices import DTYPES, MODES, OPTIMIZERS, SCHEDULES, STEP_MILESTONES
+DTYPES = ("float32", "bfloat16")
+
+
+OPTIMIZERS = ("sgd", "adamw")
+
+
+SCHEDULES = ("cosine", "step", "constant")
+
+
+MODES = ("auto", "none", "sharded", "pmap")
+
+
+STEP_MILESTONES = (0.5, 0.75)  # fractions of training at which "step" divides the rate by 10
+
 
 PATHS = frozenset({"data_root", "init_from"})  # compared as the folders they name
+
 
 # Fields that say how this process is started rather than what the run is: a resume does not
 # take them from the saved config (``out`` is where the saved config was read from, so it names
@@ -21,6 +37,8 @@ PATHS = frozenset({"data_root", "init_from"})  # compared as the folders they na
 INVOCATION = frozenset(
     {"out", "resume", "accept_data_change", "distributed", "coordinator_address", "num_processes", "process_id"}
 )
+
+
 # Fields that may differ between a run and its --resume: they do not change what is trained
 # (the evaluation batch size changes only how the test metrics are summed). ``parallel`` is
 # compared as the mode it resolves to (``auto`` is ``none`` on one device).
@@ -147,8 +165,6 @@ class TrainConfig:
         run folder resumes after being moved or copied. ``saved_mode`` is the parallel mode the
         saved run resolved to (default: what ``saved.parallel`` resolves to here); ours must
         resolve to the same one."""
-        from .parallel import resolve_mode  # jax: the device count
-
         differ = [
             f"{name} ({getattr(saved, name)!r} -> {getattr(self, name)!r})"
             for name in self.to_json()
@@ -159,6 +175,17 @@ class TrainConfig:
         if mode != saved_mode:
             differ.append(f"parallel (ran as {saved_mode!r} -> {self.parallel!r}, here {mode!r})")
         return differ
+
+
+def resolve_mode(mode: str) -> str:
+    """'auto' -> 'sharded' when there is more than one device (of all processes), else 'none'."""
+    if mode not in MODES:
+        raise ValueError(f"parallel must be one of {MODES}, got {mode!r}")
+    if mode == "auto":
+        import jax  # the device count; this module alone loads no jax
+
+        return "sharded" if jax.device_count() > 1 else "none"
+    return mode
 
 
 class ConfigError(ValueError):
@@ -188,6 +215,8 @@ _POSITIVE_INTS = (
     "num_processes",
     "workers",
 )
+
+
 # field: (test, what is expected). Numbers must be finite; None is allowed only for OPTIONAL fields.
 RULES = {
     **dict.fromkeys(_POSITIVE_INTS, (lambda v: _is_int(v) and v >= 1, "a positive integer")),
@@ -221,10 +250,14 @@ RULES = {
         "a dict of attribute names to values",
     ),
 }
+
+
 OPTIONAL = frozenset(
     {"max_steps", "image_size", "num_processes", "process_id", "data_root", "coordinator_address"}
     | {"workers", "init_from"}
 )
+
+
 CHOICES = {"optimizer": OPTIMIZERS, "schedule": SCHEDULES, "dtype": DTYPES, "parallel": MODES, "decode": DECODE_MODES}
 
 
@@ -248,45 +281,3 @@ def _comparable(name: str, value: Any) -> Any:
     if name in PATHS and value is not None:
         return Path(value).expanduser().resolve()
     return json.loads(json.dumps(value))
-
-
-# Fields added after runs were first saved, with the value that the older runs trained with.
-NEWER_FIELDS = {"init_from": None, "freeze": "none", "accept_data_change": False}
-
-
-def read_config(out: str | Path) -> TrainConfig:
-    """The ``TrainConfig`` saved in ``out/config.json``.
-
-    Raises:
-      FileNotFoundError: ``out`` is not a run folder.
-      ValueError: the file is not valid JSON, lacks fields, or holds a bad value; the message names
-        the file and the field.
-    """
-    path = Path(out) / "config.json"
-    fields = {**NEWER_FIELDS, **read_run_file(out, "config")}
-    missing = [f.name for f in dataclasses.fields(TrainConfig) if f.name not in fields]
-    if missing:
-        raise ValueError(f"{path} lacks the fields {', '.join(missing)} in its 'config' section; {_FIX}")
-    try:
-        return TrainConfig.from_json(fields)
-    except ConfigError as err:
-        raise ValueError(f"{path}: field '{err.field}' {err.problem}; {_FIX}") from None
-    except ValueError as err:
-        raise ValueError(f"{path}: {err}; {_FIX}") from None
-
-
-def read_run_file(out: str | Path, section: str) -> dict[str, Any]:
-    """The dict ``section`` of ``out/config.json``; errors name the file and what is wrong with it."""
-    path = Path(out) / "config.json"
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} not found: {out} is not a jaxcnn training folder")
-    try:
-        payload = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise ValueError(f"{path} is not valid JSON ({err}); {_FIX}") from None
-    if not isinstance(payload, dict) or not isinstance(payload.get(section), dict):
-        raise ValueError(f"{path} has no '{section}' section; {_FIX}")
-    return payload[section]
-
-
-_FIX = "restore the file written by the run (or start a new run in another --out)"

@@ -1,6 +1,9 @@
-"""The training loop of one ``fit``: epochs of jitted steps fed by prefetched batches, metrics
-summed on device and read every ``LOG_EVERY`` steps, checkpoints, the evaluation at each epoch's
-end, and SIGINT/SIGTERM turned into a checkpoint and a clean return."""
+"""``fit``, the function behind ``jaxcnn train``, and its training loop: it claims the run folder,
+loads and describes the data, builds the model once (``parts``), then runs epochs of jitted steps
+fed by prefetched batches, metrics summed on device and read every ``LOG_EVERY`` steps,
+checkpoints, the evaluation at each epoch's end, and SIGINT/SIGTERM turned into a checkpoint and
+a clean return (``signals``); and the evaluation loop, of a run (``evaluate_on``) or of a run
+folder's checkpoint (``evaluate``). What it writes goes through ``runfolder``."""
 
 from __future__ import annotations
 
@@ -9,28 +12,46 @@ import dataclasses
 import math
 import signal
 import sys
-import threading
 import time
 from pathlib import Path
 
 import flax.linen as nn
 import jax
+import jax.numpy as jnp
 
 from jaxcnn.data import Dataset, StreamingFolder, eval_batches, prefetch, steps_per_epoch, train_batches
+from jaxcnn.data.sources import load_test_split
 
-from .checkpoint import Checkpoints
-from .config import TrainConfig
-from .guard import writing
-from .parallel import Parallel, add_metrics, resolve_mode
-from .report import progress, report_epoch, resumed_history
-from .runfolder import write_config
-from .setup import DataInfo, build_optimizer, initial_state, transforms
-from .sources import start_from
-from .state import TrainState
-from .steps import NONFINITE, make_eval_step, make_train_step
+from .config import TrainConfig, resolve_mode
+from .parallel import Parallel, add_metrics
+from .parts import (
+    build_model,
+    build_optimizer,
+    check_splits,
+    describe_data,
+    initial_state,
+    initialize_distributed,
+    load_data,
+    refuse_mistakes,
+    transforms,
+)
+from .readers import restore_run, start_from
+from .runfolder.checkpoints import Checkpoints
+from .runfolder.lock import run_lock, writing
+from .runfolder.record import (
+    DataInfo,
+    check_run_folder,
+    progress,
+    read_config,
+    read_data_info,
+    report_epoch,
+    resumed_history,
+    write_config,
+)
+from .signals import StopSignals
+from .step import NONFINITE, TrainState, make_eval_step, make_train_step
 
 LOG_EVERY = 10  # steps between host syncs (progress bar, non-finite check)
-STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -275,23 +296,6 @@ class Run:
         return FitResult(self.out, self.model, fetched, self.history, stop_signal is not None, stop_signal)
 
 
-def evaluate_on(test: Dataset | StreamingFolder, eval_step, state, parallel: Parallel, batch_size: int) -> dict:
-    """Loss, top-1 and top-5 accuracy over every image of ``test`` (one host sync at the end)."""
-    started = time.perf_counter()
-    sums = None
-    batches = eval_batches(test, batch_size, process_index=jax.process_index(), process_count=jax.process_count())
-    for batch in prefetch(batches, **parallel.prefetch_kwargs()):
-        sums = add_metrics(sums, eval_step(state, batch))
-    sums = {k: float(v) for k, v in parallel.fetch(sums).items()}
-    return {
-        "loss": sums["loss"] / sums["count"],
-        "accuracy": sums["top1"] / sums["count"],
-        "top5": sums["top5"] / sums["count"],
-        "count": sums["count"],
-        "seconds": time.perf_counter() - started,
-    }
-
-
 class EpochMeter:
     """An epoch's metric sums: on device since this session started, plus what an
     interrupted session carried over (host floats)."""
@@ -324,77 +328,6 @@ class EpochMeter:
         return totals
 
 
-class StartupInterrupted(KeyboardInterrupt):
-    """A stop signal (``signum``) arrived before training began: nothing was trained (a new run's
-    folder is removed when nothing but empty folders was written into it)."""
-
-    def __init__(self, signum: int):
-        super().__init__(f"{signal.Signals(signum).name} before training started: nothing was trained")
-        self.signum = signum
-
-
-# Libraries whose compiled code a KeyboardInterrupt must not cut short: XLA interrupted mid-compile
-# (jax checks for signals there) crashes the process at exit with a segmentation fault.
-DEFERRING_PACKAGES = frozenset({"jax", "jaxlib", "flax", "optax", "orbax", "tensorstore"})
-
-
-class StopSignals:
-    """SIGINT and SIGTERM as a run wants them, from the moment ``fit`` starts to its end.
-
-    While the run starts up (data, model, compilation), a signal stops it at once with
-    ``StartupInterrupted`` when it arrives in jaxcnn's or plain Python code, and is deferred to
-    the next ``check_startup`` when it arrives inside jax, flax, optax or orbax (XLA interrupted
-    mid-compile crashes the process). Once ``training`` is set, a signal is a request
-    (``signal``) that the loop honours after its current step, as schedulers expect (SLURM and
-    Kubernetes send SIGTERM, then SIGKILL after a grace period). A second signal is not held
-    back: it gets the handler there was before (SIGINT: KeyboardInterrupt, SIGTERM: the process
-    ends), which cannot corrupt a checkpoint: a save cut short leaves only a temporary folder.
-    Outside the main thread, where Python delivers no signals, nothing is installed."""
-
-    def __init__(self):
-        self.signal: int | None = None
-        self.training = False
-        self._previous: dict = {}
-
-    def __enter__(self) -> StopSignals:
-        if threading.current_thread() is threading.main_thread():
-            self._previous = {signum: signal.signal(signum, self._request) for signum in STOP_SIGNALS}
-        return self
-
-    def __exit__(self, *exc) -> None:
-        _restore(self._previous)
-
-    def check_startup(self) -> None:
-        """Raise ``StartupInterrupted`` for a signal deferred while the run started up."""
-        if self.signal is not None and not self.training:
-            raise StartupInterrupted(self.signal)
-
-    def _request(self, signum, frame) -> None:
-        if self.signal is None:
-            self.signal = signum
-            if not self.training and not _inside(frame, DEFERRING_PACKAGES):
-                raise StartupInterrupted(signum)
-            return
-        if signum != signal.SIGINT:  # a KeyboardInterrupt is reported by whoever catches it
-            print(f"{signal.Signals(signum).name} again: stopping now, without a last checkpoint", file=sys.stderr)
-        _restore(self._previous)
-        signal.raise_signal(signum)
-
-
-def _inside(frame, packages: frozenset[str]) -> bool:
-    """Whether a frame of the stack from ``frame`` outwards runs code of one of ``packages``."""
-    while frame is not None:
-        if str(frame.f_globals.get("__name__", "")).partition(".")[0] in packages:
-            return True
-        frame = frame.f_back
-    return False
-
-
-def _restore(handlers: dict) -> None:
-    for signum, handler in handlers.items():
-        signal.signal(signum, handler)
-
-
 def _listed(names: list[str]) -> str:
     """``['a', 'b', 'c']`` -> ``'a, b and c'``."""
     return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
@@ -410,3 +343,102 @@ def _check_divisible(batch_size: int, devices: int, processes: int) -> None:
             raise ValueError(
                 f"batch_size {batch_size} is not divisible by the {count} {what}; use a multiple of {count}"
             )
+
+
+def fit(
+    config: TrainConfig | None = None,
+    *,
+    train: Dataset | StreamingFolder | None = None,
+    test: Dataset | StreamingFolder | None = None,
+) -> FitResult:
+    """Train ``config.model`` on ``config.data`` (or the given datasets) into ``config.out``.
+
+    ``config.data`` names a dataset or an image folder (see ``TrainConfig``); a folder's classes,
+    split, image size and evaluation transform are saved in ``config.json`` (``DataInfo.folder``).
+
+    Writes ``config.json``, ``metrics.jsonl`` (one row per epoch), ``curves.png`` and
+    ``checkpoints/`` (every ``checkpoint_every`` steps and at each epoch end, before the epoch's
+    row and picture). SIGINT or SIGTERM finishes the current step, saves a checkpoint and returns
+    with ``interrupted=True`` (a second one does not wait); before training starts, either raises
+    ``StartupInterrupted`` (a ``KeyboardInterrupt``), waiting for a compilation in progress to end.
+    A loss, gradient, parameter or batch statistic that becomes NaN or infinite raises
+    ``NonFiniteLossError`` naming the step, checked before every save, so the newest checkpoint
+    is the last finite one. ``config=None`` trains the defaults (``TrainConfig()``).
+
+    One run per folder: the run holds ``out/.lock`` (process 0 only) until it returns or fails, and
+    a second ``fit`` into a locked folder raises ``RunLockedError`` naming the holder's PID. A new
+    run refuses a folder that holds files it did not write (``FileExistsError`` naming them); a
+    resume continues only the run of the folder's ``config.json``.
+
+    ``train`` and ``test`` may be ``StreamingFolder`` s: their images are decoded from the files
+    batch by batch, the training images randomly cropped and flipped on the host (keep
+    ``config.pad`` 0 and ``config.flip`` False).
+    """
+    config = TrainConfig() if config is None else config
+    with StopSignals() as stop:
+        return _fit(config, train, test, stop)
+
+
+def _fit(config: TrainConfig, train, test, stop: StopSignals) -> FitResult:
+    refuse_mistakes(config)
+    if config.distributed:
+        initialize_distributed(config)
+    with run_lock(config.out, hold=jax.process_index() == 0):
+        # before the data loads: a foreign folder, a mismatch or a damaged config.json fails at once
+        check_run_folder(config, main_process=jax.process_index() == 0)
+        folder = None
+        if train is None or test is None:
+            loaded_train, loaded_test, folder = load_data(config)
+            folder = folder if train is None else None
+            train = train if train is not None else loaded_train
+            test = test if test is not None else loaded_test
+        check_splits(config, train, test, main_process=jax.process_index() == 0)
+        stop.check_startup()
+        model = build_model(config, train.num_classes, train.image_shape[-1])
+        info = describe_data(train, config, model, folder)
+        stop.check_startup()
+        return Run(config, info, model, train, test, stop).run()
+
+
+def evaluate_on(test: Dataset | StreamingFolder, eval_step, state, parallel: Parallel, batch_size: int) -> dict:
+    """Loss, top-1 and top-5 accuracy over every image of ``test`` (one host sync at the end)."""
+    started = time.perf_counter()
+    sums = None
+    batches = eval_batches(test, batch_size, process_index=jax.process_index(), process_count=jax.process_count())
+    for batch in prefetch(batches, **parallel.prefetch_kwargs()):
+        sums = add_metrics(sums, eval_step(state, batch))
+    sums = {k: float(v) for k, v in parallel.fetch(sums).items()}
+    return {
+        "loss": sums["loss"] / sums["count"],
+        "accuracy": sums["top1"] / sums["count"],
+        "top5": sums["top5"] / sums["count"],
+        "count": sums["count"],
+        "seconds": time.perf_counter() - started,
+    }
+
+
+def evaluate(out: str | Path, data: str | None = None, *, step: int | None = None, test: Dataset | None = None) -> dict:
+    """Test loss and accuracy of a run folder's checkpoint on ``data``'s test split (default:
+    the dataset it trained on), normalised with the training statistics; on one device. ``data``
+    may be an image folder: its validation part is read as the run read its folder (size,
+    channels, evaluation transform), and its classes must be the run's. The metrics of
+    ``evaluate_on`` and ``step``, the checkpoint step evaluated."""
+    config, info = read_config(out), read_data_info(out)
+    if test is None:
+        test = load_test_split(
+            data or (info.folder["root"] if info.folder else config.data),
+            info.folder,
+            image_size=info.image_size,
+            channels=info.in_channels,
+            classes=info.classes,
+            val_fraction=config.val_fraction,
+            workers=config.workers,
+            skip_bad=config.skip_bad,
+            seed=config.seed,
+            data_root=config.data_root,
+        )
+    model, variables, step = restore_run(out, step)
+    eval_step = jax.jit(make_eval_step(model, transform=transforms(config, info)[1]))
+    state = TrainState(variables["params"], variables["batch_stats"], None, jnp.zeros((), jnp.int32), None)
+    metrics = evaluate_on(test, eval_step, jax.device_put(state), Parallel("none"), config.eval_batch_size)
+    return {**metrics, "step": step}

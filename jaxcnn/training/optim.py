@@ -12,7 +12,7 @@ import math
 import jax
 import optax
 
-from .choices import OPTIMIZERS, SCHEDULES, STEP_MILESTONES
+from .config import OPTIMIZERS, SCHEDULES, STEP_MILESTONES
 
 
 def schedule(

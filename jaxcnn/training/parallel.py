@@ -13,18 +13,7 @@ from jax.sharding import NamedSharding, PartitionSpec
 
 from jaxcnn.data import data_sharding
 
-from .choices import MODES
-
 PMAP_AXIS = "batch"
-
-
-def resolve_mode(mode: str) -> str:
-    """'auto' -> 'sharded' when there is more than one device (of all processes), else 'none'."""
-    if mode not in MODES:
-        raise ValueError(f"parallel must be one of {MODES}, got {mode!r}")
-    if mode == "auto":
-        return "sharded" if jax.device_count() > 1 else "none"
-    return mode
 
 
 @dataclasses.dataclass(frozen=True)

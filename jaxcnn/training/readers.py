@@ -1,26 +1,177 @@
-"""Reading a run folder back: its model and variables (``load_checkpoint``) and their test
-metrics (``evaluate``), from ``config.json`` and the checkpoints alone. Readers never write into a
-run folder: they may read one that a live run holds."""
+"""Reading weights back: a jaxcnn run folder or a torchvision weight file into one ``Source``
+(model, variables, classes, and how inputs were prepared), so that training from weights,
+prediction and export read them the same way; a run folder's model and variables
+(``load_checkpoint``; ``loop.evaluate`` evaluates them). Readers never write into a run folder:
+they may read one that a live run holds."""
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import flax.linen as nn
 import jax
-import jax.numpy as jnp
+import numpy as np
 
-from jaxcnn.data import Dataset
+from jaxcnn.convert import (
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    eval_resize,
+    load_torchvision,
+    merge_weights,
+    model_from_variables,
+)
+from jaxcnn.models import init_shapes, model_info
 
-from .config import read_config
-from .inputs import test_data
-from .loop import evaluate_on
-from .parallel import Parallel
-from .runfolder import read_data_info
-from .setup import transforms
-from .sources import restore_run
-from .state import TrainState
-from .steps import make_eval_step
+from .config import TrainConfig
+from .parts import build_model
+from .runfolder.checkpoints import Checkpoints, check_finite_weights
+from .runfolder.record import (
+    DataInfo,
+    read_config,
+    read_data_info,
+)
+from .step import TrainState
+
+WEIGHT_SUFFIXES = (".pth", ".pt", ".safetensors", ".npz")
+
+
+@dataclasses.dataclass(frozen=True)
+class Source:
+    """Weights and what is known about them.
+
+    Attributes:
+      path: the run folder or weight file read.
+      name: the registered model name (``'resnet20'``).
+      model: the ``nn.Module`` the variables belong to (the run's classes and channels, or
+        torchvision's ``num_classes`` and auxiliary heads).
+      variables: ``{'params', 'batch_stats'}`` of numpy float32 arrays.
+      classes: the class names (a run's dataset's), or None where the source does not say.
+      step: the checkpoint step of a run; None for a weight file.
+      image_size: the model's input side (a run's padded size; torchvision's ``input_size``).
+      in_channels: input channels the weights expect.
+      mean, std: per-channel input normalisation in 0..1 units (a run's training statistics,
+        ImageNet's for torchvision weights).
+      resize: shorter side before the centre crop of ``image_size`` for files of another size
+        (torchvision: 256 for 224); None: ``image_size``.
+      config, data: a run's ``TrainConfig`` and ``DataInfo``; None for a weight file.
+    """
+
+    path: Path
+    name: str
+    model: nn.Module
+    variables: dict
+    classes: tuple[str, ...] | None
+    step: int | None
+    image_size: int
+    in_channels: int
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    resize: int | None = None
+    config: TrainConfig | None = None
+    data: DataInfo | None = None
+
+    @property
+    def num_classes(self) -> int:
+        """Outputs of the source's classifier."""
+        return self.model.num_classes
+
+
+def load_source(src: str | Path, model: str | None = None, *, step: int | None = None) -> Source:
+    """The weights at ``src``: a jaxcnn run folder (its checkpoint at ``step``, default the newest
+    that restores) or a torchvision weight file (``.pth``/``.pt`` with torch installed,
+    ``.safetensors``, ``.npz``), converted by ``jaxcnn.convert`` for the torchvision model ``model``.
+
+    Raises:
+      FileNotFoundError: ``src`` does not exist.
+      ValueError: a weight file without ``model``; a ``model`` that differs from a run's; a file
+        of another kind; weights that do not fit the model (naming the layers).
+    """
+    path = Path(src)
+    if path.is_dir():
+        return _run_source(path, model, step)
+    if not path.exists():
+        raise FileNotFoundError(f"{src}: no such run folder or weight file")
+    if path.suffix.lower() not in WEIGHT_SUFFIXES:
+        raise ValueError(
+            f"{src}: expected a jaxcnn run folder or a torchvision weight file ({', '.join(WEIGHT_SUFFIXES)})"
+        )
+    if model is None:
+        raise ValueError(f"{src}: a weight file does not say which model it is; name it (--model resnet50)")
+    if step is not None:
+        raise ValueError(f"{src}: a weight file has no checkpoint steps; --step is for run folders")
+    return _file_source(path, model)
+
+
+def _run_source(path: Path, model: str | None, step: int | None) -> Source:
+    config, info = read_config(path), read_data_info(path)
+    if model is not None and model != config.model:
+        raise ValueError(f"{path} is a run of {config.model}, not {model}; leave out --model for a run folder")
+    module, variables, step = restore_run(path, step)
+    return Source(
+        path=path,
+        name=config.model,
+        model=module,
+        variables=variables,
+        classes=tuple(info.classes) or None,
+        step=step,
+        image_size=info.image_size,
+        in_channels=info.in_channels,
+        mean=info.mean,
+        std=info.std,
+        config=config,
+        data=info,
+    )
+
+
+def _file_source(path: Path, name: str) -> Source:
+    variables = jax.tree.map(np.asarray, load_torchvision(name, path))
+    check_finite_weights(variables, str(path))
+    size = model_info(name).input_size
+    return Source(
+        path=path,
+        name=name,
+        model=model_from_variables(name, variables),
+        variables=variables,
+        classes=None,
+        step=None,
+        image_size=size,
+        in_channels=3,
+        mean=IMAGENET_MEAN,
+        std=IMAGENET_STD,
+        resize=eval_resize(size),
+    )
+
+
+def restore_run(out: str | Path, step: int | None) -> tuple[nn.Module, dict, int]:
+    """``load_checkpoint``'s model and variables, and the step they were saved at.
+
+    Raises:
+      NonFiniteWeightsError: the checkpoint holds NaN or infinite values (names the step and the
+        other saved steps)."""
+    config, info = read_config(out), read_data_info(out)
+    model = build_model(config, info.num_classes, info.in_channels)
+    template = init_shapes(model, info.image_size, info.in_channels)
+    checkpoints = Checkpoints(Path(out) / "checkpoints")
+    try:
+        variables, step = checkpoints.restore_variables_and_step(template, step)
+        others = [saved for saved in checkpoints.steps() if saved != step]
+        hint = f"; choose an earlier step with --step (saved: {', '.join(map(str, others))})" if others else ""
+        check_finite_weights(variables, f"checkpoint step {step} in {checkpoints.directory}", hint)
+        return model, variables, step
+    finally:
+        checkpoints.close()
+
+
+def start_from(src: str | Path, model: nn.Module, name: str, state: TrainState, report) -> TrainState:
+    """``state`` with its variables merged from the weights at ``src`` (``load_source``; a weight
+    file is read for the model ``name``) by ``jaxcnn.convert.merge_weights``; each of its notes
+    goes to ``report`` as one line."""
+    source = load_source(src, None if Path(src).is_dir() else name)
+    variables, notes = merge_weights(model, state.variables, source.variables)
+    for note in notes:
+        report(f"init-from {src}: {note}")
+    return state.replace(params=variables["params"], batch_stats=variables.get("batch_stats", {}))
 
 
 def load_checkpoint(out: str | Path, step: int | None = None) -> tuple[nn.Module, dict]:
@@ -29,18 +180,3 @@ def load_checkpoint(out: str | Path, step: int | None = None) -> tuple[nn.Module
     their folder), restored by layer name without building the optimizer."""
     model, variables, _ = restore_run(out, step)
     return model, variables
-
-
-def evaluate(out: str | Path, data: str | None = None, *, step: int | None = None, test: Dataset | None = None) -> dict:
-    """Test loss and accuracy of a run folder's checkpoint on ``data``'s test split (default:
-    the dataset it trained on), normalised with the training statistics; on one device. ``data``
-    may be an image folder: its validation part is read as the run read its folder (size,
-    channels, evaluation transform), and its classes must be the run's. The metrics of
-    ``evaluate_on`` and ``step``, the checkpoint step evaluated."""
-    config, info = read_config(out), read_data_info(out)
-    test = test if test is not None else test_data(config, info, data)
-    model, variables, step = restore_run(out, step)
-    eval_step = jax.jit(make_eval_step(model, transform=transforms(config, info)[1]))
-    state = TrainState(variables["params"], variables["batch_stats"], None, jnp.zeros((), jnp.int32), None)
-    metrics = evaluate_on(test, eval_step, jax.device_put(state), Parallel("none"), config.eval_batch_size)
-    return {**metrics, "step": step}

@@ -116,7 +116,7 @@ def test_init_from_a_pth_written_by_torchvision_gives_its_logits(tmp_path, chann
     grey image in RGB is what torchvision sees)."""
     from jaxcnn.models import init_shapes
     from jaxcnn.training import TrainState
-    from jaxcnn.training.sources import start_from
+    from jaxcnn.training.readers import start_from
 
     torch.manual_seed(0)
     source = torchvision.models.resnet18(weights=None, num_classes=10).eval()

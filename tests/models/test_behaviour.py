@@ -10,7 +10,7 @@ import pytest
 from jaxcnn.models import Classifier, create_model
 from jaxcnn.models.resnet import Bottleneck, PreActBottleneck, ResNet
 from jaxcnn.models.vgg import VGG
-from jaxcnn.training.state import init_variables
+from jaxcnn.training.step import init_variables
 
 RNG = jax.random.key(0)
 

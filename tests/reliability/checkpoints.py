@@ -3,8 +3,8 @@
 from pathlib import Path
 
 from jaxcnn.training import Checkpoints, read_config
-from jaxcnn.training.runfolder import read_data_info
-from jaxcnn.training.setup import build, initial_state
+from jaxcnn.training.parts import build, initial_state
+from jaxcnn.training.runfolder.record import read_data_info
 
 
 def template(out):

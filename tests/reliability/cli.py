@@ -64,9 +64,12 @@ def signal_at_start(point: str, signum: int) -> None:
 
     import jax._src.compiler as compiler
 
-    fit_module, inputs_module = (importlib.import_module(f"jaxcnn.training.{name}") for name in ("fit", "inputs"))
+    sources_module = importlib.import_module("jaxcnn.data.sources")
     name = "backend_compile_and_load" if hasattr(compiler, "backend_compile_and_load") else "backend_compile"
-    targets = {"data": (inputs_module, "load"), "model": (fit_module, "build_model")}
+    targets = {
+        "data": (sources_module, "load"),
+        "model": (importlib.import_module("jaxcnn.training.loop"), "build_model"),
+    }
     module, attribute = targets.get(point, (compiler, name))
     original, sent = getattr(module, attribute), []
 
@@ -87,9 +90,9 @@ def main(argv: list[str]) -> int:
     from jaxcnn.data import load
     from tests.training.runs import subset
 
-    inputs_module = importlib.import_module("jaxcnn.training.inputs")  # where fit loads datasets
+    sources_module = importlib.import_module("jaxcnn.data.sources")  # where fit loads datasets
     tiny = {split: subset(load("fashion_mnist_small", split), n) for split, n in (("train", 256), ("test", 100))}
-    inputs_module.load = lambda name, split, root=None: tiny[split]
+    sources_module.load = lambda name, split, root=None: tiny[split]
     if argv[:1] == ["--signal"]:
         call, name, *again = argv[1].split(":")
         signal_at_call(int(call), signal.Signals[name], again == ["again-in-save"])

@@ -14,7 +14,7 @@ from tests.reliability.conftest import REFERENCE
 from tests.training.runs import tiny_config
 from tests.training.test_training_fit import assert_same_params
 
-inputs_module = importlib.import_module("jaxcnn.training.inputs")  # where fit and evaluate load datasets
+sources_module = importlib.import_module("jaxcnn.data.sources")  # where fit and evaluate load datasets
 
 
 def garbage(data: bytes, rng) -> bytes:
@@ -100,7 +100,7 @@ def test_evaluate_falls_back_and_an_explicit_bad_step_is_one_line_naming_it(refe
     for name in checkpoint_files(out / "checkpoints" / "16"):
         damage(out / "checkpoints" / "16" / name, "garbage", np.random.default_rng(0))
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(inputs_module, "load", lambda *args, **kwargs: tiny_data[1])
+        patch.setattr(sources_module, "load", lambda *args, **kwargs: tiny_data[1])
         assert main(["evaluate", str(out)]) == 0
         captured = capsys.readouterr()
         assert "top-1 accuracy" in captured.out and captured.err.count("\n") == 1

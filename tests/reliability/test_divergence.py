@@ -11,7 +11,7 @@ import pytest
 
 from jaxcnn.serve import Predictor, export
 from jaxcnn.training import Checkpoints, evaluate, fit, load_checkpoint
-from jaxcnn.training.checkpoint import NonFiniteWeightsError
+from jaxcnn.training.runfolder.checkpoints import NonFiniteWeightsError
 from tests.reliability.checkpoints import saved_states
 from tests.reliability.cli import TINY_FLAGS
 from tests.reliability.test_signals import jaxcnn

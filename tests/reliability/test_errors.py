@@ -19,8 +19,8 @@ from jaxcnn.models import create_model
 from jaxcnn.training import TrainConfig
 from tests.training.runs import TINY_RESNET
 
-inputs_module = importlib.import_module("jaxcnn.training.inputs")  # where fit loads datasets
-training_setup = importlib.import_module("jaxcnn.training.setup")
+sources_module = importlib.import_module("jaxcnn.data.sources")  # where fit loads datasets
+training_setup = importlib.import_module("jaxcnn.training.parts")
 
 BAD_FLAGS = [
     ("--lr", "nan", "expected a finite number > 0, got nan"),
@@ -96,7 +96,7 @@ def test_a_full_disk_while_writing_a_file_is_one_line_naming_it(tiny_data, tmp_p
 
     monkeypatch.setattr(Path, "write_bytes", full)
     monkeypatch.setattr(
-        inputs_module, "load", lambda name, split, root=None: dict(zip(("train", "test"), tiny_data))[split]
+        sources_module, "load", lambda name, split, root=None: dict(zip(("train", "test"), tiny_data))[split]
     )
     monkeypatch.setattr(training_setup, "create_model", functools.partial(create_model, **TINY_RESNET))
     err = one_line_error(["train", "--out", str(tmp_path), "--no-progress"], capsys)

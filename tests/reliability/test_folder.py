@@ -14,21 +14,21 @@ import pytest
 from jaxcnn.cli import main
 from jaxcnn.models import create_model
 from jaxcnn.training import fit
-from jaxcnn.training.guard import LOCK_NAME
+from jaxcnn.training.runfolder.lock import LOCK_NAME
 from tests.reliability.conftest import REFERENCE
 from tests.reliability.test_checkpoints import partial_copy
 from tests.training.runs import TINY_RESNET, tiny_config
 from tests.training.test_training_fit import assert_same_params
 
-inputs_module = importlib.import_module("jaxcnn.training.inputs")  # where fit and evaluate load datasets
-training_setup = importlib.import_module("jaxcnn.training.setup")
+sources_module = importlib.import_module("jaxcnn.data.sources")  # where fit and evaluate load datasets
+training_setup = importlib.import_module("jaxcnn.training.parts")
 
 
 @pytest.fixture(autouse=True)
 def tiny_cli(tiny_data, monkeypatch):
     """`jaxcnn train` trains the tiny model on the tiny data (where a refusal fails to come)."""
     splits = dict(zip(("train", "test"), tiny_data))
-    monkeypatch.setattr(inputs_module, "load", lambda name, split, root=None: splits[split])
+    monkeypatch.setattr(sources_module, "load", lambda name, split, root=None: splits[split])
     monkeypatch.setattr(training_setup, "create_model", functools.partial(create_model, **TINY_RESNET))
 
 

@@ -21,7 +21,7 @@ from tests.reliability.tmpfs import tmpfs
 from tests.training.runs import tiny_config
 from tests.training.test_training_fit import assert_same_params
 
-report_module = importlib.import_module("jaxcnn.training.report")
+report_module = importlib.import_module("jaxcnn.training.runfolder.record")
 
 
 @pytest.fixture

@@ -11,11 +11,11 @@ import pytest
 
 from jaxcnn.cli import main
 from jaxcnn.training import RunLockedError, evaluate, fit
-from jaxcnn.training.guard import LOCK_NAME, run_lock
+from jaxcnn.training.runfolder.lock import LOCK_NAME, run_lock
 from tests.training.runs import tiny_config
 
 loop_module = importlib.import_module("jaxcnn.training.loop")
-HOLD = """import sys, time; from jaxcnn.training.guard import run_lock
+HOLD = """import sys, time; from jaxcnn.training.runfolder.lock import run_lock
 with run_lock(sys.argv[1]):
     print('locked', flush=True); time.sleep(120)"""
 

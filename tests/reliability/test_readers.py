@@ -13,7 +13,7 @@ from jaxcnn.cli import main
 from jaxcnn.training import evaluate, load_checkpoint
 from tests.reliability.test_checkpoints import partial_copy
 
-inputs_module = importlib.import_module("jaxcnn.training.inputs")  # where fit and evaluate load datasets
+sources_module = importlib.import_module("jaxcnn.data.sources")  # where fit and evaluate load datasets
 
 
 def snapshot(folder) -> dict:
@@ -42,7 +42,7 @@ def test_evaluate_of_a_folder_without_checkpoints_creates_nothing(reference, tin
     (tmp_path / "run").mkdir()
     shutil.copy(reference.out / "config.json", tmp_path / "run")
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(inputs_module, "load", lambda *args, **kwargs: tiny_data[1])
+        patch.setattr(sources_module, "load", lambda *args, **kwargs: tiny_data[1])
         assert main(["evaluate", str(tmp_path / "run")]) == 1
     assert "no checkpoint in" in capsys.readouterr().err
     assert sorted(p.name for p in (tmp_path / "run").iterdir()) == ["config.json"]
@@ -51,7 +51,7 @@ def test_evaluate_of_a_folder_without_checkpoints_creates_nothing(reference, tin
 def test_a_reader_racing_a_runs_checkpoint_deletion_reads_the_newer_step(reference, tmp_path, monkeypatch):
     # a live run with --keep-checkpoints 1 saves step 16 and deletes step 15 while a reader reads 15
     out = partial_copy(reference.out, tmp_path / "run", (15,))
-    checkpoints_module = importlib.import_module("jaxcnn.training.checkpoint")
+    checkpoints_module = importlib.import_module("jaxcnn.training.runfolder.checkpoints")
     original, raced = checkpoints_module.Checkpoints._restore_variables, []
 
     def restore_while_the_run_moves_on(self, template, step):

@@ -19,7 +19,7 @@ from tests.reliability.test_kill import assert_same_sums
 from tests.training.runs import tiny_config
 from tests.training.test_training_fit import assert_same_params
 
-inputs_module = importlib.import_module("jaxcnn.training.inputs")  # where fit and evaluate load datasets
+sources_module = importlib.import_module("jaxcnn.data.sources")  # where fit and evaluate load datasets
 FULL_AT = 10  # the checkpoint whose write meets a full disk (mid-epoch 2)
 
 
@@ -89,7 +89,7 @@ def test_resume_takes_the_saved_settings_and_accepts_changes_that_do_not_change_
 ):
     out = partial_copy(reference.out, tmp_path / "run", (12,))
     splits = dict(zip(("train", "test"), tiny_data))
-    monkeypatch.setattr(inputs_module, "load", lambda name, split, root=None: splits[split])
+    monkeypatch.setattr(sources_module, "load", lambda name, split, root=None: splits[split])
     harmless = ["--eval-batch-size", "20", "--no-progress", "--checkpoint-every", "2"]
     assert main(["train", "--resume", "--out", str(out), *harmless]) == 0
     assert_same_params(load_checkpoint(out)[1], reference.variables)
@@ -108,7 +108,7 @@ def test_config_of_a_resumed_run_starts_a_new_run_and_no_resume_says_so(referenc
     saved["config"]["resume"] = True  # the config.json of a run that was resumed
     (tmp_path / "recipe.json").write_text(json.dumps(saved))
     splits = dict(zip(("train", "test"), tiny_data))
-    monkeypatch.setattr(inputs_module, "load", lambda name, split, root=None: splits[split])
+    monkeypatch.setattr(sources_module, "load", lambda name, split, root=None: splits[split])
     for name, extra in (("new", []), ("newer", ["--no-resume"])):
         argv = ["train", "--config", str(tmp_path / "recipe.json"), "--out", str(tmp_path / name), "--max-steps", "1"]
         assert main([*argv, *extra]) == 0

@@ -13,7 +13,7 @@ import pytest
 from jaxcnn.cli import main
 from jaxcnn.convert.testing import relative_error
 from jaxcnn.data import normalize
-from jaxcnn.data.registry import FASHION_CLASSES
+from jaxcnn.data.named import FASHION_CLASSES
 from jaxcnn.models import create_model, init_shapes
 from jaxcnn.serve import Preprocessing, eval_forward
 from jaxcnn.training import load_checkpoint

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from jaxcnn.cli import main
-from jaxcnn.data.registry import FASHION_CLASSES
+from jaxcnn.data.named import FASHION_CLASSES
 from jaxcnn.serve import Predictor
 from jaxcnn.training import evaluate
 

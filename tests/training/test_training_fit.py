@@ -89,7 +89,7 @@ def test_load_checkpoint_builds_no_optimizer(reference, monkeypatch):
     def no_optimizer(*args, **kwargs):
         raise AssertionError("load_checkpoint built an optimizer")
 
-    monkeypatch.setattr(importlib.import_module("jaxcnn.training.setup"), "optimizer", no_optimizer)
+    monkeypatch.setattr(importlib.import_module("jaxcnn.training.parts"), "optimizer", no_optimizer)
     _, variables = load_checkpoint(reference.out)
     assert_same_params(variables, reference.variables)
 

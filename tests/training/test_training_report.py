@@ -7,7 +7,7 @@ import sys
 
 from tqdm import tqdm
 
-from jaxcnn.training import report
+from jaxcnn.training.runfolder import record as report
 
 
 class Terminal(io.StringIO):
@@ -60,7 +60,7 @@ def test_curves_png_leaves_the_matplotlib_backend_and_pyplot_alone(tmp_path):
 import matplotlib
 matplotlib.use("svg")
 import matplotlib.pyplot as plt
-from jaxcnn.training import report
+from jaxcnn.training.runfolder import record as report
 row = {{"epoch": 1, "train_loss": 1.0, "test_loss": 0.9, "train_accuracy": 0.5, "test_accuracy": 0.6}}
 path = report.plot_curves({str(tmp_path)!r}, [row, {{**row, "epoch": 2}}])
 assert path.read_bytes()[:8] == b"\\x89PNG\\r\\n\\x1a\\n"

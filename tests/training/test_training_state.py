@@ -8,7 +8,7 @@ import pytest
 
 from jaxcnn.models import create_model
 from jaxcnn.training import create_train_state, optimizer
-from jaxcnn.training.state import init_variables
+from jaxcnn.training.step import init_variables
 
 TINY = {
     "resnet20": dict(stage_sizes=(2, 1, 1), widths=(4, 8, 8), stem_width=4),  # scanned blocks, zero-pad shortcuts

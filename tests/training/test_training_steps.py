@@ -21,8 +21,8 @@ from jaxcnn.training import (
     optimizer,
     schedule,
 )
-from jaxcnn.training.setup import build_optimizer
-from jaxcnn.training.steps import NONFINITE
+from jaxcnn.training.parts import build_optimizer
+from jaxcnn.training.step import NONFINITE
 from tests.training.runs import TINY_RESNET
 
 RNG = np.random.default_rng(0)

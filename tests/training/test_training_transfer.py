@@ -15,8 +15,8 @@ from jaxcnn.data import Dataset
 from jaxcnn.models import create_model, init_shapes
 from jaxcnn.training import fit, load_source
 from jaxcnn.training.optim import frozen_labels
-from jaxcnn.training.setup import build, build_model, describe_data, initial_state
-from jaxcnn.training.sources import start_from
+from jaxcnn.training.parts import build, build_model, describe_data, initial_state
+from jaxcnn.training.readers import start_from
 from tests.training.runs import TINY_RESNET, tiny_config
 
 

@@ -28,7 +28,7 @@ from jaxcnn.data import load  # noqa: E402
 from jaxcnn.training import Checkpoints  # noqa: E402
 from tests.training.runs import subset, tiny_config  # noqa: E402
 
-fit_module = importlib.import_module("jaxcnn.training.fit")  # the module, not the function jaxcnn.training.fit
+fit_module = importlib.import_module("jaxcnn.training.loop")  # the module of fit
 loop_module = importlib.import_module("jaxcnn.training.loop")
 
 TRAIN, TEST = subset(load("fashion_mnist_small", "train"), 256), subset(load("fashion_mnist_small", "test"), 100)

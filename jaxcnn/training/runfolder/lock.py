@@ -24,6 +24,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 LOCK_NAME = ".lock"
+
+
 _NO_SPACE = "No space left on device"
 
 

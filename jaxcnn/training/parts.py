@@ -1,14 +1,16 @@
-"""What a run is built from: the description of its data (classes, channels, statistics, the
-input size), its model, optimizer and schedule, its seeded initial state and its on-device input
-transforms. ``fit`` builds a run with these; ``jaxcnn.bench`` builds the same step with them."""
+"""What a run is built from: its data (``load_data``, through ``jaxcnn.data.load_splits``) and its
+description (``describe_data``: classes, channels, statistics, the input size), its model,
+optimizer and schedule, its seeded initial state and its on-device input transforms, and the
+settings refused before anything is written (``refuse_mistakes``, ``check_splits``). ``fit``
+builds a run with these; ``jaxcnn.bench`` builds the same step with them."""
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import math
 import os
 import sys
+from pathlib import Path
 
 import flax.linen as nn
 import jax
@@ -16,30 +18,15 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxcnn.data import Dataset, StreamingFolder, augment, channel_stats, normalize, steps_per_epoch
+from jaxcnn.data.layout import scanned_folders
+from jaxcnn.data.sources import is_folder_data, load_splits
 from jaxcnn.inspect import summary
-from jaxcnn.models import create_model
+from jaxcnn.models import create_model, model_info
 
 from .config import ConfigError, TrainConfig
 from .optim import freeze, frozen_stages, optimizer, schedule
-from .state import TrainState, create_train_state
-
-
-@dataclasses.dataclass(frozen=True)
-class DataInfo:
-    """What the training data decides about the model and its inputs (saved in config.json).
-
-    ``classes`` names the labels (label k is ``classes[k]``); ``folder`` describes an image
-    folder's run (see ``inputs.load_inputs``: its root, layout, split, decode mode, image size,
-    channels and evaluation transform), None for a named dataset or arrays."""
-
-    num_classes: int
-    in_channels: int
-    image_size: int
-    mean: tuple[float, ...]
-    std: tuple[float, ...]
-    train_examples: int
-    classes: tuple[str, ...] = ()
-    folder: dict | None = None
+from .runfolder.record import DataInfo, read_data_info
+from .step import TrainState, create_train_state
 
 
 def describe_data(
@@ -60,9 +47,35 @@ def describe_data(
     return DataInfo(train.num_classes, channels, size, *stats, len(train), train.classes, folder)
 
 
-def check_split_sizes(config: TrainConfig, train: Dataset | StreamingFolder, test: Dataset | StreamingFolder) -> None:
+def load_data(config: TrainConfig) -> tuple:
+    """``(train, test, folder description or None)`` of ``config.data`` through
+    ``jaxcnn.data.load_splits``: a folder's images at ``config.image_size``, by default the
+    model's natural input size; a resume reads with what its first start chose and recorded."""
+    saved = read_data_info(config.out).folder if config.resume else None
+    return load_splits(
+        config.data,
+        image_size=config.image_size or model_info(config.model).input_size,
+        val_fraction=config.val_fraction,
+        decode=config.decode,
+        workers=config.workers,
+        skip_bad=config.skip_bad,
+        seed=config.seed,
+        data_root=config.data_root,
+        saved=saved,
+        accept_change=config.accept_data_change,
+    )
+
+
+def check_splits(config: TrainConfig, train, test, *, main_process: bool = True) -> None:
     """``ConfigError`` (naming both numbers and the split) when a training epoch would have no
-    full batch of ``config.batch_size`` or the evaluation split no image."""
+    full batch of ``config.batch_size``; ``ValueError`` when the evaluation split has no image;
+    a warning on stderr (``main_process``) for a single class, whose accuracy means nothing."""
+    if train.num_classes == 1 and main_process:
+        print(
+            f"warning: {config.data} has a single class ({train.classes[0]}): every prediction is that class, "
+            "so its accuracy reads 100% and means nothing; add a folder per class",
+            file=sys.stderr,
+        )
     if len(train) < config.batch_size:
         raise ConfigError(
             "batch_size",
@@ -150,3 +163,24 @@ def initialize_distributed(config: TrainConfig) -> None:
     kwargs = {k: getattr(config, k) if getattr(config, k) is not None else env[k] for k in env}
     kwargs = {k: (v if k == "coordinator_address" else int(v)) for k, v in kwargs.items() if v is not None}
     jax.distributed.initialize(**kwargs)
+
+
+def refuse_mistakes(config: TrainConfig) -> None:
+    """Refuse, before anything is written, the settings that would run but train nothing useful
+    or damage the data: ``ConfigError`` for freezing the backbone of random weights (a new run
+    without ``init_from``), ``ValueError`` for an output folder inside the image folder
+    ``config.data`` (its files would become a class of images in every later run)."""
+    if config.freeze == "backbone" and config.init_from is None and not config.resume:
+        raise ConfigError(
+            "freeze",
+            "'backbone' without init_from trains the classifier on random, untrained features; "
+            "give init_from (a run folder or weight file to start from), or freeze none",
+        )
+    if is_folder_data(config.data):
+        out = Path(config.out).expanduser().resolve()
+        for scanned in map(Path.resolve, scanned_folders(config.data)):
+            if out == scanned or scanned in out.parents:
+                raise ValueError(
+                    f"the output folder {config.out} is inside {scanned}, where its files would be read as images of "
+                    f"a class by every later run on {config.data}; write the run outside that folder"
+                )

@@ -39,10 +39,14 @@ import jax
 import numpy as np
 import orbax.checkpoint as ocp
 
-from .state import TrainState
+from ..step import TrainState
 
 VARIABLES = ("params", "batch_stats")
+
+
 TMP_SUFFIX = ".orbax-checkpoint-tmp"  # orbax's name for a step folder being written
+
+
 LIST_TRIES = 5  # listings of a folder whose steps a live run deletes while they are read
 
 
