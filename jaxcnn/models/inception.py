@@ -30,6 +30,7 @@ from jaxcnn.models.layers import (
     output_logits,
     sow_feature,
 )
+from jaxcnn.models.registry import register_model
 from jaxcnn.ops import XLA, Backend
 
 
@@ -357,11 +358,19 @@ class InceptionV3(Classifier):
         return (logits, aux) if with_aux and train else logits
 
 
+@register_model(params=6_624_904, macs=1_498_376_192, reference="torchvision googlenet", torchvision=True)
 def googlenet(**kwargs) -> GoogLeNet:
     """GoogLeNet (Inception v1); ``aux_logits=True`` adds the two auxiliary classifiers."""
     return GoogLeNet(**kwargs)
 
 
+@register_model(
+    params=23_834_568,
+    macs=5_713_216_096,
+    input_size=299,
+    reference="torchvision inception_v3 (transform_input=False)",
+    torchvision=True,
+)
 def inception_v3(**kwargs) -> InceptionV3:
     """Inception v3 at 299x299; ``aux_logits=True`` adds the auxiliary classifier."""
     return InceptionV3(**kwargs)

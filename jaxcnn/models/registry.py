@@ -1,19 +1,25 @@
 """The model registry: every model is created by name through ``create_model``.
 
-The facts of each built-in model (parameters, MACs, natural input, reference) are a table here, in
-plain Python, so that ``jaxcnn models`` lists them without importing jax; each name is a function
-of the same name in its family's module (``jaxcnn.models.resnet.resnet50``), imported when the
-model is created. Models of your own are added with :func:`register_model`.
+Each model is a function of its name in its family's module (``jaxcnn.models.resnet.resnet50``),
+decorated with :func:`register_model`, which carries its facts (parameters, MACs, natural input,
+reference) beside it, as timm's ``default_cfgs``. The registry reads the built-in models' facts
+from those modules' text, so that ``jaxcnn models`` lists them without importing jax; a family
+module is imported when one of its models is created. Models of your own are added with the same
+decorator.
 """
 
 from __future__ import annotations
 
+import ast
+import contextlib
 import dataclasses
 import difflib
 import fnmatch
 import importlib
+import importlib.util
 import re
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -57,57 +63,8 @@ class ModelInfo:
         return self.constructor or getattr(importlib.import_module(self.module), self.name)
 
 
-CIFAR = dict(input_size=32, num_classes=10)  # every CIFAR net: 32x32 inputs, 10 classes
-OPTION_A = "He et al. 2015, CIFAR-10, option A"
-PLAIN = "He et al. 2015, CIFAR-10 plain net"
-PREACT = "He et al. 2016, CIFAR-10, pre-activation"
-
-
-def _model(name: str, family: str, params: int, macs: int, **facts) -> tuple[str, ModelInfo]:
-    return name, ModelInfo(name, params, macs, module=f"jaxcnn.models.{family}", **facts)
-
-
-# tests/models checks every entry against the model built from it (and against torchvision).
-_REGISTRY: dict[str, ModelInfo] = dict(
-    [
-        _model("googlenet", "inception", 6_624_904, 1_498_376_192, reference="torchvision googlenet", torchvision=True),
-        _model(
-            "inception_v3",
-            "inception",
-            23_834_568,
-            5_713_216_096,
-            input_size=299,
-            reference="torchvision inception_v3 (transform_input=False)",
-            torchvision=True,
-        ),
-        _model("plain20", "resnet", 269_722, 40_551_040, **CIFAR, reference=PLAIN),
-        _model("plain32", "resnet", 464_154, 68_862_592, **CIFAR, reference=PLAIN),
-        _model("plain44", "resnet", 658_586, 97_174_144, **CIFAR, reference=PLAIN),
-        _model("plain56", "resnet", 853_018, 125_485_696, **CIFAR, reference=PLAIN),
-        _model("plain110", "resnet", 1_727_962, 252_887_680, **CIFAR, reference=PLAIN),
-        _model("preact_resnet164", "resnet", 1_703_258, 247_646_720, **CIFAR, reference=PREACT),
-        _model("preact_resnet1001", "resnet", 10_327_706, 1_490_995_712, **CIFAR, reference=PREACT),
-        _model("resnet18", "resnet", 11_689_512, 1_814_073_344, reference="torchvision resnet18", torchvision=True),
-        _model("resnet20", "resnet", 269_722, 40_551_040, **CIFAR, reference=OPTION_A),
-        _model("resnet32", "resnet", 464_154, 68_862_592, **CIFAR, reference=OPTION_A),
-        _model("resnet34", "resnet", 21_797_672, 3_663_761_408, reference="torchvision resnet34", torchvision=True),
-        _model("resnet44", "resnet", 658_586, 97_174_144, **CIFAR, reference=OPTION_A),
-        _model("resnet50", "resnet", 25_557_032, 4_089_184_256, reference="torchvision resnet50", torchvision=True),
-        _model("resnet56", "resnet", 853_018, 125_485_696, **CIFAR, reference=OPTION_A),
-        _model("resnet101", "resnet", 44_549_160, 7_801_405_440, reference="torchvision resnet101", torchvision=True),
-        _model("resnet110", "resnet", 1_727_962, 252_887_680, **CIFAR, reference=OPTION_A),
-        _model("resnet152", "resnet", 60_192_808, 11_513_626_624, reference="torchvision resnet152", torchvision=True),
-        _model("resnet1202", "resnet", 19_421_274, 2_829_238_912, **CIFAR, reference=OPTION_A),
-        _model("vgg11", "vgg", 132_863_336, 7_609_090_048, reference="torchvision vgg11", torchvision=True),
-        _model("vgg11_bn", "vgg", 132_868_840, 7_609_090_048, reference="torchvision vgg11_bn", torchvision=True),
-        _model("vgg13", "vgg", 133_047_848, 11_308_466_176, reference="torchvision vgg13", torchvision=True),
-        _model("vgg13_bn", "vgg", 133_053_736, 11_308_466_176, reference="torchvision vgg13_bn", torchvision=True),
-        _model("vgg16", "vgg", 138_357_544, 15_470_264_320, reference="torchvision vgg16", torchvision=True),
-        _model("vgg16_bn", "vgg", 138_365_992, 15_470_264_320, reference="torchvision vgg16_bn", torchvision=True),
-        _model("vgg19", "vgg", 143_667_240, 19_632_062_464, reference="torchvision vgg19", torchvision=True),
-        _model("vgg19_bn", "vgg", 143_678_248, 19_632_062_464, reference="torchvision vgg19_bn", torchvision=True),
-    ]
-)
+FAMILIES = ("inception", "resnet", "vgg")  # the modules jaxcnn.models.<family> of the built-in models
+_REGISTRY: dict[str, ModelInfo] = {}
 
 
 def register_model(
@@ -121,17 +78,57 @@ def register_model(
 ):
     """Decorator registering ``factory(**kwargs) -> Classifier`` under its function name, with
     the facts of :class:`ModelInfo`. ``create_model`` passes the factory ``num_classes``,
-    ``dtype`` and ``backend`` (a ``jaxcnn.ops.Backend``) besides the caller's overrides."""
+    ``dtype`` and ``backend`` (a ``jaxcnn.ops.Backend``) besides the caller's overrides.
+
+    The built-in models carry their facts the same way, beside their factories in
+    ``jaxcnn.models.<family>``; the registry reads those from the modules' text (``_read_family``),
+    so that listing them imports no jax, and the decorator leaves them as read."""
 
     def decorate(factory):
         name = factory.__name__
-        if name in _REGISTRY:
+        registry = _registry()
+        if name in registry and registry[name].module == factory.__module__ and registry[name].constructor is None:
+            return factory  # a built-in model, registered from its module's text
+        if name in registry:
             raise ValueError(f"model {name!r} is already registered")
         facts = dict(input_size=input_size, num_classes=num_classes, reference=reference, torchvision=torchvision)
-        _REGISTRY[name] = ModelInfo(name, params, macs, **facts, module=factory.__module__, constructor=factory)
+        registry[name] = ModelInfo(name, params, macs, **facts, module=factory.__module__, constructor=factory)
         return factory
 
     return decorate
+
+
+def _registry() -> dict[str, ModelInfo]:
+    """The registry, holding the built-in models from the first use on."""
+    if not _REGISTRY:
+        for family in FAMILIES:
+            _REGISTRY.update(_read_family(f"jaxcnn.models.{family}"))
+    return _REGISTRY
+
+
+def _read_family(module: str) -> dict[str, ModelInfo]:
+    """``{name: ModelInfo}`` of the functions of ``module`` decorated with ``register_model``, read
+    from its source without importing it: each argument a literal, a name of one of the module's
+    literal constants, or ``**`` such a dict."""
+    tree = ast.parse(Path(importlib.util.find_spec(module).origin).read_text())
+    constants = {}
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+            with contextlib.suppress(ValueError):
+                constants[node.targets[0].id] = ast.literal_eval(node.value)
+
+    def value(node: ast.expr) -> Any:
+        return constants[node.id] if isinstance(node, ast.Name) else ast.literal_eval(node)
+
+    found = {}
+    for node in tree.body:
+        for decorator in getattr(node, "decorator_list", []):
+            if isinstance(decorator, ast.Call) and getattr(decorator.func, "id", None) == "register_model":
+                facts = {}
+                for keyword in decorator.keywords:
+                    facts.update(value(keyword.value) if keyword.arg is None else {keyword.arg: value(keyword.value)})
+                found[node.name] = ModelInfo(node.name, module=module, **facts)
+    return found
 
 
 def natural_key(name: str) -> list:
@@ -142,18 +139,20 @@ def natural_key(name: str) -> list:
 def list_models(pattern: str | None = None, *, torchvision: bool | None = None) -> list[str]:
     """Registered names in natural order (``resnet20`` before ``resnet110``), optionally filtered
     by an fnmatch ``pattern`` (``'resnet*'``) and by whether torchvision has the model."""
-    names = sorted(_REGISTRY, key=natural_key)
-    names = [n for n in names if torchvision is None or _REGISTRY[n].torchvision == torchvision]
+    registry = _registry()
+    names = sorted(registry, key=natural_key)
+    names = [n for n in names if torchvision is None or registry[n].torchvision == torchvision]
     return [n for n in names if fnmatch.fnmatch(n, pattern)] if pattern else names
 
 
 def model_info(name: str) -> ModelInfo:
     """The registry entry for ``name``; unknown names raise ``ValueError`` with close matches."""
-    if name not in _REGISTRY:
-        close = difflib.get_close_matches(name, list(_REGISTRY), n=5, cutoff=0.5)
+    registry = _registry()
+    if name not in registry:
+        close = difflib.get_close_matches(name, list(registry), n=5, cutoff=0.5)
         hint = f" Did you mean: {', '.join(close)}?" if close else ""
-        raise ValueError(f"unknown model {name!r}.{hint} `jaxcnn models` lists all {len(_REGISTRY)} models.")
-    return _REGISTRY[name]
+        raise ValueError(f"unknown model {name!r}.{hint} `jaxcnn models` lists all {len(registry)} models.")
+    return registry[name]
 
 
 def create_model(

@@ -31,6 +31,7 @@ from jaxcnn.models.layers import (
     sow_feature,
     symmetric_padding,
 )
+from jaxcnn.models.registry import register_model
 from jaxcnn.ops import XLA, Backend
 
 SHORTCUTS = ("projection", "zero_pad", "none")
@@ -238,95 +239,119 @@ def preact_resnet(depth: int, **kwargs) -> ResNet:
     return ResNet(**{**config, **kwargs})
 
 
-# Parameters and MACs (at the natural input: 224 ImageNet, 32 CIFAR) are checked against the built
-# models by tests/models/test_registry.py.
+# Each factory carries its facts (``register_model``): parameters and MACs at the natural input
+# (224 ImageNet, 32 CIFAR), checked against the built models by tests/models/test_registry.py. The
+# registry reads them from this file's text, so that ``jaxcnn models`` imports no jax: keep them
+# literals, or names of this module's literal constants.
+CIFAR10 = {"input_size": 32, "num_classes": 10}  # every CIFAR net: 32x32 inputs, 10 classes
+OPTION_A = "He et al. 2015, CIFAR-10, option A"
+PLAIN = "He et al. 2015, CIFAR-10 plain net"
+PREACT = "He et al. 2016, CIFAR-10, pre-activation"
 
 
+@register_model(params=11_689_512, macs=1_814_073_344, reference="torchvision resnet18", torchvision=True)
 def resnet18(**kwargs) -> ResNet:
     """ResNet-18, torchvision's ``resnet18``."""
     return imagenet_resnet(18, **kwargs)
 
 
+@register_model(params=21_797_672, macs=3_663_761_408, reference="torchvision resnet34", torchvision=True)
 def resnet34(**kwargs) -> ResNet:
     """ResNet-34, torchvision's ``resnet34``."""
     return imagenet_resnet(34, **kwargs)
 
 
+@register_model(params=25_557_032, macs=4_089_184_256, reference="torchvision resnet50", torchvision=True)
 def resnet50(**kwargs) -> ResNet:
     """ResNet-50, torchvision's ``resnet50`` (v1.5)."""
     return imagenet_resnet(50, **kwargs)
 
 
+@register_model(params=44_549_160, macs=7_801_405_440, reference="torchvision resnet101", torchvision=True)
 def resnet101(**kwargs) -> ResNet:
     """ResNet-101, torchvision's ``resnet101`` (v1.5)."""
     return imagenet_resnet(101, **kwargs)
 
 
+@register_model(params=60_192_808, macs=11_513_626_624, reference="torchvision resnet152", torchvision=True)
 def resnet152(**kwargs) -> ResNet:
     """ResNet-152, torchvision's ``resnet152`` (v1.5)."""
     return imagenet_resnet(152, **kwargs)
 
 
+@register_model(params=269_722, macs=40_551_040, **CIFAR10, reference=OPTION_A)
 def resnet20(**kwargs) -> ResNet:
     """ResNet-20 for CIFAR-10, He et al. 2015 sec. 4.2 (option A shortcuts)."""
     return cifar_resnet(20, "zero_pad", **kwargs)
 
 
+@register_model(params=464_154, macs=68_862_592, **CIFAR10, reference=OPTION_A)
 def resnet32(**kwargs) -> ResNet:
     """ResNet-32 for CIFAR-10, He et al. 2015 sec. 4.2 (option A shortcuts)."""
     return cifar_resnet(32, "zero_pad", **kwargs)
 
 
+@register_model(params=658_586, macs=97_174_144, **CIFAR10, reference=OPTION_A)
 def resnet44(**kwargs) -> ResNet:
     """ResNet-44 for CIFAR-10, He et al. 2015 sec. 4.2 (option A shortcuts)."""
     return cifar_resnet(44, "zero_pad", **kwargs)
 
 
+@register_model(params=853_018, macs=125_485_696, **CIFAR10, reference=OPTION_A)
 def resnet56(**kwargs) -> ResNet:
     """ResNet-56 for CIFAR-10, He et al. 2015 sec. 4.2 (option A shortcuts)."""
     return cifar_resnet(56, "zero_pad", **kwargs)
 
 
+@register_model(params=1_727_962, macs=252_887_680, **CIFAR10, reference=OPTION_A)
 def resnet110(**kwargs) -> ResNet:
     """ResNet-110 for CIFAR-10, He et al. 2015 sec. 4.2 (option A shortcuts)."""
     return cifar_resnet(110, "zero_pad", **kwargs)
 
 
+@register_model(params=19_421_274, macs=2_829_238_912, **CIFAR10, reference=OPTION_A)
 def resnet1202(**kwargs) -> ResNet:
     """ResNet-1202 for CIFAR-10, He et al. 2015 sec. 4.2 (option A shortcuts)."""
     return cifar_resnet(1202, "zero_pad", **kwargs)
 
 
+@register_model(params=269_722, macs=40_551_040, **CIFAR10, reference=PLAIN)
 def plain20(**kwargs) -> ResNet:
     """ResNet-20 without shortcuts, He et al. 2015 sec. 4.2's plain net."""
     return cifar_resnet(20, "none", **kwargs)
 
 
+@register_model(params=464_154, macs=68_862_592, **CIFAR10, reference=PLAIN)
 def plain32(**kwargs) -> ResNet:
     """ResNet-32 without shortcuts, He et al. 2015 sec. 4.2's plain net."""
     return cifar_resnet(32, "none", **kwargs)
 
 
+@register_model(params=658_586, macs=97_174_144, **CIFAR10, reference=PLAIN)
 def plain44(**kwargs) -> ResNet:
     """ResNet-44 without shortcuts, He et al. 2015 sec. 4.2's plain net."""
     return cifar_resnet(44, "none", **kwargs)
 
 
+@register_model(params=853_018, macs=125_485_696, **CIFAR10, reference=PLAIN)
 def plain56(**kwargs) -> ResNet:
     """ResNet-56 without shortcuts, He et al. 2015 sec. 4.2's plain net."""
     return cifar_resnet(56, "none", **kwargs)
 
 
+@register_model(params=1_727_962, macs=252_887_680, **CIFAR10, reference=PLAIN)
 def plain110(**kwargs) -> ResNet:
     """ResNet-110 without shortcuts, He et al. 2015 sec. 4.2's plain net."""
     return cifar_resnet(110, "none", **kwargs)
 
 
+@register_model(params=1_703_258, macs=247_646_720, **CIFAR10, reference=PREACT)
 def preact_resnet164(**kwargs) -> ResNet:
     """Pre-activation ResNet-164 for CIFAR-10, He et al. 2016."""
     return preact_resnet(164, **kwargs)
 
 
+@register_model(params=10_327_706, macs=1_490_995_712, **CIFAR10, reference=PREACT)
 def preact_resnet1001(**kwargs) -> ResNet:
     """Pre-activation ResNet-1001 for CIFAR-10, He et al. 2016."""
     return preact_resnet(1001, **kwargs)

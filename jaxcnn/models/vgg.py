@@ -16,6 +16,7 @@ import jax.numpy as jnp
 
 from jaxcnn.models.base import Classifier
 from jaxcnn.models.layers import ConvBN, GAPHead, MLPHead, check_input, max_pool, norm_layer, output_logits, sow_feature
+from jaxcnn.models.registry import register_model
 from jaxcnn.ops import XLA, Backend
 
 # (convs in the stage, feature maps) per stage; torchvision's configs "A", "B", "D", "E".
@@ -102,44 +103,53 @@ def vgg(depth: int, batch_norm: bool, **kwargs) -> VGG:
     return VGG(**{"stages": CONFIGS[depth], "batch_norm": batch_norm, **kwargs})
 
 
-# Parameters and MACs at 224x224 are checked against the built models by tests/models/test_registry.py.
+# Each factory carries its facts (``register_model``; parameters and MACs at 224x224, checked against
+# the built models by tests/models/test_registry.py), read from this file's text by the registry.
 
 
+@register_model(params=132_863_336, macs=7_609_090_048, reference="torchvision vgg11", torchvision=True)
 def vgg11(**kwargs) -> VGG:
     """VGG-11 (configuration A), torchvision's ``vgg11``."""
     return vgg(11, False, **kwargs)
 
 
+@register_model(params=132_868_840, macs=7_609_090_048, reference="torchvision vgg11_bn", torchvision=True)
 def vgg11_bn(**kwargs) -> VGG:
     """VGG-11 with BatchNorm, torchvision's ``vgg11_bn``."""
     return vgg(11, True, **kwargs)
 
 
+@register_model(params=133_047_848, macs=11_308_466_176, reference="torchvision vgg13", torchvision=True)
 def vgg13(**kwargs) -> VGG:
     """VGG-13 (configuration B), torchvision's ``vgg13``."""
     return vgg(13, False, **kwargs)
 
 
+@register_model(params=133_053_736, macs=11_308_466_176, reference="torchvision vgg13_bn", torchvision=True)
 def vgg13_bn(**kwargs) -> VGG:
     """VGG-13 with BatchNorm, torchvision's ``vgg13_bn``."""
     return vgg(13, True, **kwargs)
 
 
+@register_model(params=138_357_544, macs=15_470_264_320, reference="torchvision vgg16", torchvision=True)
 def vgg16(**kwargs) -> VGG:
     """VGG-16 (configuration D), torchvision's ``vgg16``."""
     return vgg(16, False, **kwargs)
 
 
+@register_model(params=138_365_992, macs=15_470_264_320, reference="torchvision vgg16_bn", torchvision=True)
 def vgg16_bn(**kwargs) -> VGG:
     """VGG-16 with BatchNorm, torchvision's ``vgg16_bn``."""
     return vgg(16, True, **kwargs)
 
 
+@register_model(params=143_667_240, macs=19_632_062_464, reference="torchvision vgg19", torchvision=True)
 def vgg19(**kwargs) -> VGG:
     """VGG-19 (configuration E), torchvision's ``vgg19``."""
     return vgg(19, False, **kwargs)
 
 
+@register_model(params=143_678_248, macs=19_632_062_464, reference="torchvision vgg19_bn", torchvision=True)
 def vgg19_bn(**kwargs) -> VGG:
     """VGG-19 with BatchNorm, torchvision's ``vgg19_bn``."""
     return vgg(19, True, **kwargs)
