@@ -14,19 +14,10 @@ from typing import Any
 from jaxcnn.data.sources import DECODE_MODES
 
 DTYPES = ("float32", "bfloat16")
-
-
 OPTIMIZERS = ("sgd", "adamw")
-
-
 SCHEDULES = ("cosine", "step", "constant")
-
-
 MODES = ("auto", "none", "sharded", "pmap")
-
-
 STEP_MILESTONES = (0.5, 0.75)  # fractions of training at which "step" divides the rate by 10
-
 
 PATHS = frozenset({"data_root", "init_from"})  # compared as the folders they name
 
