@@ -55,7 +55,9 @@ def main() -> None:
                 bench(tree.resolve(), command, files[name].resolve())
     before, after = medians(files["before"]), medians(files["after"])
     for key in before:
-        print(f"{key[0]:>10} batch {key[1]:>4}: {before[key]:7.1f} -> {after[key]:7.1f} img/s ({after[key] / before[key]:.2f}x)")
+        print(
+            f"{key[0]:>10} batch {key[1]:>4}: {before[key]:7.1f} -> {after[key]:7.1f} img/s ({after[key] / before[key]:.2f}x)"
+        )
 
 
 if __name__ == "__main__":
