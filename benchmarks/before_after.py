@@ -54,10 +54,9 @@ def main() -> None:
             for name, tree in (("before", args.before), ("after", args.after)):
                 bench(tree.resolve(), command, files[name].resolve())
     before, after = medians(files["before"]), medians(files["after"])
-    for key in before:
-        print(
-            f"{key[0]:>10} batch {key[1]:>4}: {before[key]:7.1f} -> {after[key]:7.1f} img/s ({after[key] / before[key]:.2f}x)"
-        )
+    for (model, batch), rate in before.items():
+        ratio = after[model, batch] / rate
+        print(f"{model:>10} batch {batch:>4}: {rate:7.1f} -> {after[model, batch]:7.1f} img/s ({ratio:.2f}x)")
 
 
 if __name__ == "__main__":
