@@ -182,11 +182,12 @@ def _add_serve_parsers(commands) -> None:
 
 
 def _add_train_parser(commands) -> None:
-    """``jaxcnn train``: one flag per ``TrainConfig`` field, in groups. Defaults are left out of
-    the namespace (``SUPPRESS``) so that ``_train_config`` knows which flags were given and
-    lets them override ``--config``; the help shows ``TrainConfig``'s defaults."""
-    from jaxcnn.data.sources import DECODE_MODES
-    from jaxcnn.training.config import DTYPES, MODES, OPTIMIZERS, SCHEDULES, TrainConfig
+    """``jaxcnn train``: one flag per ``TrainConfig`` field, generated from the field's declaration
+    (``training.config.setting``: its group, help, spelling and parser), in the groups of
+    ``TRAIN_GROUPS``. Defaults are left out of the namespace (``SUPPRESS``) so that
+    ``_train_config`` knows which flags were given and lets them override ``--config``; the help
+    shows ``TrainConfig``'s defaults."""
+    from jaxcnn.training.config import FIELDS, TrainConfig
 
     p = commands.add_parser(
         "train",
@@ -198,115 +199,36 @@ def _add_train_parser(commands) -> None:
     p.add_argument(
         "--config", type=_config_file, metavar="CONFIG_JSON", help="start from a saved config.json; flags override it"
     )
-    d = TrainConfig()
-
-    def flag(group, name: str, help: str = "", **kwargs) -> None:
-        field = name.removeprefix("--no-").removeprefix("--").replace("-", "_")
-        default = getattr(d, kwargs.get("dest", field))
-        if default is not None and kwargs.get("action") not in ("store_true", "store_false"):
-            help = f"{help}{' ' if help else ''}(default {default})"
-        group.add_argument(name, help=help, **kwargs)
-
-    model = p.add_argument_group("model")
-    flag(model, "--model", "a name from `jaxcnn models`", type=_model_name)
-    model.add_argument(
-        "--model-arg",
-        dest="model_overrides",
-        action="append",
-        type=_model_arg,
-        metavar="KEY=VALUE",
-        help="a model attribute, repeatable: scan=false, remat=true, stage_sizes=[1,1,1] (values read as JSON, "
-        "else as text)",
-    )
-    flag(model, "--dtype", "compute dtype", choices=DTYPES)
-    flag(
-        model,
-        "--init-from",
-        "start from these weights: a run folder (its newest good checkpoint) or a torchvision weight file "
-        "(.pth, .safetensors, .npz) of --model; a new classifier when the classes differ",
-        metavar="SRC",
-    )
-    flag(
-        model,
-        "--freeze",
-        "none, backbone (train only the classifier: a linear probe) or N (the first N stages)",
-        type=_freeze,
-        metavar="none|backbone|N",
-    )
-    data = p.add_argument_group("data")
-    flag(
-        data,
-        "--data",
-        "dataset name, or a folder of images: PATH/<class>/... or PATH/train/<class>/... + PATH/val/<class>/...",
-        type=_data_name,
-    )
-    flag(data, "--data-root", "folder searched first for dataset files; holds the decoded-once folder caches")
-    flag(
-        data,
-        "--image-size",
-        "centre-pad inputs to this size (default: the smallest size the model's stride-2 layers halve exactly); "
-        "a folder's images are resized and centre-cropped to it (default: the model's input size)",
-        type=_positive,
-    )
-    flag(data, "--val-fraction", "share of a PATH/<class>/ folder held out for validation", type=float)
-    flag(
-        data,
-        "--decode",
-        "a folder's images: decoded once and cached, streamed every epoch, or auto (once when they fit in a "
-        "quarter of the available memory)",
-        choices=DECODE_MODES,
-    )
-    flag(data, "--workers", "decoding threads (default: the CPU count)", type=_positive)
-    flag(data, "--skip-bad", "skip images that fail to decode", action=argparse.BooleanOptionalAction)
-    flag(data, "--pad", "random-crop padding in pixels", type=_non_negative)
-    flag(data, "--flip", "random horizontal flips", action=argparse.BooleanOptionalAction)
-    flag(data, "--eval-batch-size", "test batch size", type=_positive)
-    opt = p.add_argument_group("optimisation")
-    flag(opt, "--epochs", type=_positive)
-    flag(opt, "--batch-size", "global batch size", type=_positive)
-    flag(opt, "--max-steps", "stop after N steps (default: all epochs)", type=_positive)
-    flag(opt, "--lr", "peak learning rate", type=float)
-    flag(opt, "--optimizer", choices=OPTIMIZERS)
-    flag(opt, "--schedule", choices=SCHEDULES)
-    flag(
-        opt,
-        "--step-milestones",
-        "fractions of training at which the step schedule multiplies the rate by 0.1",
-        type=_fractions,
-        metavar="F,F,...",
-    )
-    flag(opt, "--warmup-epochs", type=float)
-    flag(opt, "--momentum", "SGD momentum", type=float)
-    flag(opt, "--nesterov", "Nesterov momentum", action=argparse.BooleanOptionalAction)
-    flag(opt, "--weight-decay", type=float)
-    flag(opt, "--label-smoothing", type=float)
-    flag(opt, "--seed", type=int)
-    par = p.add_argument_group("parallelism")
-    flag(par, "--parallel", choices=MODES)
-    flag(par, "--distributed", "multi-host: call jax.distributed.initialize", action="store_true")
-    flag(par, "--coordinator-address", "host:port of process 0 ($JAX_COORDINATOR_ADDRESS)")
-    flag(par, "--num-processes", "($JAX_NUM_PROCESSES)", type=_positive)
-    flag(par, "--process-id", "($JAX_PROCESS_ID)", type=int)
-    out = p.add_argument_group("output")
-    flag(out, "--out", "output folder")
-    flag(
-        out,
-        "--resume",
-        "continue the run in --out from its latest checkpoint, with the settings saved in its config.json "
-        "(flags given override them where that does not change the run)",
-        action=argparse.BooleanOptionalAction,
-    )
-    flag(
-        out,
-        "--accept-data-change",
-        "with --resume: continue although files were added to or removed from the --data folder since the run "
-        "started (recorded in config.json)",
-        action="store_true",
-    )
-    flag(out, "--checkpoint-every", "also checkpoint every N steps", type=int)
-    flag(out, "--keep-checkpoints", type=_positive)
-    flag(out, "--no-progress", "no progress bar", dest="progress", action="store_false")
+    groups = {name: p.add_argument_group(name) for name in TRAIN_GROUPS}
+    defaults = TrainConfig()
+    for name, spec in FIELDS.items():
+        option, kwargs = _train_flag(name, spec, getattr(defaults, name))
+        groups[spec["group"]].add_argument(option, **kwargs)
     p.set_defaults(func=_train)
+
+
+TRAIN_GROUPS = ("model", "data", "optimisation", "parallelism", "output")
+
+
+def _train_flag(name: str, spec, default) -> tuple:
+    """``(flag name, argparse keyword arguments)`` of the ``TrainConfig`` field ``name``."""
+    flag = dict(spec["flag"])
+    option = flag.pop("name", "--" + name.replace("_", "-"))
+    kwargs = {"dest": name, "help": spec["help"]}
+    if (
+        flag.pop("default_help", True)
+        and default is not None
+        and flag.get("action") not in ("store_true", "store_false")
+    ):
+        kwargs["help"] = f"{spec['help']}{' ' if spec['help'] else ''}(default {default})"
+    parse = flag.pop("parse", None)
+    if parse is not None:
+        kwargs["type"] = FLAG_PARSERS[parse]
+    if spec["choices"]:
+        kwargs["choices"] = spec["choices"]
+    if isinstance(default, bool) and "action" not in flag:
+        kwargs["action"] = argparse.BooleanOptionalAction
+    return option, {**kwargs, **flag}
 
 
 def _train_config(args: argparse.Namespace):
@@ -414,9 +336,12 @@ def _model_name(name: str) -> str:
 
 
 def _freeze(value: str) -> str:
-    if value in ("none", "backbone") or (value.isdigit() and int(value) >= 1):
+    from jaxcnn.training.config import FREEZE
+
+    accepts, expected = FREEZE
+    if accepts(value):
         return value
-    raise argparse.ArgumentTypeError(f"expected none, backbone or a number of stages >= 1; got {value!r}")
+    raise argparse.ArgumentTypeError(f"expected {expected}; got {value!r}")
 
 
 def _data_name(name: str) -> str:
@@ -466,6 +391,21 @@ def _model_arg(text: str) -> tuple[str, object]:
         return key, json.loads(value)
     except ValueError:
         return key, value
+
+
+# The parsers a TrainConfig field's flag names (``setting(..., parse=NAME)``): each turns the text
+# into the value or says what it expected (exit 2 with the usage line).
+FLAG_PARSERS = {
+    "positive": _positive,
+    "non_negative": _non_negative,
+    "int": int,
+    "float": float,
+    "model": _model_name,
+    "data": _data_name,
+    "freeze": _freeze,
+    "fractions": _fractions,
+    "model_arg": _model_arg,
+}
 
 
 if __name__ == "__main__":

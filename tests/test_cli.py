@@ -8,6 +8,7 @@ import pytest
 
 from jaxcnn.cli import _train_config, build_parser, main
 from jaxcnn.training import TrainConfig
+from jaxcnn.training.config import ConfigError
 
 
 def test_models_lists_names_with_torchvision_parameter_counts(capsys):
@@ -146,3 +147,21 @@ def test_abbreviated_and_unknown_flags_get_the_subcommands_usage_and_the_closest
     err = capsys.readouterr().err
     assert exit_info.value.code == 2
     assert err.startswith(usage) and message in err and "Traceback" not in err
+
+
+def test_every_config_field_has_one_flag_generated_from_its_declaration():
+    train = build_parser()._subparsers._group_actions[0].choices["train"]
+    dests = [
+        action.dest for action in train._actions if action.option_strings and action.dest not in ("help", "config")
+    ]
+    assert sorted(dests) == sorted(field.name for field in dataclasses.fields(TrainConfig))
+
+
+@pytest.mark.parametrize("field", [f.name for f in dataclasses.fields(TrainConfig) if f.type in ("int", "int | None")])
+def test_a_refused_integer_flag_says_what_the_config_says(field, capsys):
+    """The flag and ``TrainConfig`` check the same declaration: their phrases for -1 agree."""
+    with pytest.raises(ConfigError) as refused:
+        TrainConfig(**{field: -1})
+    with pytest.raises(SystemExit):
+        main(["train", f"--{field.replace('_', '-')}", "-1"])
+    assert refused.value.problem.split(", got")[0] in capsys.readouterr().err

@@ -19,21 +19,68 @@ SCHEDULES = ("cosine", "step", "constant")
 MODES = ("auto", "none", "sharded", "pmap")
 STEP_MILESTONES = (0.5, 0.75)  # fractions of training at which "step" divides the rate by 10
 
-PATHS = frozenset({"data_root", "init_from"})  # compared as the folders they name
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, numbers.Integral) and not isinstance(v, bool)
 
 
-# Fields that say how this process is started rather than what the run is: a resume does not
-# take them from the saved config (``out`` is where the saved config was read from, so it names
-# the same folder by definition).
-INVOCATION = frozenset(
-    {"out", "resume", "accept_data_change", "distributed", "coordinator_address", "num_processes", "process_id"}
+def _is_real(v: Any) -> bool:
+    return isinstance(v, numbers.Real) and not isinstance(v, bool) and math.isfinite(v)
+
+
+# What a field accepts: (test, the phrase its errors use). Numbers must be finite.
+POSITIVE = (lambda v: _is_int(v) and v >= 1, "a positive integer")
+NON_NEGATIVE = (lambda v: _is_int(v) and v >= 0, "an integer >= 0")
+FLAG = (lambda v: isinstance(v, bool), "true or false")
+NAME = (lambda v: isinstance(v, str) and v != "", "a non-empty string")
+TEXT = (lambda v: isinstance(v, str), "a string")
+FREEZE = (
+    lambda v: isinstance(v, str) and (v in ("none", "backbone") or (v.isdigit() and int(v) >= 1)),
+    "none, backbone or a number of stages >= 1",
 )
 
 
-# Fields that may differ between a run and its --resume: they do not change what is trained
-# (the evaluation batch size changes only how the test metrics are summed). ``parallel`` is
-# compared as the mode it resolves to (``auto`` is ``none`` on one device).
-RESUMABLE = INVOCATION | {"checkpoint_every", "keep_checkpoints", "progress", "eval_batch_size", "parallel", "workers"}
+def _one_of(choices: tuple[str, ...]) -> tuple:
+    return (lambda v: v in choices, f"one of {', '.join(choices)}")
+
+
+def setting(
+    default: Any,
+    accepts: tuple,
+    group: str,
+    help: str = "",
+    *,
+    optional: bool = False,
+    resumable: bool = False,
+    invocation: bool = False,
+    path: bool = False,
+    choices: tuple[str, ...] | None = None,
+    **flag: Any,
+) -> Any:
+    """A ``TrainConfig`` field declared once: its default, what it ``accepts`` (``validate``), and
+    its ``jaxcnn train`` flag (in ``group``, with ``help``; ``flag`` holds the flag's own
+    spelling where it is not ``--field-name``: ``name``, ``parse`` (``positive``, ``non_negative``,
+    ``int``, ``float`` or one of the CLI's parsers by name), ``action``, ``metavar``, ``default_help``).
+
+    ``optional``: None is accepted too. ``invocation``: says how this process is started rather
+    than what the run is, so a resume does not take it from the saved config (``out`` is where the
+    saved config was read from). ``resumable``: may differ between a run and its ``--resume``
+    (every invocation field is). ``path``: compared by resumes as the folder it names."""
+    accepts = _one_of(choices) if choices else accepts
+    metadata = {
+        "accepts": accepts,
+        "group": group,
+        "help": help,
+        "optional": optional,
+        "resumable": resumable or invocation,
+        "invocation": invocation,
+        "path": path,
+        "choices": choices,
+        "flag": flag,
+    }
+    if isinstance(default, dict):
+        return dataclasses.field(default_factory=dict, metadata=metadata)
+    return dataclasses.field(default=default, metadata=metadata)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -80,45 +127,169 @@ class TrainConfig:
         below or the environment).
     """
 
-    model: str = "resnet20"
-    model_overrides: dict = dataclasses.field(default_factory=dict)
-    data: str = "fashion_mnist_small"
-    data_root: str | None = None
-    val_fraction: float = 0.1
-    decode: str = "auto"
-    workers: int | None = None
-    skip_bad: bool = False
-    epochs: int = 2
-    batch_size: int = 16
-    max_steps: int | None = None
-    lr: float = 0.05
-    optimizer: str = "sgd"
-    schedule: str = "cosine"
-    step_milestones: tuple[float, ...] = STEP_MILESTONES
-    warmup_epochs: float = 0.1
-    momentum: float = 0.9
-    nesterov: bool = True
-    weight_decay: float = 5e-4
-    label_smoothing: float = 0.1
-    pad: int = 0
-    flip: bool = False
-    image_size: int | None = None
-    dtype: str = "float32"
-    init_from: str | None = None
-    freeze: str = "none"
-    parallel: str = "auto"
-    seed: int = 0
-    eval_batch_size: int = 500
-    checkpoint_every: int = 0
-    keep_checkpoints: int = 3
-    out: str = "runs/latest"
-    resume: bool = False
-    accept_data_change: bool = False
-    progress: bool = True
-    distributed: bool = False
-    coordinator_address: str | None = None
-    num_processes: int | None = None
-    process_id: int | None = None
+    model: str = setting("resnet20", NAME, "model", "a name from `jaxcnn models`", parse="model")
+    model_overrides: dict = setting(
+        {},
+        (lambda v: isinstance(v, dict) and all(isinstance(k, str) for k in v), "a dict of attribute names to values"),
+        "model",
+        "a model attribute, repeatable: scan=false, remat=true, stage_sizes=[1,1,1] (values read as JSON, "
+        "else as text)",
+        name="--model-arg",
+        action="append",
+        parse="model_arg",
+        metavar="KEY=VALUE",
+        default_help=False,
+    )
+    data: str = setting(
+        "fashion_mnist_small",
+        NAME,
+        "data",
+        "dataset name, or a folder of images: PATH/<class>/... or PATH/train/<class>/... + PATH/val/<class>/...",
+        parse="data",
+    )
+    data_root: str | None = setting(
+        None,
+        TEXT,
+        "data",
+        "folder searched first for dataset files; holds the decoded-once folder caches",
+        optional=True,
+        path=True,
+    )
+    val_fraction: float = setting(
+        0.1,
+        (lambda v: _is_real(v) and 0 < v < 1, "a number in (0, 1)"),
+        "data",
+        "share of a PATH/<class>/ folder held out for validation",
+        parse="float",
+    )
+    decode: str = setting(
+        "auto",
+        None,
+        "data",
+        "a folder's images: decoded once and cached, streamed every epoch, or auto (once when they fit in a "
+        "quarter of the available memory)",
+        choices=DECODE_MODES,
+    )
+    workers: int | None = setting(
+        None,
+        POSITIVE,
+        "data",
+        "decoding threads (default: the CPU count)",
+        optional=True,
+        resumable=True,
+        parse="positive",
+    )
+    skip_bad: bool = setting(False, FLAG, "data", "skip images that fail to decode")
+    epochs: int = setting(2, POSITIVE, "optimisation", parse="positive")
+    batch_size: int = setting(16, POSITIVE, "optimisation", "global batch size", parse="positive")
+    max_steps: int | None = setting(
+        None, POSITIVE, "optimisation", "stop after N steps (default: all epochs)", optional=True, parse="positive"
+    )
+    lr: float = setting(
+        0.05,
+        (lambda v: _is_real(v) and v > 0, "a finite number > 0"),
+        "optimisation",
+        "peak learning rate",
+        parse="float",
+    )
+    optimizer: str = setting("sgd", None, "optimisation", choices=OPTIMIZERS)
+    schedule: str = setting("cosine", None, "optimisation", choices=SCHEDULES)
+    step_milestones: tuple[float, ...] = setting(
+        STEP_MILESTONES,
+        (
+            lambda v: (
+                isinstance(v, tuple) and v and all(_is_real(f) and 0 < f < 1 for f in v) and list(v) == sorted(set(v))
+            ),
+            "increasing fractions in (0, 1), e.g. [0.5, 0.75]",
+        ),
+        "optimisation",
+        "fractions of training at which the step schedule multiplies the rate by 0.1",
+        parse="fractions",
+        metavar="F,F,...",
+    )
+    warmup_epochs: float = setting(
+        0.1, (lambda v: _is_real(v) and v >= 0, "a finite number >= 0"), "optimisation", parse="float"
+    )
+    momentum: float = setting(
+        0.9, (lambda v: _is_real(v) and 0 <= v < 1, "a number in [0, 1)"), "optimisation", "SGD momentum", parse="float"
+    )
+    nesterov: bool = setting(True, FLAG, "optimisation", "Nesterov momentum")
+    weight_decay: float = setting(
+        5e-4, (lambda v: _is_real(v) and v >= 0, "a finite number >= 0"), "optimisation", parse="float"
+    )
+    label_smoothing: float = setting(
+        0.1, (lambda v: _is_real(v) and 0 <= v < 1, "a number in [0, 1)"), "optimisation", parse="float"
+    )
+    pad: int = setting(0, NON_NEGATIVE, "data", "random-crop padding in pixels", parse="non_negative")
+    flip: bool = setting(False, FLAG, "data", "random horizontal flips")
+    image_size: int | None = setting(
+        None,
+        POSITIVE,
+        "data",
+        "centre-pad inputs to this size (default: the smallest size the model's stride-2 layers halve exactly); "
+        "a folder's images are resized and centre-cropped to it (default: the model's input size)",
+        optional=True,
+        parse="positive",
+    )
+    dtype: str = setting("float32", None, "model", "compute dtype", choices=DTYPES)
+    init_from: str | None = setting(
+        None,
+        TEXT,
+        "model",
+        "start from these weights: a run folder (its newest good checkpoint) or a torchvision weight file "
+        "(.pth, .safetensors, .npz) of --model; a new classifier when the classes differ",
+        optional=True,
+        path=True,
+        metavar="SRC",
+    )
+    freeze: str = setting(
+        "none",
+        FREEZE,
+        "model",
+        "none, backbone (train only the classifier: a linear probe) or N (the first N stages)",
+        parse="freeze",
+        metavar="none|backbone|N",
+    )
+    parallel: str = setting("auto", None, "parallelism", resumable=True, choices=MODES)
+    seed: int = setting(0, NON_NEGATIVE, "optimisation", parse="int")
+    eval_batch_size: int = setting(500, POSITIVE, "data", "test batch size", resumable=True, parse="positive")
+    checkpoint_every: int = setting(
+        0, NON_NEGATIVE, "output", "also checkpoint every N steps", resumable=True, parse="int"
+    )
+    keep_checkpoints: int = setting(3, POSITIVE, "output", resumable=True, parse="positive")
+    out: str = setting("runs/latest", NAME, "output", "output folder", invocation=True)
+    resume: bool = setting(
+        False,
+        FLAG,
+        "output",
+        "continue the run in --out from its latest checkpoint, with the settings saved in its config.json "
+        "(flags given override them where that does not change the run)",
+        invocation=True,
+    )
+    accept_data_change: bool = setting(
+        False,
+        FLAG,
+        "output",
+        "with --resume: continue although files were added to or removed from the --data folder since the run "
+        "started (recorded in config.json)",
+        invocation=True,
+        action="store_true",
+    )
+    progress: bool = setting(
+        True, FLAG, "output", "no progress bar", resumable=True, name="--no-progress", action="store_false"
+    )
+    distributed: bool = setting(
+        False, FLAG, "parallelism", "multi-host: call jax.distributed.initialize", invocation=True, action="store_true"
+    )
+    coordinator_address: str | None = setting(
+        None, TEXT, "parallelism", "host:port of process 0 ($JAX_COORDINATOR_ADDRESS)", optional=True, invocation=True
+    )
+    num_processes: int | None = setting(
+        None, POSITIVE, "parallelism", "($JAX_NUM_PROCESSES)", optional=True, invocation=True, parse="positive"
+    )
+    process_id: int | None = setting(
+        None, NON_NEGATIVE, "parallelism", "($JAX_PROCESS_ID)", optional=True, invocation=True, parse="int"
+    )
 
     def __post_init__(self):
         if isinstance(self.step_milestones, list):  # as JSON stores it
@@ -188,79 +359,22 @@ class ConfigError(ValueError):
         self.field, self.problem = field, problem
 
 
-def _is_int(v: Any) -> bool:
-    return isinstance(v, numbers.Integral) and not isinstance(v, bool)
-
-
-def _is_real(v: Any) -> bool:
-    return isinstance(v, numbers.Real) and not isinstance(v, bool) and math.isfinite(v)
-
-
-_POSITIVE_INTS = (
-    "epochs",
-    "batch_size",
-    "eval_batch_size",
-    "keep_checkpoints",
-    "max_steps",
-    "image_size",
-    "num_processes",
-    "workers",
-)
-
-
-# field: (test, what is expected). Numbers must be finite; None is allowed only for OPTIONAL fields.
-RULES = {
-    **dict.fromkeys(_POSITIVE_INTS, (lambda v: _is_int(v) and v >= 1, "a positive integer")),
-    **dict.fromkeys(
-        ("seed", "pad", "checkpoint_every", "process_id"), (lambda v: _is_int(v) and v >= 0, "an integer >= 0")
-    ),
-    "lr": (lambda v: _is_real(v) and v > 0, "a finite number > 0"),
-    "weight_decay": (lambda v: _is_real(v) and v >= 0, "a finite number >= 0"),
-    "momentum": (lambda v: _is_real(v) and 0 <= v < 1, "a number in [0, 1)"),
-    "label_smoothing": (lambda v: _is_real(v) and 0 <= v < 1, "a number in [0, 1)"),
-    "val_fraction": (lambda v: _is_real(v) and 0 < v < 1, "a number in (0, 1)"),
-    "step_milestones": (
-        lambda v: (
-            isinstance(v, tuple) and v and all(_is_real(f) and 0 < f < 1 for f in v) and list(v) == sorted(set(v))
-        ),
-        "increasing fractions in (0, 1), e.g. [0.5, 0.75]",
-    ),
-    "warmup_epochs": (lambda v: _is_real(v) and v >= 0, "a finite number >= 0"),
-    **dict.fromkeys(
-        ("nesterov", "flip", "resume", "accept_data_change", "progress", "distributed", "skip_bad"),
-        (lambda v: isinstance(v, bool), "true or false"),
-    ),
-    **dict.fromkeys(("model", "data", "out"), (lambda v: isinstance(v, str) and v != "", "a non-empty string")),
-    **dict.fromkeys(("data_root", "coordinator_address", "init_from"), (lambda v: isinstance(v, str), "a string")),
-    "freeze": (
-        lambda v: isinstance(v, str) and (v in ("none", "backbone") or (v.isdigit() and int(v) >= 1)),
-        "none, backbone or a number of stages >= 1",
-    ),
-    "model_overrides": (
-        lambda v: isinstance(v, dict) and all(isinstance(k, str) for k in v),
-        "a dict of attribute names to values",
-    ),
-}
-
-
-OPTIONAL = frozenset(
-    {"max_steps", "image_size", "num_processes", "process_id", "data_root", "coordinator_address"}
-    | {"workers", "init_from"}
-)
-
-
-CHOICES = {"optimizer": OPTIMIZERS, "schedule": SCHEDULES, "dtype": DTYPES, "parallel": MODES, "decode": DECODE_MODES}
+FIELDS = {field.name: field.metadata for field in dataclasses.fields(TrainConfig)}
+INVOCATION = frozenset(name for name, spec in FIELDS.items() if spec["invocation"])
+# Fields that may differ between a run and its --resume: they do not change what is trained
+# (the evaluation batch size changes only how the test metrics are summed). ``parallel`` is
+# compared as the mode it resolves to (``auto`` is ``none`` on one device).
+RESUMABLE = frozenset(name for name, spec in FIELDS.items() if spec["resumable"])
+PATHS = frozenset(name for name, spec in FIELDS.items() if spec["path"])  # compared as the folders they name
 
 
 def validate(config: TrainConfig) -> None:
     """Raise ``ConfigError`` for the first field of ``config`` with a bad type or value."""
-    for name, (ok, expected) in RULES.items():
+    for name, spec in FIELDS.items():
         value = getattr(config, name)
-        if not (value is None and name in OPTIONAL) and not ok(value):
+        ok, expected = spec["accepts"]
+        if not (value is None and spec["optional"]) and not ok(value):
             raise ConfigError(name, f"expected {expected}, got {value!r}")
-    for name, allowed in CHOICES.items():
-        if getattr(config, name) not in allowed:
-            raise ConfigError(name, f"expected one of {', '.join(allowed)}, got {getattr(config, name)!r}")
     if not config.warmup_epochs < config.epochs:
         raise ConfigError(
             "warmup_epochs", f"expected a number below epochs={config.epochs}, got {config.warmup_epochs!r}"
