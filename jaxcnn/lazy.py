@@ -7,8 +7,8 @@ and the API reference read) and ends with::
 
 ``lazy_exports`` reads that block from the package's source, and ``__getattr__`` imports a name's
 module when the name is first used: ``jaxcnn.fit`` and ``from jaxcnn import fit`` work as before.
-A name that is also a submodule's (``jaxcnn.training.fit``, the function, from the module
-``jaxcnn/training/fit.py``) stays the exported object when the submodule is imported first.
+A name that is also a submodule's (``jaxcnn.inspect.summary``, the function, from the module
+``jaxcnn/inspect/summary.py``) stays the exported object when the submodule is imported first.
 """
 
 from __future__ import annotations

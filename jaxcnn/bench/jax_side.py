@@ -1,6 +1,6 @@
 """jaxcnn's side: the train step users run, the eval step, and ``jaxcnn.fit`` end to end.
 
-Everything is built by the code ``jaxcnn train`` runs (``TrainConfig`` -> ``setup.build``:
+Everything is built by the code ``jaxcnn train`` runs (``TrainConfig`` -> ``jaxcnn.training.build``:
 model, SGD with Nesterov momentum 0.9 and weight decay 5e-4, the schedule; ``make_train_step``
 jitted with donation by ``Parallel('none')``), so the benchmark measures the step users get.
 """

@@ -107,7 +107,7 @@ class TrainConfig:
         of training after warm-up at which the ``step`` schedule multiplies the rate by 0.1.
       pad, flip: random-crop padding (pixels) and horizontal flips; ``image_size``: inputs are
         centre-padded to it (None: the smallest size every stride-2 reduction of the model
-        halves exactly, see ``setup.halving_size``); a folder's images are brought to it (None:
+        halves exactly, see ``parts.halving_size``); a folder's images are brought to it (None:
         the model's natural input size, ``jaxcnn.models.model_info(model).input_size``).
       dtype: compute dtype; parameters and optimizer state stay float32.
       init_from: start from these weights instead of a random initialisation: a run folder (its

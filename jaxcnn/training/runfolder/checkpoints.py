@@ -55,7 +55,7 @@ class Checkpoints:
 
     By default it is opened read-only: nothing is created or cleaned up, so a reader never disturbs
     a run writing into the same folder. ``writer=True`` is for the one run that holds the folder's
-    lock (``guard.run_lock``): it creates the folder, removes partial saves and may save."""
+    lock (``runfolder.lock.run_lock``): it creates the folder, removes partial saves and may save."""
 
     def __init__(self, directory: str | Path, keep: int = 3, *, writer: bool = False):
         self.directory = Path(directory).absolute()

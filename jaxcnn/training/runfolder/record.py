@@ -30,6 +30,24 @@ from .lock import LOCK_NAME, atomic_write, writing
 NEWER_FIELDS = {"init_from": None, "freeze": "none", "accept_data_change": False}
 
 
+@dataclasses.dataclass(frozen=True)
+class DataInfo:
+    """What the training data decides about the model and its inputs (saved in config.json).
+
+    ``classes`` names the labels (label k is ``classes[k]``); ``folder`` describes an image
+    folder's run (see ``jaxcnn.data.load_splits``: its root, layout, split, decode mode, image size,
+    channels and evaluation transform), None for a named dataset or arrays."""
+
+    num_classes: int
+    in_channels: int
+    image_size: int
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    train_examples: int
+    classes: tuple[str, ...] = ()
+    folder: dict | None = None
+
+
 def read_config(out: str | Path) -> TrainConfig:
     """The ``TrainConfig`` saved in ``out/config.json``.
 
@@ -300,21 +318,3 @@ def plot_curves(out: str | Path, rows: list[dict]) -> Path:
         finally:
             tmp.unlink(missing_ok=True)
     return path
-
-
-@dataclasses.dataclass(frozen=True)
-class DataInfo:
-    """What the training data decides about the model and its inputs (saved in config.json).
-
-    ``classes`` names the labels (label k is ``classes[k]``); ``folder`` describes an image
-    folder's run (see ``inputs.load_inputs``: its root, layout, split, decode mode, image size,
-    channels and evaluation transform), None for a named dataset or arrays."""
-
-    num_classes: int
-    in_channels: int
-    image_size: int
-    mean: tuple[float, ...]
-    std: tuple[float, ...]
-    train_examples: int
-    classes: tuple[str, ...] = ()
-    folder: dict | None = None
