@@ -24,8 +24,8 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the exit status (2 for bad arguments, 1 for a failed run, 128 + the
     signal's number when a signal stopped training: 130 for SIGINT, 143 for SIGTERM).
 
-    Every failure is one line on stderr (bad arguments also get the usage line); ``--debug`` or
-    ``JAXCNN_DEBUG=1`` shows the traceback instead.
+    Every failure is one line on stderr (a bad value also gets a pointer to ``--help``, an unknown
+    flag the usage line); ``--debug`` or ``JAXCNN_DEBUG=1`` shows the traceback instead.
     """
     argv = sys.argv[1:] if argv is None else list(argv)
     parser = build_parser()
@@ -90,12 +90,21 @@ def unrecognized(unknown: list[str], parser: argparse.ArgumentParser) -> str:
 
 
 class Parser(argparse.ArgumentParser):
-    """argparse without abbreviated flags: ``--epoch 1`` is an error, not ``--epochs 1``. Sub-command
-    parsers made through ``add_subparsers`` are of the same class."""
+    """argparse without abbreviated flags: ``--epoch 1`` is an error, not ``--epochs 1``, and with
+    a bad value answered in one line. Sub-command parsers made through ``add_subparsers`` are of the
+    same class."""
 
     def __init__(self, *args, **kwargs):
         kwargs.setdefault("allow_abbrev", False)
         super().__init__(*args, **kwargs)
+
+    def error(self, message: str):
+        """Exit 2. A bad value of an argument (argparse's ``argument --flag: ...``) is its one line
+        and a pointer to ``--help``; anything else (an unknown flag with its closest flags, a
+        missing argument) keeps argparse's usage line before it."""
+        if message.startswith("argument "):
+            self.exit(2, f"{self.prog}: error: {message}\nrun `{self.prog} --help` for every flag\n")
+        super().error(message)
 
 
 def _without_closed_loop_noise(hook):
@@ -121,7 +130,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--debug", action="store_true", help="show tracebacks (also JAXCNN_DEBUG=1); also accepted after COMMAND"
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    parser.set_defaults(subcommands=commands.choices)  # for errors found after parsing (exit 2, usage line)
+    parser.set_defaults(subcommands=commands.choices)  # for errors found after parsing (exit 2)
     models = commands.add_parser("models", help="list the models with their parameters, MACs and reference")
     models.add_argument("pattern", nargs="?", default=None, help="fnmatch pattern, e.g. 'resnet*'")
     models.set_defaults(func=_models)
@@ -359,7 +368,7 @@ def _fractions(text: str) -> tuple[float, ...]:
 
 
 def _argument(check, name: str) -> str:
-    """``name`` if ``check(name)`` passes; its ValueError becomes an argparse error (exit 2, usage line)."""
+    """``name`` if ``check(name)`` passes; its ValueError becomes an argparse error (exit 2, one line)."""
     try:
         check(name)
     except ValueError as err:
@@ -374,7 +383,7 @@ def _config_file(path: str) -> dict:
     try:
         saved = json.loads(Path(path).read_text())
         fields = saved["config"] if "config" in saved else saved
-        TrainConfig.from_json(fields)  # unknown fields and bad values fail here, with the usage line
+        TrainConfig.from_json(fields)  # unknown fields and bad values fail here (exit 2)
     except (OSError, ValueError, TypeError, AttributeError) as err:
         raise argparse.ArgumentTypeError(f"cannot use {path} as a training config: {err}") from None
     return fields
@@ -394,7 +403,7 @@ def _model_arg(text: str) -> tuple[str, object]:
 
 
 # The parsers a TrainConfig field's flag names (``setting(..., parse=NAME)``): each turns the text
-# into the value or says what it expected (exit 2 with the usage line).
+# into the value or says what it expected (exit 2, one line and a pointer to --help).
 FLAG_PARSERS = {
     "positive": _positive,
     "non_negative": _non_negative,

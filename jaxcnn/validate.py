@@ -61,7 +61,7 @@ def one_of(allowed: Iterable[Any]) -> Check:
 
 def argument_type(check: Check, convert: Callable[[str], Any] = int) -> Callable[[str], Any]:
     """An argparse ``type=``: ``convert(text)`` when ``check`` accepts it, else an argparse error
-    ``expected {check.expected}, got '{text}'`` (exit 2 with the usage line)."""
+    ``expected {check.expected}, got '{text}'`` (exit 2)."""
 
     def parse(text: str) -> Any:
         try:

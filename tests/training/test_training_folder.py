@@ -126,9 +126,9 @@ def test_unknown_data_names_both_possibilities_in_one_line(tmp_path, capsys, mon
     with pytest.raises(SystemExit) as exit_info:
         main(["train", "--data", "my_photos"])
     err = capsys.readouterr().err.strip().splitlines()
-    assert exit_info.value.code == 2 and err[0].startswith("usage: jaxcnn train")
-    assert "'my_photos' is neither a known dataset nor an existing folder" in err[-1]  # after the usage lines
-    assert "Known datasets: cifar10, cifar100, fashion_mnist, fashion_mnist_small, mnist" in err[-1]
+    assert exit_info.value.code == 2 and len(err) == 2 and err[0].startswith("jaxcnn train: error: argument --data")
+    assert "'my_photos' is neither a known dataset nor an existing folder" in err[0]
+    assert "Known datasets: cifar10, cifar100, fashion_mnist, fashion_mnist_small, mnist" in err[0]
     assert sum("error" in line for line in err) == 1
 
 
