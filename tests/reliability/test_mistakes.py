@@ -28,11 +28,12 @@ def test_a_batch_larger_than_the_data_is_refused_writing_nothing_and_the_correct
     out = tmp_path / "out"
     refused = jaxcnn(["train", *TINY_FLAGS, "--batch-size", "320", "--out", str(out)], child_env)
     assert refused.returncode == 2, refused.stderr  # 256 training images (tests/reliability/cli.py)
-    error = refused.stderr.splitlines()[-1]
+    error, pointer = refused.stderr.splitlines()
     assert error == (
         "jaxcnn train: error: argument --batch-size: 320 is more than the 256 training images of "
         "fashion_mnist_small: an epoch would have no batch; use at most 256"
     )
+    assert pointer == "run `jaxcnn train --help` for every flag"
     assert not out.exists()  # the code before left config.json there, which refused the corrected run
     corrected = jaxcnn(["train", *TINY_FLAGS, "--max-steps", "2", "--out", str(out)], child_env)
     assert corrected.returncode == 0, corrected.stderr
@@ -53,9 +54,9 @@ def test_freezing_the_backbone_without_weights_to_start_from_is_refused_naming_t
     with pytest.raises(SystemExit) as exit_:
         main(["train", "--freeze", "backbone", "--out", str(tmp_path / "out")])
     assert exit_.value.code == 2
-    error = capsys.readouterr().err.splitlines()[-1]
+    error, pointer = capsys.readouterr().err.splitlines()
     assert error.startswith("jaxcnn train: error: argument --freeze: 'backbone' without --init-from trains the")
-    assert "give --init-from (a run folder or weight file" in error
+    assert "give --init-from (a run folder or weight file" in error and "--help" in pointer
 
 
 def test_a_bad_image_from_the_command_line_advises_the_flag_and_in_python_the_argument(tmp_path, child_env):
