@@ -139,7 +139,7 @@ def load_splits(
     files = check_same_files(saved, split.describe(), accept_change) if saved else split.describe()
     count = len(split.train_files) + len(split.val_files)
     decode = saved["decode"] if saved else resolve_decode(decode, count, image_size)
-    settings = {"skip_bad": skip_bad, "workers": workers, "seed": seed, "cache_dir": folder_cache_dir(data_root)}
+    settings = _feeding(skip_bad, workers, seed, data_root)
     if saved:
         channels = saved["channels"]
     else:
@@ -181,10 +181,15 @@ def load_test_split(
             f"{split.root} has the classes {', '.join(split.classes)}; the run was trained on "
             f"{', '.join(classes)}; evaluate it on a folder with the same class folders"
         )
-    settings = {"skip_bad": skip_bad, "workers": workers, "seed": seed, "cache_dir": folder_cache_dir(data_root)}
+    settings = _feeding(skip_bad, workers, seed, data_root)
     return folder_part(
         split, "val", decode=folder["decode"], image_size=folder["image_size"], channels=channels, **settings
     )
+
+
+def _feeding(skip_bad: bool, workers: int | None, seed: int, data_root) -> dict:
+    """``folder_part``'s settings shared by a run's training and evaluation parts."""
+    return {"skip_bad": skip_bad, "workers": workers, "seed": seed, "cache_dir": folder_cache_dir(data_root)}
 
 
 def describe_folder(files: dict, decode: str, image_size: int, channels: int, resize: int) -> dict:
