@@ -1,5 +1,5 @@
-"""Reading torchvision checkpoints from disk: ``.pth``/``.pt`` (needs torch), ``.safetensors``
-(needs the ``safetensors`` package) and ``.npz``."""
+"""Reading torchvision checkpoints from disk: ``.pth``/``.pt``/``.th`` (read without torch, running no
+code from the file), ``.safetensors`` (needs the ``safetensors`` package) and ``.npz``."""
 
 from __future__ import annotations
 
@@ -11,9 +11,10 @@ import flax.linen as nn
 import ml_dtypes
 import numpy as np
 
-from jaxcnn.convert.mapping import as_numpy, from_torchvision
+from jaxcnn.convert.mapping import from_torchvision
+from jaxcnn.convert.torch_files import load_torch_file
 
-TORCH_SUFFIXES = (".pth", ".pt")
+TORCH_SUFFIXES = (".pth", ".pt", ".th")
 # safetensors dtypes numpy holds (BF16 through ml_dtypes, widened to float32 on reading)
 SAFETENSORS_DTYPES = ("BF16", "F64", "F32", "F16", "I64", "I32", "I16", "I8", "U8", "BOOL")
 
@@ -45,30 +46,23 @@ def _safetensors_array(path: Any, name: str, file: Any) -> np.ndarray:
 
 
 def _read_torch(path: str | os.PathLike) -> dict[str, np.ndarray]:
-    try:
-        import torch
-    except ImportError:
-        raise ImportError(
-            f"reading {path} needs PyTorch (`pip install torch`); or convert it once where torch is "
-            "installed: numpy.savez('weights.npz', **{k: v.numpy() for k, v in torch.load(path).items()})."
-        ) from None
-    try:
-        state_dict = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception:  # torch's own message advises weights_only=False, which can run code
+    """A state_dict from a ``torch.save`` file, read by ``torch_files`` (no torch, no code run); a
+    training checkpoint's ``'state_dict'`` entry is taken."""
+    saved = load_torch_file(path)
+    if isinstance(saved, dict) and isinstance(saved.get("state_dict"), dict):
+        saved = saved["state_dict"]
+    if not isinstance(saved, dict) or not all(isinstance(v, np.ndarray) for v in saved.values()):
         raise ValueError(
-            f"{path} is not a PyTorch weight file jaxcnn can read: damaged, not written by torch.save, or holding "
-            "objects other than tensors (never unpickled here: that could run code)"
-        ) from None
-    if not isinstance(state_dict, dict) or not all(hasattr(v, "detach") for v in state_dict.values()):
-        raise ValueError(
-            f"{path} holds a {type(state_dict).__name__}, not a state_dict of tensors; if it is a training checkpoint, "
-            "pass its state_dict (often checkpoint['model'] or checkpoint['state_dict']) to from_torchvision."
+            f"{path} holds a {type(saved).__name__}, not a state_dict of tensors; if it is a training checkpoint, "
+            "pass its state_dict (often checkpoint['model']) to from_torchvision."
         )
-    return {key: as_numpy(value, key) for key, value in state_dict.items()}
+    widen = lambda value: value.astype(np.float32) if value.dtype == ml_dtypes.bfloat16 else value  # noqa: E731
+    return {key: widen(value) for key, value in saved.items()}
 
 
 def read_state_dict(path: str | os.PathLike) -> dict[str, np.ndarray]:
-    """A state_dict from ``.pth``/``.pt`` (needs torch), ``.safetensors`` or ``.npz``, as numpy arrays."""
+    """A state_dict from ``.pth``/``.pt``/``.th``, ``.safetensors`` or ``.npz``, as numpy arrays
+    (bfloat16 widened to float32)."""
     suffix = os.path.splitext(os.fspath(path))[1].lower()
     if not os.path.isfile(path):
         raise FileNotFoundError(f"no checkpoint file at {path}")
@@ -86,11 +80,11 @@ def read_state_dict(path: str | os.PathLike) -> dict[str, np.ndarray]:
                 "or holding object arrays (never unpickled here: that could run code)"
             ) from None
     raise ValueError(
-        f"cannot read {path}: expected a .pth/.pt (torch), .safetensors or .npz file; got suffix {suffix!r}."
+        f"cannot read {path}: expected a .pth/.pt/.th (torch), .safetensors or .npz file; got suffix {suffix!r}."
     )
 
 
 def load_torchvision(model: str | nn.Module, path: str | os.PathLike, *, drop_aux: bool = False) -> dict:
     """``from_torchvision(model, read_state_dict(path), drop_aux=drop_aux)``: variables from a
-    torchvision checkpoint file (``.pth``/``.pt`` with torch installed, ``.safetensors``, ``.npz``)."""
+    torchvision checkpoint file (``.pth``/``.pt``/``.th``, ``.safetensors``, ``.npz``)."""
     return from_torchvision(model, read_state_dict(path), drop_aux=drop_aux)
