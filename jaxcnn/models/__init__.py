@@ -12,19 +12,33 @@ if TYPE_CHECKING:
     from jaxcnn.models import inception, resnet, vgg
     from jaxcnn.models.base import Classifier, check_classifier, count_params, init_shapes
     from jaxcnn.models.features import Features, features
-    from jaxcnn.models.registry import ModelInfo, create_model, list_models, model_info, register_model
+    from jaxcnn.models.registry import (
+        ModelInfo,
+        PublishedWeights,
+        create_model,
+        get_weights,
+        is_weights_name,
+        list_models,
+        list_weights,
+        model_info,
+        register_model,
+    )
 
 __all__ = [
     "Classifier",
     "Features",
     "ModelInfo",
+    "PublishedWeights",
     "check_classifier",
     "count_params",
     "create_model",
     "features",
+    "get_weights",
     "inception",
     "init_shapes",
+    "is_weights_name",
     "list_models",
+    "list_weights",
     "model_info",
     "register_model",
     "resnet",

@@ -34,6 +34,13 @@ from jaxcnn.models.registry import register_model
 from jaxcnn.ops import XLA, Backend
 
 
+def tensorflow_range(x: jnp.ndarray) -> jnp.ndarray:
+    """torchvision's ``transform_input``: inputs normalised with ImageNet's mean and std
+    ``[N, H, W, 3]`` -> the same pixels in -1..1, what the weights ported from TensorFlow expect."""
+    mean, std = jnp.array([0.485, 0.456, 0.406]), jnp.array([0.229, 0.224, 0.225])
+    return x * (std / 0.5) + (mean - 0.5) / 0.5
+
+
 def _cat(*columns: jnp.ndarray) -> jnp.ndarray:
     return jnp.concatenate(columns, axis=-1)
 
@@ -102,7 +109,8 @@ class GoogLeNet(Classifier):
     With ``aux_logits=True`` and ``train=True`` it returns ``(logits, (aux1, aux2))``; the
     training loss adds ``aux_weight`` times each auxiliary loss (0.3 in the paper).
     ``backend``: the convolutions and max pools (``jaxcnn.ops.XLA`` or ``CPU``);
-    ``frozen_stages``: stages whose batch norms use running statistics in train mode too.
+    ``frozen_stages``: stages whose batch norms use running statistics in train mode too;
+    ``transform_input``: map ImageNet-normalised inputs to -1..1 first (:func:`tensorflow_range`).
     Stages (the last map at each stride): ``conv1`` | ``conv2``, ``conv3`` | ``inception3*`` |
     ``inception4*`` | ``inception5*``; the head is ``fc`` and the auxiliary heads.
     """
@@ -111,6 +119,7 @@ class GoogLeNet(Classifier):
     aux_logits: bool = False
     dropout: float = 0.2
     in_channels: int = 3
+    transform_input: bool = False
     dtype: Any = jnp.float32
     bn_axis_name: str | None = None
     backend: Backend = XLA
@@ -136,6 +145,7 @@ class GoogLeNet(Classifier):
     @nn.compact
     def __call__(self, x: jnp.ndarray, train: bool = False):
         check_input(x, model="GoogLeNet", channels=self.in_channels, min_size=self.min_input_size)
+        x = tensorflow_range(x) if self.transform_input else x
         conv = functools.partial(_conv_bn, self, train, 1e-3)
         pool = functools.partial(max_pool, backend=self.backend)
         with_aux = self.aux_logits and (train or self.is_initializing())
@@ -284,12 +294,13 @@ class InceptionV3Aux(nn.Module):
 
 
 class InceptionV3(Classifier):
-    """Inception v3 (Szegedy et al. 2016) as torchvision's ``inception_v3`` with
-    ``transform_input=False``. ``[N, 299, 299, 3]`` float -> logits ``[N, num_classes]``.
+    """Inception v3 (Szegedy et al. 2016) as torchvision's ``inception_v3``.
+    ``[N, 299, 299, 3]`` float -> logits ``[N, num_classes]``.
 
     With ``aux_logits=True`` and ``train=True`` it returns ``(logits, (aux,))``.
     ``backend``: the convolutions and max pools (``jaxcnn.ops.XLA`` or ``CPU``);
-    ``frozen_stages``: stages whose batch norms use running statistics in train mode too.
+    ``frozen_stages``: stages whose batch norms use running statistics in train mode too;
+    ``transform_input``: map ImageNet-normalised inputs to -1..1 first (:func:`tensorflow_range`).
     Stages (the last map at each stride, as timm's features): ``Conv2d_1a``-``2b`` |
     ``Conv2d_3b``, ``4a`` | ``Mixed_5*`` | ``Mixed_6*`` | ``Mixed_7*``; the head is ``fc`` and ``AuxLogits``.
     """
@@ -298,6 +309,7 @@ class InceptionV3(Classifier):
     aux_logits: bool = False
     dropout: float = 0.5
     in_channels: int = 3
+    transform_input: bool = False
     dtype: Any = jnp.float32
     bn_axis_name: str | None = None
     backend: Backend = XLA
@@ -327,6 +339,7 @@ class InceptionV3(Classifier):
     @nn.compact
     def __call__(self, x: jnp.ndarray, train: bool = False):
         check_input(x, model="InceptionV3", channels=self.in_channels, min_size=self.min_input_size)
+        x = tensorflow_range(x) if self.transform_input else x
         c = functools.partial(_conv_bn, self, train, 1e-3)
         pool = functools.partial(max_pool, backend=self.backend)
         with_aux = self.aux_logits and (train or self.is_initializing())
@@ -358,7 +371,40 @@ class InceptionV3(Classifier):
         return (logits, aux) if with_aux and train else logits
 
 
-@register_model(params=6_624_904, macs=1_498_376_192, reference="torchvision googlenet", torchvision=True)
+# Published trained weights (jaxcnn.models.registry.PublishedWeights' fields) as torchvision's Weights
+# enums record them; each file name carries the first 8 hex digits of the file's sha256. Both were
+# ported from TensorFlow and expect inputs in -1..1: torchvision builds them with transform_input=True.
+TORCHVISION = {
+    "base_url": "https://download.pytorch.org/models/",
+    "dataset": "ImageNet-1K",
+    "crop": 224,
+    "resize": 256,
+    "mean": (0.485, 0.456, 0.406),
+    "std": (0.229, 0.224, 0.225),
+    "classes": "imagenet",
+    "license": "BSD-3-Clause",
+    "overrides": {"transform_input": True},
+    "default": True,
+}
+
+
+@register_model(
+    params=6_624_904,
+    macs=1_498_376_192,
+    reference="torchvision googlenet",
+    torchvision=True,
+    weights={
+        "IMAGENET1K_V1": {
+            **TORCHVISION,
+            "file": "googlenet-1378be20.pth",
+            "sha256": "1378be20",
+            "size_mb": 49.731,
+            "top1": 69.778,
+            "top5": 89.53,
+            "source": "https://github.com/pytorch/vision/tree/main/references/classification#googlenet",
+        },
+    },
+)
 def googlenet(**kwargs) -> GoogLeNet:
     """GoogLeNet (Inception v1); ``aux_logits=True`` adds the two auxiliary classifiers."""
     return GoogLeNet(**kwargs)
@@ -368,8 +414,22 @@ def googlenet(**kwargs) -> GoogLeNet:
     params=23_834_568,
     macs=5_713_216_096,
     input_size=299,
-    reference="torchvision inception_v3 (transform_input=False)",
+    reference="torchvision inception_v3",
     torchvision=True,
+    weights={
+        "IMAGENET1K_V1": {
+            **TORCHVISION,
+            "file": "inception_v3_google-0cc3c7bd.pth",
+            "sha256": "0cc3c7bd",
+            "size_mb": 103.903,
+            "top1": 77.294,
+            "top5": 93.45,
+            "crop": 299,
+            "resize": 342,
+            "hf_hub": "timm/inception_v3.tv_in1k",
+            "source": "https://github.com/pytorch/vision/tree/main/references/classification#inception-v3",
+        },
+    },
 )
 def inception_v3(**kwargs) -> InceptionV3:
     """Inception v3 at 299x299; ``aux_logits=True`` adds the auxiliary classifier."""

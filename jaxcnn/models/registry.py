@@ -2,7 +2,8 @@
 
 Each model is a function of its name in its family's module (``jaxcnn.models.resnet.resnet50``),
 decorated with :func:`register_model`, which carries its facts (parameters, MACs, natural input,
-reference) beside it, as timm's ``default_cfgs``. The registry reads the built-in models' facts
+reference) and its published trained weights (:class:`PublishedWeights`) beside it, as timm's
+``default_cfgs`` and torchvision's ``Weights`` enums. The registry reads the built-in models' facts
 from those modules' text, so that ``jaxcnn models`` lists them without importing jax; a family
 module is imported when one of its models is created. Models of your own are added with the same
 decorator.
@@ -41,6 +42,7 @@ class ModelInfo:
       num_classes: outputs with the default attributes (1000 ImageNet, 10 CIFAR-10).
       reference: where the architecture and its figures come from (paper or torchvision).
       torchvision: torchvision has this model under the same name (weights convert both ways).
+      weights: the published trained weights by tag (:class:`PublishedWeights`).
       module: the module that defines ``factory``.
       constructor: the factory of a model registered with :func:`register_model` (None for a
         built-in one, whose factory is looked up in ``module`` when first used).
@@ -53,6 +55,7 @@ class ModelInfo:
     num_classes: int = 1000
     reference: str = ""
     torchvision: bool = False
+    weights: dict[str, PublishedWeights] = dataclasses.field(default_factory=dict, repr=False)
     module: str = ""
     constructor: Callable[..., nn.Module] | None = dataclasses.field(default=None, repr=False)
 
@@ -61,6 +64,64 @@ class ModelInfo:
         """``factory(**kwargs) -> Classifier``: the registered constructor, else the function
         ``name`` of ``module`` (importing it, and so jax and flax, on first use)."""
         return self.constructor or getattr(importlib.import_module(self.module), self.name)
+
+
+@dataclasses.dataclass(frozen=True)
+class PublishedWeights:
+    """Trained weights of a model as their publisher released them (torchvision's ``Weights``).
+
+    Attributes:
+      model, tag: the registered model and the weights' name (``'resnet50'``, ``'IMAGENET1K_V2'``).
+      file: the file name as published; ``url``: ``base_url`` + ``file``.
+      sha256: the published hash: the first 8 hex digits the file name carries (what ``torch.hub``
+        checks) or the whole digest; a download must start with it.
+      size_mb: the file's size in MB (10**6 bytes) as the publisher states it.
+      dataset, top1, top5: the evaluation the publisher reports (percent; None where it reports none).
+      resize, crop, interpolation, mean, std: the evaluation transform (shorter side, centre crop,
+        in 0..1 units); ``resize`` None: the images are already ``crop`` pixels.
+      classes: ``'imagenet'`` or ``'cifar10'``: the label names (``jaxcnn.convert.class_names``).
+      license, source: the weights' licence and the publisher's page or recipe.
+      hf_hub: the identical copy on the Hugging Face Hub, where one is published (timm's).
+      default: torchvision's ``DEFAULT`` for the model.
+      overrides: model attributes the weights need (``{'transform_input': True}``).
+      prefix, renames: the file's state_dict keys carry ``prefix`` and these module names
+        (``{'linear': 'fc'}``) where torchvision's naming has others.
+      classifier: False where the file's classifier holds no trained values (features only).
+    """
+
+    model: str
+    tag: str
+    file: str
+    base_url: str
+    sha256: str
+    size_mb: float
+    dataset: str
+    top1: float | None
+    top5: float | None
+    crop: int
+    resize: int | None
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    classes: str
+    license: str
+    source: str
+    interpolation: str = "bilinear"
+    hf_hub: str | None = None
+    default: bool = False
+    overrides: dict = dataclasses.field(default_factory=dict)
+    prefix: str = ""
+    renames: dict = dataclasses.field(default_factory=dict)
+    classifier: bool = True
+
+    @property
+    def url(self) -> str:
+        """Where the publisher serves the file."""
+        return self.base_url + self.file
+
+    @property
+    def name(self) -> str:
+        """``model:tag``, as ``--init-from``, ``predict`` and ``export`` take it."""
+        return f"{self.model}:{self.tag}"
 
 
 FAMILIES = ("inception", "resnet", "vgg")  # the modules jaxcnn.models.<family> of the built-in models
@@ -75,9 +136,11 @@ def register_model(
     num_classes: int = 1000,
     reference: str = "",
     torchvision: bool = False,
+    weights: dict[str, dict] | None = None,
 ):
     """Decorator registering ``factory(**kwargs) -> Classifier`` under its function name, with
-    the facts of :class:`ModelInfo`. ``create_model`` passes the factory ``num_classes``,
+    the facts of :class:`ModelInfo`; ``weights`` maps each tag to the fields of
+    :class:`PublishedWeights` but ``model`` and ``tag``. ``create_model`` passes the factory ``num_classes``,
     ``dtype`` and ``backend`` (a ``jaxcnn.ops.Backend``) besides the caller's overrides.
 
     The built-in models carry their facts the same way, beside their factories in
@@ -92,10 +155,20 @@ def register_model(
         if name in registry:
             raise ValueError(f"model {name!r} is already registered")
         facts = dict(input_size=input_size, num_classes=num_classes, reference=reference, torchvision=torchvision)
-        registry[name] = ModelInfo(name, params, macs, **facts, module=factory.__module__, constructor=factory)
+        published = _published(name, weights or {})
+        registry[name] = ModelInfo(
+            name, params, macs, **facts, weights=published, module=factory.__module__, constructor=factory
+        )
         return factory
 
     return decorate
+
+
+def _published(model: str, weights: dict[str, dict]) -> dict[str, PublishedWeights]:
+    fields = {
+        tag: {**entry, "mean": tuple(entry["mean"]), "std": tuple(entry["std"])} for tag, entry in weights.items()
+    }
+    return {tag: PublishedWeights(model, tag, **entry) for tag, entry in fields.items()}
 
 
 def _registry() -> dict[str, ModelInfo]:
@@ -109,16 +182,28 @@ def _registry() -> dict[str, ModelInfo]:
 def _read_family(module: str) -> dict[str, ModelInfo]:
     """``{name: ModelInfo}`` of the functions of ``module`` decorated with ``register_model``, read
     from its source without importing it: each argument a literal, a name of one of the module's
-    literal constants, or ``**`` such a dict."""
+    literal constants, or ``**`` such a dict, and so within dicts, lists and tuples."""
     tree = ast.parse(Path(importlib.util.find_spec(module).origin).read_text())
-    constants = {}
-    for node in tree.body:
-        if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
-            with contextlib.suppress(ValueError):
-                constants[node.targets[0].id] = ast.literal_eval(node.value)
+    constants: dict[str, Any] = {}
 
     def value(node: ast.expr) -> Any:
-        return constants[node.id] if isinstance(node, ast.Name) else ast.literal_eval(node)
+        if isinstance(node, ast.Name):
+            return constants[node.id]
+        if isinstance(node, ast.Dict):
+            merged = {}
+            for key, item in zip(node.keys, node.values):
+                merged.update(value(item) if key is None else {ast.literal_eval(key): value(item)})
+            return merged
+        if isinstance(node, ast.List):
+            return [value(item) for item in node.elts]
+        if isinstance(node, ast.Tuple):
+            return tuple(value(item) for item in node.elts)
+        return ast.literal_eval(node)
+
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+            with contextlib.suppress(ValueError, KeyError):
+                constants[node.targets[0].id] = value(node.value)
 
     found = {}
     for node in tree.body:
@@ -127,6 +212,7 @@ def _read_family(module: str) -> dict[str, ModelInfo]:
                 facts = {}
                 for keyword in decorator.keywords:
                     facts.update(value(keyword.value) if keyword.arg is None else {keyword.arg: value(keyword.value)})
+                facts["weights"] = _published(node.name, facts.get("weights") or {})
                 found[node.name] = ModelInfo(node.name, module=module, **facts)
     return found
 
@@ -192,3 +278,39 @@ def create_model(
         )
     except TypeError as err:
         raise TypeError(f"create_model({name!r}): {err}") from None
+
+
+def list_weights(pattern: str | None = None) -> list[PublishedWeights]:
+    """Every published weight of the models matching ``pattern`` (as ``list_models``), by model in
+    natural order, then as registered."""
+    registry = _registry()
+    return [weights for name in list_models(pattern) for weights in registry[name].weights.values()]
+
+
+def get_weights(spec: str, tag: str | None = None) -> PublishedWeights:
+    """The published weights ``'model:TAG'`` (or ``spec`` the model and ``tag`` the tag);
+    ``DEFAULT`` or no tag is the model's default (torchvision's ``DEFAULT``).
+
+    Raises:
+      ValueError: an unknown model (with close names), a model without published weights, or an
+        unknown tag (listing the model's).
+    """
+    name, _, named_tag = spec.partition(":")
+    tag = (tag or named_tag or "DEFAULT").upper()
+    published = model_info(name).weights
+    if not published:
+        having = sorted({w.model for w in list_weights()}, key=natural_key)
+        raise ValueError(f"{name} has no published weights; the models that have some: {', '.join(having)}")
+    if tag == "DEFAULT":
+        return next((w for w in published.values() if w.default), next(iter(published.values())))
+    if tag not in published:
+        raise ValueError(f"{name} has no weights {tag!r}; it has {', '.join(published)} (and DEFAULT)")
+    return published[tag]
+
+
+def is_weights_name(src: object) -> bool:
+    """Whether ``src`` names published weights (``'resnet50:IMAGENET1K_V2'``, ``'resnet50:DEFAULT'``)
+    rather than a file or folder: ``model:TAG`` of a registered model, and no such path exists."""
+    if not isinstance(src, str) or ":" not in src:
+        return False
+    return src.partition(":")[0] in _registry() and not Path(src).exists()
