@@ -12,8 +12,9 @@ from jaxcnn.lazy import lazy_exports
 
 if TYPE_CHECKING:
     from jaxcnn import convert, data, serve
+    from jaxcnn.convert.published import create_model
     from jaxcnn.inspect import Summary, summary
-    from jaxcnn.models import count_params, create_model, features, list_models, model_info
+    from jaxcnn.models import count_params, features, get_weights, list_models, list_weights, model_info
     from jaxcnn.training import TrainConfig, evaluate, fit, load_checkpoint, load_source
 
 try:
@@ -32,7 +33,9 @@ __all__ = [
     "evaluate",
     "features",
     "fit",
+    "get_weights",
     "list_models",
+    "list_weights",
     "load_checkpoint",
     "load_source",
     "model_info",

@@ -134,6 +134,11 @@ def build_parser() -> argparse.ArgumentParser:
     models = commands.add_parser("models", help="list the models with their parameters, MACs and reference")
     models.add_argument("pattern", nargs="?", default=None, help="fnmatch pattern, e.g. 'resnet*'")
     models.set_defaults(func=_models)
+    weights = commands.add_parser(
+        "weights", help="list the published trained weights: model:TAG, top-1, size, and whether they are cached"
+    )
+    weights.add_argument("pattern", nargs="?", default=None, help="fnmatch pattern of model names, e.g. 'resnet*'")
+    weights.set_defaults(func=_weights)
     add_summary_parser(commands)
     _add_train_parser(commands)
     evaluate = commands.add_parser("evaluate", help="test accuracy of a training run's latest checkpoint")
@@ -154,10 +159,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _add_serve_parsers(commands) -> None:
-    """``jaxcnn predict`` and ``jaxcnn export``: both read a run folder or a torchvision weight file."""
+    """``jaxcnn predict`` and ``jaxcnn export``: both read a run folder, a torchvision weight file or
+    published weights by name."""
 
     def source(p) -> None:
-        p.add_argument("src", metavar="SRC", help="a `jaxcnn train` run folder or a torchvision weight file")
+        p.add_argument(
+            "src",
+            metavar="SRC",
+            help="a `jaxcnn train` run folder, a torchvision weight file, or published weights "
+            "(resnet50:DEFAULT, resnet50:IMAGENET1K_V2; `jaxcnn weights` lists them)",
+        )
         p.add_argument("--model", type=_model_name, default=None, help="the model of a weight file, e.g. resnet50")
         p.add_argument("--step", type=_non_negative, default=None, help="a run's checkpoint step (default: newest)")
 
@@ -335,6 +346,24 @@ def _models(args: argparse.Namespace) -> int:
         print(
             f"{name:<{width}}  {info.params:>12,} params  {info.macs / 1e9:7.3f} GMACs at {size:<7}  {info.reference}"
         )
+    return 0
+
+
+def _weights(args: argparse.Namespace) -> int:
+    """One line per published weight: ``model:TAG``, the publisher's top-1, size, cached or not."""
+    from jaxcnn.convert.published import cache_dir, is_cached
+    from jaxcnn.models import get_weights, list_weights
+
+    found = list_weights(args.pattern)
+    if not found:
+        raise ValueError(f"no model matching {args.pattern!r} has published weights; `jaxcnn weights` lists them all")
+    width = max(len(w.name) + len(" (default)") for w in found)
+    for w in found:
+        label = w.name + (" (default)" if get_weights(w.model) == w else "")
+        top1 = f"{w.top1:6.2f}% top-1 {w.dataset:<11}" if w.top1 is not None else f"{'features only':<26}"
+        state = "cached" if is_cached(w) else "not cached"
+        print(f"{label:<{width}}  {top1}  {w.size_mb:7.1f} MB  {state}")
+    print(f"cache: {cache_dir()}", file=sys.stderr)
     return 0
 
 

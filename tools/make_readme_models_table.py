@@ -1,9 +1,12 @@
-"""Write the models table of README.md and docs/models.md from the model registry (``jaxcnn.models.model_info``).
+"""Write the registry's tables: the models table of README.md and docs/models.md
+(``jaxcnn.models.model_info``) and the published weights table of docs/weights.md
+(``jaxcnn.models.list_weights``).
 
-    python tools/make_readme_models_table.py           # rewrite the table in both pages
-    python tools/make_readme_models_table.py --check   # exit 1 if either page's table is stale
+    python tools/make_readme_models_table.py           # rewrite the tables
+    python tools/make_readme_models_table.py --check   # exit 1 if a page's table is stale
 
-The table sits between the ``<!-- models table -->`` and ``<!-- end models table -->`` lines.
+Each table sits between its ``<!-- models table -->`` / ``<!-- weights table -->`` line and the
+matching ``<!-- end ... -->`` line.
 """
 
 from __future__ import annotations
@@ -14,11 +17,9 @@ import sys
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))  # jaxcnn from this checkout
 
-from jaxcnn.models import list_models, model_info  # noqa: E402
+from jaxcnn.models import get_weights, list_models, list_weights, model_info  # noqa: E402
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-PAGES = (ROOT / "README.md", ROOT / "docs" / "models.md")
-BEGIN, END = "<!-- models table -->\n", "<!-- end models table -->\n"
 
 
 def table() -> str:
@@ -33,28 +34,57 @@ def table() -> str:
     return "\n".join(lines) + "\n"
 
 
-def with_table(text: str) -> str:
-    """``text`` with the part between the markers replaced by ``table()``."""
-    if text.count(BEGIN) != 1 or text.count(END) != 1:
-        raise ValueError(f"the page needs exactly one {BEGIN.strip()} and one {END.strip()} line")
-    head, rest = text.split(BEGIN)
-    return head + BEGIN + table() + END + rest.split(END)[1]
+def weights_table() -> str:
+    """The markdown table: one row per published weight, in ``list_weights()`` order."""
+    lines = [
+        "| weights | dataset | top-1 | top-5 | evaluation | MB | source | licence | also on the Hub |",
+        "|---|---|---:|---:|---|---:|---|---|---|",
+    ]
+    for w in list_weights():
+        name = f"`{w.name}`" + (" (default)" if get_weights(w.model) == w else "")
+        scores = [f"{score:.3f}" if score is not None else "-" for score in (w.top1, w.top5)]
+        transform = f"resize {w.resize}, crop {w.crop}" if w.resize else f"{w.crop}x{w.crop}"
+        hub = f"`{w.hf_hub}`" if w.hf_hub else "-"
+        lines.append(
+            f"| {name} | {w.dataset} | {scores[0]} | {scores[1]} | {transform} | {w.size_mb:.1f} "
+            f"| [{w.file}]({w.url}) | {w.license} | {hub} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+TABLES = {  # marker name -> (table, pages)
+    "models table": (table, (ROOT / "README.md", ROOT / "docs" / "models.md")),
+    "weights table": (weights_table, (ROOT / "docs" / "weights.md",)),
+}
+
+
+def with_table(text: str, marker: str, make) -> str:
+    """``text`` with the part between the ``marker`` lines replaced by ``make()``."""
+    begin, end = f"<!-- {marker} -->\n", f"<!-- end {marker} -->\n"
+    if text.count(begin) != 1 or text.count(end) != 1:
+        raise ValueError(f"the page needs exactly one {begin.strip()} and one {end.strip()} line")
+    head, rest = text.split(begin)
+    return head + begin + make() + end + rest.split(end)[1]
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--check", action="store_true", help="exit 1 if README.md's table differs")
-    stale = [page for page in PAGES if with_table(page.read_text()) != page.read_text()]
-    if parser.parse_args().check:
-        for page in stale:
-            print(
-                f"{page.relative_to(ROOT)}'s models table is stale: run python tools/make_readme_models_table.py",
-                file=sys.stderr,
-            )
-        return 1 if stale else 0
-    for page in stale:
-        page.write_text(with_table(page.read_text()))
-    return 0
+    parser.add_argument("--check", action="store_true", help="exit 1 if a page's table differs")
+    check = parser.parse_args().check
+    stale = []
+    for marker, (make, pages) in TABLES.items():
+        for page in pages:
+            text = page.read_text()
+            if with_table(text, marker, make) != text:
+                stale.append((page, marker))
+                if not check:
+                    page.write_text(with_table(text, marker, make))
+    for page, marker in stale if check else ():
+        print(
+            f"{page.relative_to(ROOT)}'s {marker} is stale: run python tools/make_readme_models_table.py",
+            file=sys.stderr,
+        )
+    return 1 if check and stale else 0
 
 
 if __name__ == "__main__":

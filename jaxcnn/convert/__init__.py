@@ -5,21 +5,29 @@ torchvision state_dict (numpy arrays or tensors, no torch needed); ``load_torchv
 path)`` reads it from ``.pth`` (with torch), ``.safetensors`` or ``.npz`` first;
 ``to_torchvision(name, variables)`` goes back, so a model trained here loads into torchvision;
 ``merge_weights(model, variables, source)`` starts a model (another number of classes, other
-input channels) from such weights.
+input channels) from such weights; ``published`` loads the publishers' trained weights by name
+(``create_model("resnet50", weights="IMAGENET1K_V2")``), downloaded, verified and cached.
 """
 
 from jaxcnn.convert.families import IMAGENET_MEAN, IMAGENET_STD, TORCHVISION_MODELS, eval_resize
 from jaxcnn.convert.io import load_torchvision, read_safetensors, read_state_dict
 from jaxcnn.convert.mapping import from_torchvision, model_from_variables, to_torchvision
 from jaxcnn.convert.merge import adapt_input_conv, merge_weights
+from jaxcnn.convert.published import WeightsUnavailableError, cache_dir, class_names, create_model
+from jaxcnn.convert.torch_files import load_torch_file
 
 __all__ = [
     "IMAGENET_MEAN",
     "IMAGENET_STD",
     "TORCHVISION_MODELS",
+    "WeightsUnavailableError",
     "adapt_input_conv",
+    "cache_dir",
+    "class_names",
+    "create_model",
     "eval_resize",
     "from_torchvision",
+    "load_torch_file",
     "load_torchvision",
     "merge_weights",
     "model_from_variables",

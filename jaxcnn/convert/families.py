@@ -112,9 +112,12 @@ def _resnet_names(model: ResNet, path: Path, stack: int) -> list[str]:
 
 
 def _check_resnet(model: ResNet) -> None:
-    if model.stem != "imagenet" or model.shortcut != "projection" or model.block_cls not in (BasicBlock, Bottleneck):
+    imagenet = model.stem == "imagenet" and model.shortcut == "projection"
+    cifar = model.stem == "cifar" and model.shortcut == "zero_pad"  # torchvision's naming, as published CIFAR nets
+    if not (imagenet or cifar) or model.block_cls not in (BasicBlock, Bottleneck):
         raise ValueError(
-            "torchvision's ResNets have stem='imagenet', shortcut='projection' and BasicBlock or Bottleneck blocks; "
+            "torchvision's ResNets have stem='imagenet', shortcut='projection' (or, as the published CIFAR-10 "
+            "nets, stem='cifar', shortcut='zero_pad') and BasicBlock or Bottleneck blocks; "
             f"this ResNet has stem={model.stem!r}, shortcut={model.shortcut!r}, {model.block_cls.__name__}, "
             "which has no torchvision weights."
         )

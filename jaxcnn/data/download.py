@@ -152,14 +152,35 @@ def _download(url: str, part: tuple[int, Path], dest: Path, file: RemoteFile, sh
 
 
 def _copy_url(url: str, out, label: str) -> None:
-    with urllib.request.urlopen(url, timeout=60) as response:
-        length = response.headers.get("Content-Length")
-        total = int(length) if length else None
-        written = 0
-        with tqdm(total=total, unit="B", unit_scale=True, desc=label, disable=None) as bar:
-            while chunk := response.read(_CHUNK):
-                out.write(chunk)
-                written += len(chunk)
-                bar.update(len(chunk))
+    written, total = copy_url(url, out, label)
     if total is not None and written != total:
         raise ValueError(f"download of {url} stopped after {written} of {total} bytes; try again")
+
+
+def copy_url(url: str, out, label: str, start: int = 0, timeout: float = 60) -> tuple[int, int | None]:
+    """Write the bytes of ``url`` to the binary file ``out`` with a progress bar labelled ``label``;
+    from byte ``start`` on when the server honours the range (else ``out`` is truncated and the
+    whole file fetched). Returns ``(bytes out holds, the file's size or None where the server
+    does not say)``: fewer when the connection closed early, so that a later call can resume.
+
+    Raises:
+      OSError, http.client.HTTPException: no connection, or an HTTP error status.
+    """
+    request = urllib.request.Request(url, headers={"Range": f"bytes={start}-"} if start else {})
+    with urllib.request.urlopen(request, timeout=timeout) as response:
+        if start and response.status != 206:  # the server sends the whole file again
+            out.seek(0)
+            out.truncate()
+            start = 0
+        length = response.headers.get("Content-Length")
+        total = start + int(length) if length else None
+        written = start
+        with tqdm(total=total, initial=start, unit="B", unit_scale=True, desc=label, disable=None) as bar:
+            try:
+                while chunk := response.read(_CHUNK):
+                    out.write(chunk)
+                    written += len(chunk)
+                    bar.update(len(chunk))
+            except (http.client.IncompleteRead, ConnectionError, TimeoutError):
+                pass
+    return written, total

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from jaxcnn.data.sources import DECODE_MODES
+from jaxcnn.models.registry import is_weights_name
 
 DTYPES = ("float32", "bfloat16")
 OPTIMIZERS = ("sgd", "adamw")
@@ -110,8 +111,9 @@ class TrainConfig:
         halves exactly, see ``parts.halving_size``); a folder's images are brought to it (None:
         the model's natural input size, ``jaxcnn.models.model_info(model).input_size``).
       dtype: compute dtype; parameters and optimizer state stay float32.
-      init_from: start from these weights instead of a random initialisation: a run folder (its
-        newest good checkpoint) or a torchvision weight file of ``model`` (see
+      init_from: start from these weights instead of a random initialisation: published weights
+        of ``model`` (``'resnet50:IMAGENET1K_V2'``; their model attributes join ``model_overrides``),
+        a run folder (its newest good checkpoint) or a torchvision weight file of ``model`` (see
         ``jaxcnn.load_source`` and ``jaxcnn.convert.merge_weights``); a resume takes its
         checkpoint instead.
       freeze: "none", "backbone" (train only the head: a linear probe) or "N" (the first N
@@ -236,8 +238,9 @@ class TrainConfig:
         None,
         TEXT,
         "model",
-        "start from these weights: a run folder (its newest good checkpoint) or a torchvision weight file "
-        "(.pth, .safetensors, .npz) of --model; a new classifier when the classes differ",
+        "start from these weights: published weights of --model (resnet50:DEFAULT; `jaxcnn weights`), a run "
+        "folder (its newest good checkpoint) or a torchvision weight file (.pth, .safetensors, .npz) of --model; "
+        "a new classifier when the classes differ",
         optional=True,
         path=True,
         metavar="SRC",
@@ -383,6 +386,6 @@ def validate(config: TrainConfig) -> None:
 
 def _comparable(name: str, value: Any) -> Any:
     """``value`` as resumes compare it: paths resolved, everything else as JSON stores it."""
-    if name in PATHS and value is not None:
+    if name in PATHS and value is not None and not is_weights_name(value):
         return Path(value).expanduser().resolve()
     return json.loads(json.dumps(value))

@@ -34,6 +34,7 @@ from .parts import (
     load_data,
     refuse_mistakes,
     transforms,
+    with_weights_overrides,
 )
 from .readers import restore_run, start_from
 from .runfolder.checkpoints import Checkpoints
@@ -380,6 +381,7 @@ def fit(
 
 
 def _fit(config: TrainConfig, train, test, stop: StopSignals) -> FitResult:
+    config = with_weights_overrides(config)
     refuse_mistakes(config)
     if config.distributed:
         initialize_distributed(config)

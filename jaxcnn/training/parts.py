@@ -6,6 +6,7 @@ builds a run with these; ``jaxcnn.bench`` builds the same step with them."""
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 import os
@@ -21,7 +22,7 @@ from jaxcnn.data import Dataset, StreamingFolder, augment, channel_stats, normal
 from jaxcnn.data.layout import scanned_folders
 from jaxcnn.data.sources import is_folder_data, load_splits
 from jaxcnn.inspect import summary
-from jaxcnn.models import create_model, model_info
+from jaxcnn.models import create_model, get_weights, is_weights_name, model_info
 
 from .config import ConfigError, TrainConfig
 from .optim import freeze, frozen_stages, optimizer, schedule
@@ -163,6 +164,24 @@ def initialize_distributed(config: TrainConfig) -> None:
     kwargs = {k: getattr(config, k) if getattr(config, k) is not None else env[k] for k in env}
     kwargs = {k: (v if k == "coordinator_address" else int(v)) for k, v in kwargs.items() if v is not None}
     jax.distributed.initialize(**kwargs)
+
+
+def with_weights_overrides(config: TrainConfig) -> TrainConfig:
+    """``config`` whose ``init_from`` names published weights (``resnet20:CIFAR10_V1``) with the model
+    attributes those weights need (``channel_padding``, ``transform_input``) added to
+    ``model_overrides`` where the config does not set them; ``ConfigError`` for weights of another model."""
+    if config.init_from is None or not is_weights_name(config.init_from):
+        return config
+    try:
+        weights = get_weights(config.init_from)
+    except ValueError as err:
+        raise ConfigError("init_from", str(err)) from None
+    if weights.model != config.model:
+        raise ConfigError(
+            "init_from",
+            f"{config.init_from} are weights of {weights.model}, not of {config.model}; train --model {weights.model}",
+        )
+    return dataclasses.replace(config, model_overrides={**weights.overrides, **config.model_overrides})
 
 
 def refuse_mistakes(config: TrainConfig) -> None:

@@ -1,4 +1,5 @@
-"""Reading weights back: a jaxcnn run folder or a torchvision weight file into one ``Source``
+"""Reading weights back: a jaxcnn run folder, a torchvision weight file or published weights by
+name (``resnet50:IMAGENET1K_V2``) into one ``Source``
 (model, variables, classes, and how inputs were prepared), so that training from weights,
 prediction and export read them the same way; a run folder's model and variables
 (``load_checkpoint``; ``loop.evaluate`` evaluates them). Readers never write into a run folder:
@@ -21,7 +22,8 @@ from jaxcnn.convert import (
     merge_weights,
     model_from_variables,
 )
-from jaxcnn.models import init_shapes, model_info
+from jaxcnn.convert.published import cache_dir, class_names, fit_weights, published_variables, weights_model
+from jaxcnn.models import get_weights, init_shapes, is_weights_name, model_info
 
 from .config import TrainConfig
 from .parts import build_model
@@ -79,14 +81,20 @@ class Source:
 
 def load_source(src: str | Path, model: str | None = None, *, step: int | None = None) -> Source:
     """The weights at ``src``: a jaxcnn run folder (its checkpoint at ``step``, default the newest
-    that restores) or a torchvision weight file (``.pth``/``.pt`` with torch installed,
-    ``.safetensors``, ``.npz``), converted by ``jaxcnn.convert`` for the torchvision model ``model``.
+    that restores), a torchvision weight file (``.pth``/``.pt``/``.th``, ``.safetensors``, ``.npz``)
+    converted by ``jaxcnn.convert`` for the torchvision model ``model``, or published weights by
+    name (``'resnet50:IMAGENET1K_V2'``, ``'resnet50:DEFAULT'``; downloaded and cached on first use,
+    see ``jaxcnn.convert.published``).
 
     Raises:
       FileNotFoundError: ``src`` does not exist.
-      ValueError: a weight file without ``model``; a ``model`` that differs from a run's; a file
-        of another kind; weights that do not fit the model (naming the layers).
+      ValueError: a weight file without ``model``; a ``model`` that differs from a run's or the
+        published weights'; a file of another kind; weights that do not fit the model (naming the
+        layers); an unknown weights tag.
+      jaxcnn.convert.published.WeightsUnavailableError: published weights not cached and not downloadable.
     """
+    if is_weights_name(str(src)):
+        return _published_source(str(src), model, step)
     path = Path(src)
     if path.is_dir():
         return _run_source(path, model, step)
@@ -143,6 +151,34 @@ def _file_source(path: Path, name: str) -> Source:
     )
 
 
+def _published_source(spec: str, model: str | None, step: int | None) -> Source:
+    weights = get_weights(spec)
+    if model is not None and model != weights.model:
+        raise ValueError(f"{spec} are weights of {weights.model}, not of {model}; leave out --model or name {model}'s")
+    if step is not None:
+        raise ValueError(f"{spec}: published weights have no checkpoint steps; --step is for run folders")
+    if not weights.classifier:
+        raise ValueError(
+            f"{spec} holds no trained classifier (published so); start a training from it with --init-from, or "
+            "read its features with jaxcnn.create_model(..., weights=...) and jaxcnn.features"
+        )
+    variables = published_variables(weights)
+    check_finite_weights(variables, weights.name)
+    return Source(
+        path=cache_dir() / weights.file,
+        name=weights.model,
+        model=weights_model(weights),
+        variables=variables,
+        classes=class_names(weights),
+        step=None,
+        image_size=weights.crop,
+        in_channels=3,
+        mean=weights.mean,
+        std=weights.std,
+        resize=weights.resize,
+    )
+
+
 def restore_run(out: str | Path, step: int | None) -> tuple[nn.Module, dict, int]:
     """``load_checkpoint``'s model and variables, and the step they were saved at.
 
@@ -165,10 +201,14 @@ def restore_run(out: str | Path, step: int | None) -> tuple[nn.Module, dict, int
 
 def start_from(src: str | Path, model: nn.Module, name: str, state: TrainState, report) -> TrainState:
     """``state`` with its variables merged from the weights at ``src`` (``load_source``; a weight
-    file is read for the model ``name``) by ``jaxcnn.convert.merge_weights``; each of its notes
-    goes to ``report`` as one line."""
-    source = load_source(src, None if Path(src).is_dir() else name)
-    variables, notes = merge_weights(model, state.variables, source.variables)
+    file is read for the model ``name``; published weights of ``name`` by
+    ``jaxcnn.convert.published.fit_weights``) by ``jaxcnn.convert.merge_weights``; each of its
+    notes goes to ``report`` as one line."""
+    if is_weights_name(str(src)):
+        variables, notes = fit_weights(model, state.variables, published_variables(get_weights(str(src))))
+    else:
+        source = load_source(src, None if Path(src).is_dir() else name)
+        variables, notes = merge_weights(model, state.variables, source.variables)
     for note in notes:
         report(f"init-from {src}: {note}")
     return state.replace(params=variables["params"], batch_stats=variables.get("batch_stats", {}))

@@ -151,7 +151,8 @@ def test_models_torchvision_lacks_are_refused_by_name(name):
     "model, reason",
     [
         (create_model("vgg11", head="gap"), "head='gap'"),
-        (create_model("resnet20"), "stem='cifar'"),
+        (create_model("plain20"), "shortcut='none'"),
+        (create_model("preact_resnet164"), "PreActBottleneck"),
     ],
 )
 def test_configurations_torchvision_lacks_are_refused(model, reason):
