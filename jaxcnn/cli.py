@@ -351,7 +351,7 @@ def _models(args: argparse.Namespace) -> int:
 
 def _weights(args: argparse.Namespace) -> int:
     """One line per published weight: ``model:TAG``, the publisher's top-1, size, cached or not."""
-    from jaxcnn.convert.published import cache_dir, is_cached
+    from jaxcnn.convert.weights_cache import cache_dir, is_cached
     from jaxcnn.models import get_weights, list_weights
 
     found = list_weights(args.pattern)

@@ -1,4 +1,4 @@
-"""The first seconds: ``import jaxcnn``, ``jaxcnn --help`` and ``jaxcnn models`` load no jax (a
+"""The first seconds: ``import jaxcnn``, ``jaxcnn --help``, ``jaxcnn models`` and ``jaxcnn weights`` load no jax (a
 property of what is imported, not a timing), and every re-exported name still resolves on first use
 (``jaxcnn.lazy``)."""
 
@@ -12,7 +12,7 @@ import pytest
 from jaxcnn.models import list_models, model_info
 
 HEAVY = ("jax", "jaxlib", "flax", "optax", "orbax", "matplotlib", "torch")
-PACKAGES = ("jaxcnn", "jaxcnn.models", "jaxcnn.training", "jaxcnn.inspect", "jaxcnn.bench")
+PACKAGES = ("jaxcnn", "jaxcnn.models", "jaxcnn.training", "jaxcnn.inspect", "jaxcnn.bench", "jaxcnn.convert")
 
 # Runs the command as `python -m jaxcnn ARGS` does, then reports the heavy modules it loaded.
 RUN_AND_REPORT = """
@@ -48,6 +48,14 @@ def test_models_lists_the_registry_without_loading_jax():
     assert [line.split()[0] for line in lines] == list_models()
     params = {line.split()[0]: int(line.split()[1].replace(",", "")) for line in lines}
     assert params == {name: model_info(name).params for name in list_models()}
+
+
+def test_weights_lists_the_published_weights_without_loading_jax():
+    from jaxcnn.models import list_weights
+
+    lines, report = run_cli("weights")
+    assert report == {"code": 0, "heavy": []}
+    assert [line.split()[0] for line in lines] == [w.name for w in list_weights()]
 
 
 def test_every_public_name_resolves_to_the_object_of_its_module():

@@ -264,7 +264,8 @@ def create_model(
 
     Returns:
       A ``flax.linen.Module``; ``apply(variables, x[N, H, W, C] float, train=False)`` gives
-      logits ``[N, num_classes]`` in float32.
+      logits ``[N, num_classes]`` in float32. ``jaxcnn.create_model(name, weights=...)`` also
+      gives published trained variables (``jaxcnn.convert.published``).
     """
     import jax.numpy as jnp
 

@@ -22,7 +22,8 @@ from jaxcnn.convert import (
     merge_weights,
     model_from_variables,
 )
-from jaxcnn.convert.published import cache_dir, class_names, fit_weights, published_variables, weights_model
+from jaxcnn.convert.published import class_names, fit_weights, published_variables, weights_model
+from jaxcnn.convert.weights_cache import cache_dir
 from jaxcnn.models import get_weights, init_shapes, is_weights_name, model_info
 
 from .config import TrainConfig
@@ -91,7 +92,7 @@ def load_source(src: str | Path, model: str | None = None, *, step: int | None =
       ValueError: a weight file without ``model``; a ``model`` that differs from a run's or the
         published weights'; a file of another kind; weights that do not fit the model (naming the
         layers); an unknown weights tag.
-      jaxcnn.convert.published.WeightsUnavailableError: published weights not cached and not downloadable.
+      jaxcnn.convert.WeightsUnavailableError: published weights not cached and not downloadable.
     """
     if is_weights_name(str(src)):
         return _published_source(str(src), model, step)

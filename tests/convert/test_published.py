@@ -22,7 +22,7 @@ import pytest
 
 import jaxcnn
 from jaxcnn.cli import main
-from jaxcnn.convert import published
+from jaxcnn.convert import published, weights_cache
 from jaxcnn.convert.testing import relative_error
 from jaxcnn.data.imagenet import imagenet_classes
 from jaxcnn.models import get_weights, list_weights, model_info
@@ -77,7 +77,7 @@ def publisher(monkeypatch, tmp_path):
     server.server_close()
 
 
-def publish(name: str, data: bytes, suffix: str, *, tag: str = "TEST", **fields) -> published.PublishedWeights:
+def publish(name: str, data: bytes, suffix: str, *, tag: str = "TEST", **fields):
     """Serve ``data`` as ``name``'s weights ``tag`` (registered for the test, its hash the data's)."""
     digest = hashlib.sha256(data).hexdigest()
     entry = dataclasses.replace(
@@ -135,7 +135,7 @@ def test_a_file_with_another_hash_is_refused_and_nothing_is_cached(register, tmp
 def test_a_download_cut_half_way_leaves_no_cached_file_and_the_next_call_resumes(register, tmp_path):
     entry = register("resnet20", RELEASE.read_bytes(), ".th")
     Publisher.cut.add(entry.file)
-    with pytest.raises(published.WeightsUnavailableError, match=r"connection closed after \d+ of 1099231 bytes"):
+    with pytest.raises(weights_cache.WeightsUnavailableError, match=r"connection closed after \d+ of 1099231 bytes"):
         jaxcnn.create_model("resnet20", weights="TEST")
     assert not (tmp_path / "cache" / entry.file).exists()
     Publisher.cut.clear()
@@ -162,7 +162,7 @@ def test_a_second_load_makes_no_request_and_no_conversion(register, monkeypatch)
 def test_offline_is_one_line_naming_the_url_and_the_cache_path(monkeypatch, tmp_path):
     monkeypatch.setenv("JAXCNN_WEIGHTS", str(tmp_path / "cache"))
     monkeypatch.setenv("JAXCNN_WEIGHTS_MIRROR", "http://127.0.0.1:9/")  # port 9 refuses connections
-    with pytest.raises(published.WeightsUnavailableError) as offline:
+    with pytest.raises(weights_cache.WeightsUnavailableError) as offline:
         jaxcnn.create_model("resnet20", weights="DEFAULT")
     message = str(offline.value)
     assert "\n" not in message
