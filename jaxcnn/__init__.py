@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from jaxcnn import convert, data, serve
     from jaxcnn.convert.published import create_model
     from jaxcnn.inspect import Summary, summary
-    from jaxcnn.models import count_params, features, get_weights, list_models, list_weights, model_info
+    from jaxcnn.models import count_params, features, get_weights, list_models, list_weights, model_info, to_nnx
     from jaxcnn.training import TrainConfig, evaluate, fit, load_checkpoint, load_source
 
 try:
@@ -41,6 +41,7 @@ __all__ = [
     "model_info",
     "serve",
     "summary",
+    "to_nnx",
 ]
 
 __getattr__, __dir__ = lazy_exports(__name__, modules=("autodiff",))

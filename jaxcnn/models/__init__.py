@@ -12,6 +12,7 @@ if TYPE_CHECKING:
     from jaxcnn.models import inception, resnet, vgg
     from jaxcnn.models.base import Classifier, check_classifier, count_params, init_shapes
     from jaxcnn.models.features import Features, features
+    from jaxcnn.models.nnx_bridge import linen_variables, to_nnx
     from jaxcnn.models.registry import (
         ModelInfo,
         PublishedWeights,
@@ -37,11 +38,13 @@ __all__ = [
     "inception",
     "init_shapes",
     "is_weights_name",
+    "linen_variables",
     "list_models",
     "list_weights",
     "model_info",
     "register_model",
     "resnet",
+    "to_nnx",
     "vgg",
 ]
 
