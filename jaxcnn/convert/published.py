@@ -12,9 +12,11 @@ from them.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import tempfile
+import zipfile
 from pathlib import Path
 
 import flax.linen as nn
@@ -57,8 +59,9 @@ def published_variables(weights: PublishedWeights) -> dict:
     layout = hashlib.sha256(repr(sorted(expected_shapes(model).items())).encode()).hexdigest()[:12]
     converted = cache_dir() / "converted" / f"{Path(weights.file).stem}-{layout}.npz"
     if converted.is_file():
-        with np.load(converted, allow_pickle=False) as archive:
-            return traverse_util.unflatten_dict({tuple(key.split("/")): archive[key] for key in archive.files})
+        with contextlib.suppress(OSError, ValueError, EOFError, zipfile.BadZipFile):  # damaged: convert again
+            with np.load(converted, allow_pickle=False) as archive:
+                return traverse_util.unflatten_dict({tuple(key.split("/")): archive[key] for key in archive.files})
     path = weights_file(weights)
     digest = sha256_of(path)
     if not digest.startswith(weights.sha256):

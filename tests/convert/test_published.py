@@ -159,6 +159,15 @@ def test_a_second_load_makes_no_request_and_no_conversion(register, monkeypatch)
     jax.tree.map(np.testing.assert_array_equal, first, second)
 
 
+def test_a_damaged_cached_conversion_is_converted_again(register, tmp_path):
+    register("resnet20", RELEASE.read_bytes(), ".th")
+    first = jaxcnn.create_model("resnet20:TEST")[1]
+    (converted,) = (tmp_path / "cache" / "converted").iterdir()
+    converted.write_bytes(converted.read_bytes()[: converted.stat().st_size // 2])
+    jax.tree.map(np.testing.assert_array_equal, jaxcnn.create_model("resnet20:TEST")[1], first)
+    np.load(converted)  # written whole again
+
+
 def test_offline_is_one_line_naming_the_url_and_the_cache_path(monkeypatch, tmp_path):
     monkeypatch.setenv("JAXCNN_WEIGHTS", str(tmp_path / "cache"))
     monkeypatch.setenv("JAXCNN_WEIGHTS_MIRROR", "http://127.0.0.1:9/")  # port 9 refuses connections
