@@ -23,7 +23,7 @@ from jaxcnn.data import Dataset, StreamingFolder, eval_batches, prefetch, steps_
 from jaxcnn.data.sources import load_test_split
 
 from .config import TrainConfig, resolve_mode
-from .parallel import Parallel, add_metrics
+from .parallel import Parallel, add_metrics, check_shared_folder
 from .parts import (
     build_model,
     build_optimizer,
@@ -387,6 +387,7 @@ def _fit(config: TrainConfig, train, test, stop: StopSignals) -> FitResult:
         initialize_distributed(config)
     with run_lock(config.out, hold=jax.process_index() == 0):
         # before the data loads: a foreign folder, a mismatch or a damaged config.json fails at once
+        check_shared_folder(config.out)
         check_run_folder(config, main_process=jax.process_index() == 0)
         folder = None
         if train is None or test is None:

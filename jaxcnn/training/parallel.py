@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+import secrets
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import jax
@@ -91,3 +93,41 @@ def add_metrics(total: dict | None, metrics: dict) -> dict:
     if total is None:
         return metrics
     return {k: (jnp.minimum if k.startswith("nonfinite_") else jnp.add)(total[k], v) for k, v in metrics.items()}
+
+
+SHARED_CHECK = ".process0"  # the file process 0 writes into the run folder for the other processes to read
+
+
+def check_shared_folder(out: str | Path) -> None:
+    """Refuse a multi-process run whose processes do not all see the run folder ``out`` that
+    process 0 created: every process writes checkpoint shards into it, so a folder local to each
+    host would give half checkpoints (or a hang) later. Process 0 writes a random token into
+    ``out``; after a barrier each process reads it back; all processes then raise together.
+
+    Raises:
+      ValueError: on every process, naming ``out`` and the processes that do not see process 0's file.
+    """
+    if jax.process_count() == 1:
+        return
+    from jax.experimental import multihost_utils
+
+    token = int(multihost_utils.broadcast_one_to_all(np.int32(secrets.randbits(31))))
+    path = Path(out) / SHARED_CHECK
+    if jax.process_index() == 0:
+        path.write_text(str(token))
+    multihost_utils.sync_global_devices("jaxcnn: run folder written")
+    try:
+        sees = path.read_text() == str(token)
+    except OSError:
+        sees = False
+    seen = multihost_utils.process_allgather(np.array(sees))
+    multihost_utils.sync_global_devices("jaxcnn: run folder read")
+    if jax.process_index() == 0:
+        path.unlink(missing_ok=True)
+    blind = [str(i) for i, ok in enumerate(np.ravel(seen)) if not ok]
+    if blind:
+        raise ValueError(
+            f"the output folder {out} is not shared by the run's processes: process {', '.join(blind)} "
+            "cannot read what process 0 wrote there; every process writes checkpoints into it, so put "
+            "--out on a file system that every host mounts at the same path"
+        )

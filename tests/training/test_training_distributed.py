@@ -94,3 +94,29 @@ def test_two_processes_train_the_parameters_of_one(launch, tiny_data, tmp_path):
     # a process training on its half of the batch alone would be off by far more than 0.1%.
     for a, b in zip(jax.tree.leaves(single.variables), jax.tree.leaves(variables), strict=True):
         np.testing.assert_allclose(b, a, rtol=1e-3, atol=1e-3 * float(np.abs(a).max()))
+
+
+@pytest.mark.slow
+def test_an_output_folder_local_to_each_host_is_refused_by_every_process_at_start(tmp_path):
+    """Two "hosts" whose --out are different folders (as a path on each host's local disk): both
+    processes stop at once with one message, before any data loads, and leave no folder behind."""
+    port = free_port()
+    outs = [tmp_path / "host0" / "run", tmp_path / "host1" / "run"]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, str(WORKER), "distributed", str(out), str(port), str(i)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for i, out in enumerate(outs)
+    ]
+    try:
+        outputs = [p.communicate(timeout=300)[0] for p in procs]
+    finally:
+        for p in procs:
+            p.kill()
+    for p, out, output in zip(procs, outs, outputs):
+        assert p.returncode != 0, output
+        assert f"the output folder {out} is not shared by the run's processes: process 1 cannot read" in output
+        assert not out.exists()
