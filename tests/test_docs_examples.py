@@ -7,6 +7,7 @@ what an earlier block on the same page defined). A block preceded by a line
 """
 
 import re
+import shlex
 from pathlib import Path
 
 import pytest
@@ -86,3 +87,63 @@ def test_page_examples_run(page, tmp_path, monkeypatch):
 )
 def test_marked_blocks_are_skipped(page, line, reason):
     pytest.skip(f"{page_id(page)}:{line}: {reason}")
+
+
+SHELL_OPERATORS = (">", ">>", "2>", "|", "<", ";")
+SHELL_BLOCK = re.compile(r"^```bash\n(?P<code>.*?)^```$", re.MULTILINE | re.DOTALL)
+
+
+def command_lines(text: str) -> list[tuple[int, list[str]]]:
+    """``(line, arguments after 'jaxcnn')`` of every ``jaxcnn ...`` command (also after ``srun``,
+    after ``&&`` or as ``python -m jaxcnn``) in the ```bash blocks of ``text``."""
+    found = []
+    for match in SHELL_BLOCK.finditer(text):
+        first = text.count("\n", 0, match.start("code")) + 1
+        lines, pending = [], ""  # a line ending in a backslash goes on in the next
+        for offset, line in enumerate(match["code"].splitlines()):
+            start = offset - pending.count("\n") if pending else offset
+            pending = pending + line + "\n"
+            if not line.endswith("\\"):
+                lines.append((start, pending.replace("\\\n", " ")))
+                pending = ""
+        for offset, line in lines:
+            for part in line.split("&&"):
+                words = shlex.split(part, comments=True)
+                words = words[: next((k for k, w in enumerate(words) if w in SHELL_OPERATORS), len(words))]
+                for start in range(len(words)):
+                    if words[start] == "jaxcnn" or words[start : start + 3] == ["python", "-m", "jaxcnn"]:
+                        skip = 1 if words[start] == "jaxcnn" else 3
+                        found.append((first + offset, words[start + skip :]))
+                        break
+    return found
+
+
+COMMANDS = [
+    (page, line, args)
+    for page in [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
+    for line, args in command_lines(page.read_text())
+]
+
+
+def test_command_lines_are_found():
+    text = "```bash\npip install -e . && jaxcnn train  # the main job\nsrun jaxcnn train --distributed\nls\n```\n"
+    assert command_lines(text) == [(2, ["train"]), (3, ["train", "--distributed"])]
+    assert len(COMMANDS) > 40
+
+
+@pytest.mark.parametrize(("page", "line", "args"), COMMANDS, ids=[f"{page_id(p)}:{line}" for p, line, _ in COMMANDS])
+def test_every_command_of_the_docs_parses(page, line, args, monkeypatch):
+    """Each ``jaxcnn`` command of README.md and docs/ passes the parser: its subcommand, flags and
+    values exist (folders like ``/data/imagenet`` exist only on the reader's machine: any --data is
+    taken, as is a --config that an earlier command writes; those in configs/ are read)."""
+    import jaxcnn.cli as cli
+
+    monkeypatch.chdir(ROOT)  # --config configs/... is read relative to the repository
+    monkeypatch.setitem(cli.FLAG_PARSERS, "data", str)
+    monkeypatch.setattr(cli, "_data_name", str)
+    read_config = cli._config_file  # a run's config.json that the page's earlier commands write is taken
+    monkeypatch.setattr(cli, "_config_file", lambda path: read_config(path) if Path(path).exists() else {})
+    try:
+        cli.build_parser().parse_args(args)
+    except SystemExit as exit:
+        assert exit.code == 0, f"{page_id(page)}:{line}: jaxcnn {shlex.join(args)} does not parse"
