@@ -1,10 +1,13 @@
 """The documentation site builds with ``mkdocs build --strict`` (a broken link, a missing page or a
 docstring griffe cannot read fails it), and its API reference documents every public name."""
 
+import html
 import importlib
 import importlib.util
 import inspect
 import os
+import re
+import shutil
 import subprocess
 import sys
 import zlib
@@ -55,3 +58,51 @@ def test_every_public_name_is_in_the_api_reference(site):
             if f"{package}.{name}" not in names and canonical not in names:
                 missing.append(f"{package}.{name}")
     assert not missing, f"not in docs/api: {missing}"
+
+
+# A formula left as LaTeX in what a reader sees: $...$ (the notebooks' Markdown), \(...\) or \[...\]
+# (pymdownx.arithmatex); code, preformatted text and scripts are not prose.
+RAW_MATHS = re.compile(r"\$[^$\s][^$\n]{0,200}?\$|\\\(|\\\[")
+NOT_PROSE = re.compile(
+    r"<(script|style|pre|code|textarea)\b[^>]*>.*?</\1>|<span class=\"katex-mathml\">.*?</span>", re.S
+)
+
+
+def prose(page_html: str) -> str:
+    """The text a reader sees of a page, without code, scripts and KaTeX's hidden MathML copy."""
+    return html.unescape(re.sub(r"<[^>]+>", " ", NOT_PROSE.sub(" ", page_html)))
+
+
+def pages_with_maths(site) -> list:
+    return sorted(page for page in site.rglob("*.html") if RAW_MATHS.search(prose(page.read_text())))
+
+
+def test_every_page_with_maths_loads_the_bundled_renderer(site):
+    pages = pages_with_maths(site)
+    assert any("backpropagation" in str(page) for page in pages), "the course's formulas were not found"
+    for page in pages:
+        text = page.read_text()
+        for script in ("assets/katex/katex.min.js", "assets/katex/contrib/auto-render.min.js", "katex-init.js"):
+            assert script in text, f"{page.relative_to(site)} has formulas but does not load {script}"
+        assert not re.search(r"<script[^>]+src=\"https?://[^\"]*(katex|mathjax)", text, re.I), page
+
+
+def test_formulas_render_offline_in_a_browser(site, tmp_path):
+    """Headless Chromium, no network: after the page's scripts ran, its formulas are KaTeX, none left raw."""
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        pytest.skip("no chromium here (Debian: apt-get install chromium)")
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"]
+    flags += [
+        "--disable-component-update",
+        "--disable-sync",
+        f"--user-data-dir={tmp_path}",
+        "--virtual-time-budget=5000",
+    ]
+    for page in pages_with_maths(site):
+        done = subprocess.run(
+            [chromium, *flags, "--dump-dom", page.as_uri()], capture_output=True, text=True, timeout=120
+        )
+        assert 'class="katex"' in done.stdout, f"{page.relative_to(site)}: no formula rendered"
+        left = RAW_MATHS.findall(prose(done.stdout))
+        assert not left, f"{page.relative_to(site)}: raw LaTeX left in the rendered page: {left[:3]}"
