@@ -3,8 +3,8 @@ errors use, so that the CLI, ``TrainConfig``, ``jaxcnn.bench`` and the data func
 same thing about the same mistake.
 
 A Python function refuses a value with ``ValueError("{name} must be {expected}, got {value!r}")``
-(:meth:`Check.require`); a command-line flag with argparse's ``argument --flag: expected
-{expected}, got '{text}'`` (:func:`argument_type`).
+(``Check.require``); a command-line flag with argparse's ``argument --flag: expected
+{expected}, got '{text}'`` (``argument_type``).
 """
 
 from __future__ import annotations

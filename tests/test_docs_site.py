@@ -106,3 +106,18 @@ def test_formulas_render_offline_in_a_browser(site, tmp_path):
         assert 'class="katex"' in done.stdout, f"{page.relative_to(site)}: no formula rendered"
         left = RAW_MATHS.findall(prose(done.stdout))
         assert not left, f"{page.relative_to(site)}: raw LaTeX left in the rendered page: {left[:3]}"
+
+
+def test_api_pages_show_no_sphinx_roles(site):
+    """The site renders Markdown: a Sphinx role (:class:`X`) in a docstring would show as typed."""
+    for page in (site / "api").rglob("*.html"):
+        found = re.findall(r":(?:class|func|data|mod|meth|attr|obj):`", prose(page.read_text()))
+        assert not found, f"{page.relative_to(site)}: {len(found)} Sphinx roles shown raw"
+
+
+def test_the_jaxcnn_api_page_names_every_top_level_name(site):
+    import jaxcnn
+
+    text = html.unescape(re.sub(r"<[^>]+>", "", (site / "api" / "index.html").read_text()))
+    missing = [name for name in jaxcnn.__all__ if f"jaxcnn.{name}" not in text]
+    assert not missing, f"api/index.md does not name {missing}"

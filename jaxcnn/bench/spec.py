@@ -81,7 +81,7 @@ class Spec:
 def time_blocks(
     run: Callable[[Any], Any], carry: Any, spec: Spec, sync: Callable[[Any], Any]
 ) -> tuple[list[float], Any]:
-    """:func:`time_calls` with the spec's ``warmup``, ``steps`` and ``repeats``."""
+    """``time_calls`` with the spec's ``warmup``, ``steps`` and ``repeats``."""
     return time_calls(run, carry, sync, warmup=spec.warmup, steps=spec.steps, repeats=spec.repeats)
 
 

@@ -1,9 +1,9 @@
 """How each jaxcnn model family names its layers in torchvision.
 
-A :class:`Family` turns the path of a Flax submodule (``('inception3a', 'branch2_1', 'conv')``)
+A ``Family`` turns the path of a Flax submodule (``('inception3a', 'branch2_1', 'conv')``)
 into the name of the matching torchvision module (``'inception3a.branch2.1.conv'``). Everything
 else (which leaf is a conv kernel, how it is transposed) is the same for all families and
-lives in :mod:`jaxcnn.convert.mapping`.
+lives in ``jaxcnn.convert.mapping``.
 """
 
 from __future__ import annotations
@@ -138,7 +138,7 @@ FAMILIES = (
 
 
 def family_of(model: nn.Module) -> Family:
-    """The :class:`Family` of a jaxcnn model; ``ValueError`` if torchvision has no such model."""
+    """The ``Family`` of a jaxcnn model; ``ValueError`` if torchvision has no such model."""
     for family in FAMILIES:
         if isinstance(model, family.module_type):
             family.check(model)

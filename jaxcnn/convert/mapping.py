@@ -71,7 +71,7 @@ def kernel_to_flax(weight: np.ndarray, flattened: tuple[int, int] | None = None)
 
 
 def kernel_to_torch(kernel: np.ndarray, flattened: tuple[int, int] | None = None) -> np.ndarray:
-    """The inverse of :func:`kernel_to_flax`."""
+    """The inverse of ``kernel_to_flax``."""
     if kernel.ndim == 4:
         return kernel.transpose(3, 2, 0, 1)
     if kernel.ndim == 2 and flattened:
@@ -89,7 +89,7 @@ def expected_shapes(model: nn.Module) -> dict[tuple[str, ...], tuple[int, ...]]:
 
 
 def entries(model: nn.Module, family: Family) -> list[Entry]:
-    """The :class:`Entry` of every leaf of ``model``'s variables."""
+    """The ``Entry`` of every leaf of ``model``'s variables."""
     found = []
     for path, shape in expected_shapes(model).items():
         collection, modules, leaf = path[0], path[1:-1], path[-1]

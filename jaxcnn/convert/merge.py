@@ -38,7 +38,7 @@ def merge_weights(model: Classifier, variables: Mapping[str, Any], source: Mappi
     notes: the classifier layers (``model.classifier_paths``) of another number of classes stay
     fresh; auxiliary heads the source lacks stay fresh, and those the model lacks are left out;
     the stem's kernel for other input channels (1-channel data into RGB weights) is adapted by
-    :func:`adapt_input_conv`.
+    ``adapt_input_conv``.
 
     Returns:
       ``(variables, notes)``: nested dicts of numpy arrays; the notes, one line per difference.

@@ -1,6 +1,6 @@
 """Receptive fields: what each array of a forward pass sees of the input image.
 
-A :class:`Field` travels with every array computed from the input and is updated by each
+A ``Field`` travels with every array computed from the input and is updated by each
 operation by the textbook recursion: a window of ``k`` with stride ``s`` over an input padded
 by ``p`` turns ``(rf, jump, start)`` into ``(rf + (k - 1) * jump, jump * s, start + ((k - 1) / 2 - p) * jump)``;
 an elementwise operation or a merge of branches takes the largest field over its inputs; a

@@ -35,7 +35,7 @@ def open_jaxpr(value: Any) -> tuple[Any, list]:
 
 
 def scan_layout(eqn) -> ScanLayout:
-    """The :class:`ScanLayout` of a ``scan`` equation, read from shapes alone."""
+    """The ``ScanLayout`` of a ``scan`` equation, read from shapes alone."""
     length = int(eqn.params["length"])
     body, body_consts = open_jaxpr(eqn.params["jaxpr"])
     carry = sum(_shape(outer) == _shape(inner) for outer, inner in zip(eqn.outvars, body.outvars))

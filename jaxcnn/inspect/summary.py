@@ -26,7 +26,7 @@ class Summary:
     """What ``summary`` measured.
 
     Attributes:
-      rows: one :class:`Row` per convolution, pooling, dense and merge operation, in order.
+      rows: one ``Row`` per convolution, pooling, dense and merge operation, in order.
       total_params: scalars in the ``params`` collection (equals ``count_params``).
       total_macs: multiply-accumulates of convolutions and dense layers for the whole input batch.
       warnings: broken design rules, one sentence each.
@@ -143,7 +143,7 @@ def summary(model: nn.Module, input_shape: Sequence[int], *, num_classes: int | 
       num_classes: if given, the last layer is checked to be a dense layer with that many outputs.
 
     Returns:
-      a :class:`Summary`. Input the model cannot take raises the model's own error.
+      a ``Summary``. Input the model cannot take raises the model's own error.
     """
     shape = _check_arguments(model, input_shape)
     model = with_xla_ops(model)

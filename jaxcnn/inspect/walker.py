@@ -1,7 +1,7 @@
 """Walk the jaxpr of a forward pass and turn its operations into summary rows.
 
 Every array of the jaxpr is either *data* (computed from the input image; it carries a
-:class:`~jaxcnn.inspect.field.Field`) or a *constant* (computed from parameters and batch
+``~jaxcnn.inspect.field.Field``) or a *constant* (computed from parameters and batch
 statistics only; it carries the set of parameter pieces it was computed from). Where a constant
 meets data, its parameters are counted: on the row of that operation when it is a row (a conv
 kernel, a dense matrix), otherwise on the row the data came from (a conv's bias, the BatchNorm
@@ -104,7 +104,7 @@ def _pair(values: Sequence[int]) -> tuple[int, int]:
 
 
 class Walker:
-    """Collects :class:`Row` s from a jaxpr; see the module docstring.
+    """Collects ``Row`` s from a jaxpr; see the module docstring.
 
     ``piece_sizes`` maps every parameter piece (initially a leaf index) to its scalar count.
     """

@@ -1,4 +1,4 @@
-"""The interface the rest of jaxcnn relies on: every model is a :class:`Classifier`."""
+"""The interface the rest of jaxcnn relies on: every model is a ``Classifier``."""
 
 from __future__ import annotations
 
@@ -74,7 +74,7 @@ class Classifier(nn.Module):
 
 
 def check_classifier(model: object, caller: str) -> None:
-    """``TypeError`` unless ``model`` is a :class:`Classifier` with its four fields."""
+    """``TypeError`` unless ``model`` is a ``Classifier`` with its four fields."""
     fields = ("num_classes", "in_channels", "dtype", "bn_axis_name")
     missing = [name for name in fields if name not in getattr(type(model), "__dataclass_fields__", {})]
     if not isinstance(model, Classifier) or missing:

@@ -23,7 +23,7 @@ from jaxcnn.models.base import Classifier, check_classifier
 
 @flax.struct.dataclass
 class Features:
-    """What :func:`features` returns (a pytree: ``jax.jit`` may return it; ``strides`` are static).
+    """What ``features`` returns (a pytree: ``jax.jit`` may return it; ``strides`` are static).
 
     Attributes:
       embedding: ``[N, D]``, the classifier's input (after global pooling; VGG's MLP head: after

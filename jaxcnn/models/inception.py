@@ -110,7 +110,7 @@ class GoogLeNet(Classifier):
     training loss adds ``aux_weight`` times each auxiliary loss (0.3 in the paper).
     ``backend``: the convolutions and max pools (``jaxcnn.ops.XLA`` or ``CPU``);
     ``frozen_stages``: stages whose batch norms use running statistics in train mode too;
-    ``transform_input``: map ImageNet-normalised inputs to -1..1 first (:func:`tensorflow_range`).
+    ``transform_input``: map ImageNet-normalised inputs to -1..1 first (``tensorflow_range``).
     Stages (the last map at each stride): ``conv1`` | ``conv2``, ``conv3`` | ``inception3*`` |
     ``inception4*`` | ``inception5*``; the head is ``fc`` and the auxiliary heads.
     """
@@ -300,7 +300,7 @@ class InceptionV3(Classifier):
     With ``aux_logits=True`` and ``train=True`` it returns ``(logits, (aux,))``.
     ``backend``: the convolutions and max pools (``jaxcnn.ops.XLA`` or ``CPU``);
     ``frozen_stages``: stages whose batch norms use running statistics in train mode too;
-    ``transform_input``: map ImageNet-normalised inputs to -1..1 first (:func:`tensorflow_range`).
+    ``transform_input``: map ImageNet-normalised inputs to -1..1 first (``tensorflow_range``).
     Stages (the last map at each stride, as timm's features): ``Conv2d_1a``-``2b`` |
     ``Conv2d_3b``, ``4a`` | ``Mixed_5*`` | ``Mixed_6*`` | ``Mixed_7*``; the head is ``fc`` and ``AuxLogits``.
     """

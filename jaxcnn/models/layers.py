@@ -89,7 +89,7 @@ def norm_layer(train: bool, dtype: Dtype, axis_name: str | None, epsilon: float 
 class ConvBN(nn.Module):
     """Conv -> optional norm -> optional ReLU (torchvision's ``BasicConv2d``, VGG's conv+bn+relu).
 
-    ``norm`` is a partial from :func:`norm_layer` (which carries ``train``) or ``None``; the conv
+    ``norm`` is a partial from ``norm_layer`` (which carries ``train``) or ``None``; the conv
     has a bias when there is no norm unless ``use_bias`` says otherwise (torchvision's VGG-BN
     keeps it); ``backend`` computes the convolution. Submodules are named ``conv`` and ``bn`` as in
     torchvision.

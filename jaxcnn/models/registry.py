@@ -1,8 +1,8 @@
 """The model registry: every model is created by name through ``create_model``.
 
 Each model is a function of its name in its family's module (``jaxcnn.models.resnet.resnet50``),
-decorated with :func:`register_model`, which carries its facts (parameters, MACs, natural input,
-reference) and its published trained weights (:class:`PublishedWeights`) beside it, as timm's
+decorated with ``register_model``, which carries its facts (parameters, MACs, natural input,
+reference) and its published trained weights (``PublishedWeights``) beside it, as timm's
 ``default_cfgs`` and torchvision's ``Weights`` enums. The registry reads the built-in models' facts
 from those modules' text, so that ``jaxcnn models`` lists them without importing jax; a family
 module is imported when one of its models is created. Models of your own are added with the same
@@ -42,9 +42,9 @@ class ModelInfo:
       num_classes: outputs with the default attributes (1000 ImageNet, 10 CIFAR-10).
       reference: where the architecture and its figures come from (paper or torchvision).
       torchvision: torchvision has this model under the same name (weights convert both ways).
-      weights: the published trained weights by tag (:class:`PublishedWeights`).
+      weights: the published trained weights by tag (``PublishedWeights``).
       module: the module that defines ``factory``.
-      constructor: the factory of a model registered with :func:`register_model` (None for a
+      constructor: the factory of a model registered with ``register_model`` (None for a
         built-in one, whose factory is looked up in ``module`` when first used).
     """
 
@@ -139,8 +139,8 @@ def register_model(
     weights: dict[str, dict] | None = None,
 ):
     """Decorator registering ``factory(**kwargs) -> Classifier`` under its function name, with
-    the facts of :class:`ModelInfo`; ``weights`` maps each tag to the fields of
-    :class:`PublishedWeights` but ``model`` and ``tag``. ``create_model`` passes the factory ``num_classes``,
+    the facts of ``ModelInfo``; ``weights`` maps each tag to the fields of
+    ``PublishedWeights`` but ``model`` and ``tag``. ``create_model`` passes the factory ``num_classes``,
     ``dtype`` and ``backend`` (a ``jaxcnn.ops.Backend``) besides the caller's overrides.
 
     The built-in models carry their facts the same way, beside their factories in

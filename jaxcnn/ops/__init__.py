@@ -1,7 +1,7 @@
 """Execution strategies of the models' convolutions and max pools, on JAX alone.
 
-A :class:`Backend` names one convolution and one max pool; :data:`XLA` runs XLA's own
-operations, :data:`CPU` the same functions with backward passes that are fast on XLA:CPU.
+A ``Backend`` names one convolution and one max pool; ``XLA`` runs XLA's own
+operations, ``CPU`` the same functions with backward passes that are fast on XLA:CPU.
 ``jaxcnn.create_model(..., backend=...)`` chooses one when the model is built.
 """
 

@@ -18,7 +18,7 @@ class Backend:
     functions, with the same parameters.
 
     Attributes:
-      name: ``"xla"`` or ``"cpu"`` for the two built in (:data:`XLA`, :data:`CPU`).
+      name: ``"xla"`` or ``"cpu"`` for the two built in (``XLA``, ``CPU``).
       conv: ``conv(x [N, H, W, I], kernel [kh, kw, I, O], strides, padding) -> [N, H', W', O]``,
         NHWC/HWIO, ``padding`` as ``((top, bottom), (left, right))``.
       max_pool: ``max_pool(x [N, H, W, C], window, strides, padding) -> [N, H', W', C]``, padding
@@ -41,7 +41,7 @@ BACKENDS = {backend.name: backend for backend in (XLA, CPU)}
 
 
 def resolve_backend(requested: Backend | str | None = None) -> Backend:
-    """The backend for ``requested``: a :class:`Backend` as it is, a name from ``BACKENDS``, or
+    """The backend for ``requested``: a ``Backend`` as it is, a name from ``BACKENDS``, or
     for ``None`` the name in ``$JAXCNN_CONV``, else ``"cpu"`` when JAX's default device is a CPU
     and ``"xla"`` otherwise. ``ValueError`` for an unknown name."""
     if isinstance(requested, Backend):

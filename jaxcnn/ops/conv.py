@@ -4,14 +4,14 @@ backward pass written for XLA:CPU.
 XLA:CPU computes a convolution's weight gradient as a convolution that contracts over the
 batch, which slows down per example as the batch grows, and it runs the transposed
 convolutions of a backward pass inside a loop body (``nn.scan``'s repeated blocks) as a
-generic loop. :func:`cpu_conv` keeps XLA's forward convolution and writes the backward pass
+generic loop. ``cpu_conv`` keeps XLA's forward convolution and writes the backward pass
 with explicit flips and transposes around convolutions in the canonical NHWC/HWIO form: the
 input gradient as one convolution of the dilated output gradient with the flipped kernel (for
-strides > 1: the transpose of :func:`gemm_conv`, which skips the dilation's zeros), the weight
+strides > 1: the transpose of ``gemm_conv``, which skips the dilation's zeros), the weight
 gradient summed over batch chunks of ``CHUNK`` examples.
 
 On small output maps XLA:CPU treats the padded input as the kernel; one matrix product of the
-input's patches (:func:`gemm_conv`) is faster there, so :func:`cpu_backend_conv` takes it on maps
+input's patches (``gemm_conv``) is faster there, so ``cpu_backend_conv`` takes it on maps
 of at most ``GEMM_MAX_POSITIONS`` output positions.
 """
 
@@ -37,8 +37,8 @@ def xla_conv(x: jax.Array, kernel: jax.Array, strides: tuple[int, int], padding:
 
 
 def cpu_backend_conv(x: jax.Array, kernel: jax.Array, strides: tuple[int, int], padding: Padding) -> jax.Array:
-    """The same function as :func:`xla_conv`: :func:`gemm_conv` where the output has at most
-    ``GEMM_MAX_POSITIONS`` positions (H' * W'), else :func:`cpu_conv`."""
+    """The same function as ``xla_conv``: ``gemm_conv`` where the output has at most
+    ``GEMM_MAX_POSITIONS`` positions (H' * W'), else ``cpu_conv``."""
     ho, wo = (output_size(x.shape[1 + a], kernel.shape[a], strides[a], padding[a]) for a in (0, 1))
     conv = gemm_conv if ho * wo <= GEMM_MAX_POSITIONS else cpu_conv
     return conv(x, kernel, strides, padding)
@@ -46,7 +46,7 @@ def cpu_backend_conv(x: jax.Array, kernel: jax.Array, strides: tuple[int, int], 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3))
 def cpu_conv(x: jax.Array, kernel: jax.Array, strides: tuple[int, int], padding: Padding) -> jax.Array:
-    """The same function as :func:`xla_conv`; its weight gradient is summed over batch chunks."""
+    """The same function as ``xla_conv``; its weight gradient is summed over batch chunks."""
     return xla_conv(x, kernel, strides, padding)
 
 
@@ -67,7 +67,7 @@ cpu_conv.defvjp(_cpu_conv_fwd, _cpu_conv_bwd)
 
 
 def input_grad(g: jax.Array, kernel: jax.Array, padding: Padding) -> jax.Array:
-    """d(loss)/dx of a stride-1 :func:`xla_conv` from the output gradient ``g`` [N, H', W', O]:
+    """d(loss)/dx of a stride-1 ``xla_conv`` from the output gradient ``g`` [N, H', W', O]:
     a convolution of ``g``, padded by ``k - 1 - pad`` on each side, with the spatially flipped,
     in/out-swapped ``kernel``: ``[N, H, W, I]``."""
     pads = [(0, 0, 0)]
@@ -79,7 +79,7 @@ def input_grad(g: jax.Array, kernel: jax.Array, padding: Padding) -> jax.Array:
 
 
 def kernel_grad(x: jax.Array, g: jax.Array, kernel_hw: tuple[int, int], strides: tuple[int, int], padding: Padding):
-    """d(loss)/d(kernel) of :func:`xla_conv` from its input ``x`` [N, H, W, I] and output gradient
+    """d(loss)/d(kernel) of ``xla_conv`` from its input ``x`` [N, H, W, I] and output gradient
     ``g`` [N, H', W', O]: a correlation of the padded input with ``g`` dilated by the stride,
     contracting the batch. ``[kh, kw, I, O]`` for ``kernel_hw`` = (kh, kw)."""
     pads = [(0, 0, 0)]
@@ -103,7 +103,7 @@ def kernel_grad(x: jax.Array, g: jax.Array, kernel_hw: tuple[int, int], strides:
 def chunked_kernel_grad(
     x: jax.Array, g: jax.Array, kernel: jax.Array, strides: tuple[int, int], padding: Padding
 ) -> jax.Array:
-    """:func:`kernel_grad` of each chunk of ``CHUNK`` examples (the last one may be shorter),
+    """``kernel_grad`` of each chunk of ``CHUNK`` examples (the last one may be shorter),
     summed in float32: ``[kh, kw, I, O]`` in ``kernel.dtype``."""
     total = jnp.zeros(kernel.shape, jnp.float32)
     for start in range(0, x.shape[0], CHUNK):
@@ -125,7 +125,7 @@ def output_size(size: int, k: int, stride: int, pad: tuple[int, int]) -> int:
 
 
 def gemm_conv(x: jax.Array, kernel: jax.Array, strides: tuple[int, int], padding: Padding) -> jax.Array:
-    """The same function as :func:`xla_conv` as one matrix product: the input's patches
+    """The same function as ``xla_conv`` as one matrix product: the input's patches
     [N*H'*W', taps*I] (one strided slice of the padded input per kernel offset that touches the
     image) times the kernel's rows at those offsets [taps*I, O]. Differentiated by JAX."""
     n, h, w, _ = x.shape

@@ -19,7 +19,7 @@ def xla_max_pool(x: jax.Array, window: tuple[int, int], strides: tuple[int, int]
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(1, 2, 3))
 def cpu_max_pool(x: jax.Array, window: tuple[int, int], strides: tuple[int, int], padding: Padding) -> jax.Array:
-    """The same function as :func:`xla_max_pool`, with XLA's gradient (each output's gradient goes
+    """The same function as ``xla_max_pool``, with XLA's gradient (each output's gradient goes
     to the first maximum of its window in row-major order) written as one strided slice per window
     offset: XLA:CPU expands its own select-and-scatter into a reduce-window over four int32 index
     arrays of the input's size."""

@@ -187,7 +187,7 @@ LINE_EVERY = 100  # steps between progress lines when stderr is not a terminal
 
 def progress(total: int, initial: int, desc: str, enabled: bool, file: TextIO | None = None):
     """A progress display for an epoch of ``total`` steps starting at ``initial``: a tqdm bar on
-    a terminal; elsewhere (CI, nohup, a notebook's captured stream) a :class:`LineProgress`
+    a terminal; elsewhere (CI, nohup, a notebook's captured stream) a ``LineProgress``
     that prints plain lines instead of carriage-return frames."""
     file = sys.stderr if file is None else file
     if enabled and not file.isatty():
