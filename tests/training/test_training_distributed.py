@@ -1,6 +1,5 @@
 """Two processes on 127.0.0.1 (jax.distributed, gloo) train what one process trains."""
 
-import os
 import socket
 import subprocess
 import sys
@@ -22,61 +21,17 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def free_slurm_port() -> tuple[int, int]:
-    """``(job id, port)``: a SLURM job id whose coordinator port (jax's rule: the id modulo 4096 plus
-    61440) is free on 127.0.0.1 now."""
-    for port in range(61440 + free_port() % 4096, 65536):
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-        return port - 61440, port
-    raise RuntimeError("no free port in 61440..65535")
-
-
-def launches(launch: str) -> list[tuple[list[str], dict]]:
-    """``(worker arguments after OUT, environment)`` of the two processes of ``launch``: the
-    coordinator flags; what ``srun --ntasks 2`` sets for a one-node step on this host (the
-    variables jax.distributed's cluster detection reads; the job id picks a free coordinator
-    port); or the ``JAX_*`` variables ``jaxcnn train --distributed`` reads without its flags."""
-    if launch == "flags":
-        port = free_port()
-        return [(["distributed", str(port), str(i)], {}) for i in range(2)]
-    if launch == "slurm":
-        job, _ = free_slurm_port()
-        step = {"SLURM_JOB_ID": str(job), "SLURM_STEP_NODELIST": "localhost", "SLURM_STEP_NUM_NODES": "1"}
-        return [
-            (["cluster"], {**step, "SLURM_NTASKS": "2", "SLURM_PROCID": str(i), "SLURM_LOCALID": str(i)})
-            for i in range(2)
-        ]
-    address = f"127.0.0.1:{free_port()}"
-    return [
-        (["cluster"], {"JAX_COORDINATOR_ADDRESS": address, "JAX_NUM_PROCESSES": "2", "JAX_PROCESS_ID": str(i)})
-        for i in range(2)
-    ]
-
-
 @pytest.mark.slow
-@pytest.mark.parametrize("launch", ["flags", "slurm", "jax-env"])
-def test_two_processes_train_the_parameters_of_one(launch, tiny_data, tmp_path):
-    """Launched with the coordinator flags, as a SLURM step (no flags: jax's cluster detection), or
-    with the ``JAX_*`` variables: the same parameters as one process."""
-    out = tmp_path / "two"
-    clean = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("SLURM_", "JAX_COORDINATOR", "JAX_NUM_PROC", "JAX_PROCESS"))
-    }
+def test_two_processes_train_the_parameters_of_one(tiny_data, tmp_path):
+    port, out = free_port(), tmp_path / "two"
     procs = [
         subprocess.Popen(
-            [sys.executable, str(WORKER), arguments[0], str(out), *arguments[1:]],
+            [sys.executable, str(WORKER), "distributed", str(out), str(port), str(i)],
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
-            env={**clean, **environment},
         )
-        for arguments, environment in launches(launch)
+        for i in range(2)
     ]
     try:
         outputs = [p.communicate(timeout=300)[0] for p in procs]
