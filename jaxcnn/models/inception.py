@@ -375,14 +375,7 @@ class InceptionV3(Classifier):
 # enums record them; each file name carries the first 8 hex digits of the file's sha256. Both were
 # ported from TensorFlow and expect inputs in -1..1: torchvision builds them with transform_input=True.
 TORCHVISION = {
-    "base_url": "https://download.pytorch.org/models/",
-    "dataset": "ImageNet-1K",
-    "crop": 224,
-    "resize": 256,
-    "mean": (0.485, 0.456, 0.406),
-    "std": (0.229, 0.224, 0.225),
-    "classes": "imagenet",
-    "license": "BSD-3-Clause",
+    "publisher": "torchvision",
     "overrides": {"transform_input": True},
     "default": True,
 }

@@ -140,7 +140,8 @@ def register_model(
 ):
     """Decorator registering ``factory(**kwargs) -> Classifier`` under its function name, with
     the facts of ``ModelInfo``; ``weights`` maps each tag to the fields of
-    ``PublishedWeights`` but ``model`` and ``tag``. ``create_model`` passes the factory ``num_classes``,
+    ``PublishedWeights`` but ``model`` and ``tag`` (or a ``"publisher"`` of ``PUBLISHERS`` and the
+    fields its files do not share). ``create_model`` passes the factory ``num_classes``,
     ``dtype`` and ``backend`` (a ``jaxcnn.ops.Backend``) besides the caller's overrides.
 
     The built-in models carry their facts the same way, beside their factories in
@@ -164,11 +165,30 @@ def register_model(
     return decorate
 
 
+# What every file of a publisher shares; an entry of ``register_model(weights=...)`` names its
+# ``"publisher"`` and gives the rest (its own values win).
+PUBLISHERS = {
+    "torchvision": {
+        "base_url": "https://download.pytorch.org/models/",
+        "dataset": "ImageNet-1K",
+        "crop": 224,
+        "resize": 256,
+        "mean": (0.485, 0.456, 0.406),
+        "std": (0.229, 0.224, 0.225),
+        "classes": "imagenet",
+        "license": "BSD-3-Clause",
+    },
+}
+
+
 def _published(model: str, weights: dict[str, dict]) -> dict[str, PublishedWeights]:
-    fields = {
-        tag: {**entry, "mean": tuple(entry["mean"]), "std": tuple(entry["std"])} for tag, entry in weights.items()
-    }
-    return {tag: PublishedWeights(model, tag, **entry) for tag, entry in fields.items()}
+    published = {}
+    for tag, entry in weights.items():
+        fields = {**PUBLISHERS.get(entry.get("publisher"), {}), **entry}
+        fields.pop("publisher", None)
+        fields["mean"], fields["std"] = tuple(fields["mean"]), tuple(fields["std"])
+        published[tag] = PublishedWeights(model, tag, **fields)
+    return published
 
 
 def _registry() -> dict[str, ModelInfo]:

@@ -261,18 +261,12 @@ OPTION_A = "He et al. 2015, CIFAR-10, option A"
 PLAIN = "He et al. 2015, CIFAR-10 plain net"
 PREACT = "He et al. 2016, CIFAR-10, pre-activation"
 
-# Published trained weights (the fields of jaxcnn.models.registry.PublishedWeights), as torchvision's
-# Weights enums record them (tests/convert/test_published_meta.py compares them where torch is
-# installed); each file name carries the first 8 hex digits of the file's sha256, which torch.hub checks.
+# Published trained weights (the fields of jaxcnn.models.registry.PublishedWeights; what all of a
+# publisher's files share is in its PUBLISHERS), as torchvision's Weights enums record them
+# (tests/convert/test_published_torch.py compares them where torch is installed); each file name
+# carries the first 8 hex digits of the file's sha256, which torch.hub checks.
 TORCHVISION = {
-    "base_url": "https://download.pytorch.org/models/",
-    "dataset": "ImageNet-1K",
-    "crop": 224,
-    "resize": 256,
-    "mean": (0.485, 0.456, 0.406),
-    "std": (0.229, 0.224, 0.225),
-    "classes": "imagenet",
-    "license": "BSD-3-Clause",
+    "publisher": "torchvision",
     "source": "https://github.com/pytorch/vision/tree/main/references/classification#resnet",
 }
 TORCHVISION_V2 = {

@@ -106,14 +106,7 @@ def vgg(depth: int, batch_norm: bool, **kwargs) -> VGG:
 # Published trained weights (jaxcnn.models.registry.PublishedWeights' fields) as torchvision's Weights
 # enums record them; each file name carries the first 8 hex digits of the file's sha256.
 TORCHVISION = {
-    "base_url": "https://download.pytorch.org/models/",
-    "dataset": "ImageNet-1K",
-    "crop": 224,
-    "resize": 256,
-    "mean": (0.485, 0.456, 0.406),
-    "std": (0.229, 0.224, 0.225),
-    "classes": "imagenet",
-    "license": "BSD-3-Clause",
+    "publisher": "torchvision",
     "source": "https://github.com/pytorch/vision/tree/main/references/classification#alexnet-and-vgg",
 }
 # The SSD authors' VGG-16 features (amdegroot/ssd.pytorch): the classifier holds no trained values;

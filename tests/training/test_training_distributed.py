@@ -21,9 +21,10 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.mark.slow
-def test_two_processes_train_the_parameters_of_one(tiny_data, tmp_path):
-    port, out = free_port(), tmp_path / "two"
+def run_two_processes(outs: list) -> list[tuple[int, str]]:
+    """``(exit status, output)`` of the two worker processes of a distributed run, process ``i``
+    given the output folder ``outs[i]``."""
+    port = free_port()
     procs = [
         subprocess.Popen(
             [sys.executable, str(WORKER), "distributed", str(out), str(port), str(i)],
@@ -31,15 +32,21 @@ def test_two_processes_train_the_parameters_of_one(tiny_data, tmp_path):
             stderr=subprocess.STDOUT,
             text=True,
         )
-        for i in range(2)
+        for i, out in enumerate(outs)
     ]
     try:
         outputs = [p.communicate(timeout=300)[0] for p in procs]
     finally:
         for p in procs:
             p.kill()
-    for i, (p, output) in enumerate(zip(procs, outputs)):
-        assert p.returncode == 0, output
+    return [(p.returncode, output) for p, output in zip(procs, outputs)]
+
+
+@pytest.mark.slow
+def test_two_processes_train_the_parameters_of_one(tiny_data, tmp_path):
+    out = tmp_path / "two"
+    for i, (status, output) in enumerate(run_two_processes([out, out])):
+        assert status == 0, output
         assert f"process {i} of 2: 4 devices, step 6" in output
     train, test = tiny_data
     single = fit(tiny_config(tmp_path / "one", max_steps=6, lr=0.01), train=train, test=test)
@@ -55,23 +62,8 @@ def test_two_processes_train_the_parameters_of_one(tiny_data, tmp_path):
 def test_an_output_folder_local_to_each_host_is_refused_by_every_process_at_start(tmp_path):
     """Two "hosts" whose --out are different folders (as a path on each host's local disk): both
     processes stop at once with one message, before any data loads, and leave no folder behind."""
-    port = free_port()
     outs = [tmp_path / "host0" / "run", tmp_path / "host1" / "run"]
-    procs = [
-        subprocess.Popen(
-            [sys.executable, str(WORKER), "distributed", str(out), str(port), str(i)],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        for i, out in enumerate(outs)
-    ]
-    try:
-        outputs = [p.communicate(timeout=300)[0] for p in procs]
-    finally:
-        for p in procs:
-            p.kill()
-    for p, out, output in zip(procs, outs, outputs):
-        assert p.returncode != 0, output
+    for out, (status, output) in zip(outs, run_two_processes(outs)):
+        assert status != 0, output
         assert f"the output folder {out} is not shared by the run's processes: process 1 cannot read" in output
         assert not out.exists()
