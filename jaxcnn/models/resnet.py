@@ -15,6 +15,7 @@ from typing import Any, ClassVar
 
 import flax.linen as nn
 import jax.numpy as jnp
+from jax import lax
 
 from jaxcnn.models.base import Classifier
 from jaxcnn.models.layers import (
@@ -62,7 +63,8 @@ class _Block(nn.Module):
         if self.strides == 1 and x.shape[-1] == out_features:
             return x
         if self.shortcut == "zero_pad":
-            x = x[:, :: self.strides, :: self.strides, :]
+            # lax.slice, not x[:, ::s, ::s]: that is a gather when the batch is symbolic (export)
+            x = lax.slice(x, (0, 0, 0, 0), x.shape, (1, self.strides, self.strides, 1))
             extra = out_features - x.shape[-1]
             before = extra // 2 if self.channel_padding == "both" else 0
             return jnp.pad(x, ((0, 0), (0, 0), (0, 0), (before, extra - before)))

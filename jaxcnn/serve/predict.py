@@ -1,5 +1,5 @@
-"""Classify image files with a run's or torchvision's weights: decode with the evaluation
-transform, batch, one jitted forward pass, top-k class names with probabilities."""
+"""Classify image files with a run's or published weights: decode with the evaluation transform,
+batch, one forward pass (jitted JAX, or onnxruntime), top-k class names with probabilities."""
 
 from __future__ import annotations
 
@@ -21,6 +21,8 @@ from jaxcnn.ops.backend import resolve_backend
 from jaxcnn.training import load_source
 
 from .inputs import Preprocessing, served_inputs
+
+RUNTIMES = ("jax", "onnx")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -57,28 +59,49 @@ def eval_forward(model: nn.Module, preprocessing: Preprocessing) -> Callable:
 
 
 class Predictor:
-    """A model's jitted evaluation forward pass with its input pipeline and class names.
+    """A model's evaluation forward pass with its input pipeline and class names.
 
     Args:
       model: a jaxcnn classifier (rebuilt here with the platform's convolution backend).
       variables: its ``{'params', 'batch_stats'}``.
       preprocessing: how files become its inputs.
       classes: the name of each label.
+      runtime: "jax" (the forward pass jitted) or "onnx" (translated to ONNX, run by onnxruntime:
+        on a CPU the faster, see docs/deploy.md; needs the ``onnx`` extra).
     """
 
-    def __init__(self, model: nn.Module, variables, preprocessing: Preprocessing, classes: tuple[str, ...]):
+    def __init__(
+        self, model: nn.Module, variables, preprocessing: Preprocessing, classes: tuple[str, ...], runtime: str = "jax"
+    ):
+        if runtime not in RUNTIMES:
+            raise ValueError(f"runtime must be one of {', '.join(RUNTIMES)}, got {runtime!r}")
         self.model = model.clone(backend=resolve_backend())
         self.preprocessing, self.classes = preprocessing, tuple(classes)
         self.variables = jax.device_put(variables)
-        forward = eval_forward(self.model, preprocessing)
-        self._top = jax.jit(lambda v, x, k: jax.lax.top_k(jax.nn.softmax(forward(v, x)), k), static_argnums=2)
+        self._logits = self._onnx_logits() if runtime == "onnx" else self._jax_logits()
+
+    def _jax_logits(self) -> Callable[[np.ndarray], np.ndarray]:
+        forward = jax.jit(eval_forward(self.model, self.preprocessing))
+        return lambda images: np.asarray(forward(self.variables, images))
+
+    def _onnx_logits(self) -> Callable[[np.ndarray], np.ndarray]:
+        from .export import check_installed, onnx_forward
+
+        check_installed("onnx")
+        import onnxruntime
+
+        graph = onnx_forward(self.model, jax.device_get(self.variables), self.preprocessing).SerializeToString()
+        session = onnxruntime.InferenceSession(graph, providers=["CPUExecutionProvider"])
+        return lambda images: session.run(None, {"images": images})[0]
 
     @classmethod
-    def from_source(cls, src: str | os.PathLike, model: str | None = None, *, step: int | None = None) -> Predictor:
-        """The predictor of a run folder (its checkpoint at ``step``, default the newest) or of a
-        torchvision weight file of ``model`` (see ``jaxcnn.load_source``)."""
+    def from_source(
+        cls, src: str | os.PathLike, model: str | None = None, *, step: int | None = None, runtime: str = "jax"
+    ) -> Predictor:
+        """The predictor of a run folder (its checkpoint at ``step``, default the newest), a weight
+        file of ``model`` or published weights (see ``jaxcnn.load_source``), run by ``runtime``."""
         source = load_source(src, model, step=step)
-        return cls(source.model, source.variables, *served_inputs(source))
+        return cls(source.model, source.variables, *served_inputs(source), runtime=runtime)
 
     def predict(
         self, paths: Iterable[str | os.PathLike], *, top_k: int = 5, batch_size: int = 32, workers: int | None = None
@@ -105,7 +128,7 @@ class Predictor:
         if good:
             batch = np.zeros((batch_size, *read[good[0]].shape), np.uint8)
             batch[: len(good)] = [read[i] for i in good]
-            probabilities, labels = jax.device_get(self._top(self.variables, batch, k))
+            probabilities, labels = top_k(self._logits(batch), k)
         rows = {i: row for row, i in enumerate(good)}
         for i, path in enumerate(files):
             if i not in rows:
@@ -114,6 +137,17 @@ class Predictor:
             top = labels[rows[i]].tolist()
             names = tuple(self.classes[label] for label in top)
             yield Prediction(path, tuple(top), names, tuple(map(float, probabilities[rows[i]])))
+
+
+def top_k(logits: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """The ``k`` largest softmax probabilities of float [B, classes] ``logits`` (float64 [B, k])
+    and their labels (int [B, k]), most probable first; ties to the lower label, as
+    ``jax.lax.top_k``."""
+    logits = np.asarray(logits, np.float64)
+    probabilities = np.exp(logits - logits.max(-1, keepdims=True))
+    probabilities /= probabilities.sum(-1, keepdims=True)
+    labels = np.argsort(-probabilities, axis=-1, kind="stable")[:, :k]
+    return np.take_along_axis(probabilities, labels, -1), labels
 
 
 def expand_paths(paths: Iterable[str | os.PathLike]) -> Iterator[str]:
