@@ -21,6 +21,8 @@ from collections.abc import Sequence
 import jax
 import numpy as np
 
+from jaxcnn.inspect.jaxprs import open_jaxpr, scan_layout
+
 OPSET = 17  # onnxruntime >= 1.14, PyTorch's default export opset
 INPUT, OUTPUT, BATCH = "images", "logits", "b"
 
@@ -146,11 +148,8 @@ class _Graph:
 def _inner(eqn):
     """The (jaxpr, consts) a call-like equation runs (jit, custom_jvp_call, remat...), else None."""
     for key in ("jaxpr", "call_jaxpr"):
-        inner = eqn.params.get(key)
-        if hasattr(inner, "consts"):
-            return inner.jaxpr, inner.consts
-        if hasattr(inner, "eqns"):
-            return inner, ()
+        if key in eqn.params:
+            return open_jaxpr(eqn.params[key])
     return None
 
 
@@ -313,18 +312,15 @@ class _Translator:
 
     def scan(self, eqn, inputs) -> list:
         """Unrolled: the body once per step, with that step's slice of the (constant) scanned inputs."""
-        p = eqn.params
-        consts, carry, xs = _split(inputs, p["num_consts"], p["num_carry"])
+        layout = scan_layout(eqn)
+        consts, carry, xs = _split(inputs, layout.consts, layout.carry)
         if any(isinstance(x, Tensor) for x in xs):
             raise UnsupportedOperation("a scan over values computed from the input")
-        steps = range(p["length"] - 1, -1, -1) if p["reverse"] else range(p["length"])
-        outputs = []
-        for step in steps:
-            out = self.run(p["jaxpr"].jaxpr, p["jaxpr"].consts, [*consts, *carry, *(x[step] for x in xs)])
-            carry, ys = out[: p["num_carry"]], out[p["num_carry"] :]
-            outputs.append(ys)
-        if outputs and outputs[0]:
+        if len(eqn.outvars) != layout.carry:
             raise UnsupportedOperation("a scan that stacks per-step outputs")
+        steps = range(layout.length - 1, -1, -1) if eqn.params["reverse"] else range(layout.length)
+        for step in steps:
+            carry = self.run(layout.body, layout.body_consts, [*consts, *carry, *(x[step] for x in xs)])[: layout.carry]
         return list(carry)
 
 
