@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 import PIL
 
+from jaxcnn.bench.device import cpu_name
 from jaxcnn.data import StreamingFolder, eval_batches, train_batches
 from jaxcnn.data.folder import scan
 from jaxcnn.data.transforms import eval_transform, open_rgb, train_transform
@@ -129,15 +130,6 @@ ENGINES = {
     "grain DataLoader (processes)": (grain_epoch, "grain"),
     "torchvision DataLoader (processes)": (torch_epoch, "torchvision"),
 }
-
-
-def cpu_name() -> str:
-    """The CPU's model name (Linux), else the machine type."""
-    try:
-        lines = Path("/proc/cpuinfo").read_text().splitlines()
-        return next(line.split(":", 1)[1].strip() for line in lines if line.startswith("model name"))
-    except (OSError, StopIteration):
-        return platform.machine()
 
 
 def versions() -> dict:

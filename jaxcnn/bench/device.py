@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import datetime
 import os
+import platform
 import statistics
 import time
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -34,6 +36,15 @@ PEAKS: tuple[tuple[str, dict[str, float]], ...] = (
 def device_kind() -> str:
     """``jax.devices()[0].device_kind``, e.g. "cpu" or "NVIDIA H100 80GB HBM3"."""
     return jax.devices()[0].device_kind
+
+
+def cpu_name() -> str:
+    """The CPU's model name (Linux's /proc/cpuinfo), else the machine type."""
+    try:
+        lines = Path("/proc/cpuinfo").read_text().splitlines()
+        return next(line.split(":", 1)[1].strip() for line in lines if line.startswith("model name"))
+    except (OSError, StopIteration):
+        return platform.machine()
 
 
 def environment() -> dict:

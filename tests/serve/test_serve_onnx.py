@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 
 from jaxcnn.cli import main
-from jaxcnn.convert.testing import relative_error
+from jaxcnn.convert.testing import random_variables, relative_error
 from jaxcnn.data import normalize
-from jaxcnn.models import create_model, init_shapes
+from jaxcnn.models import create_model
 from jaxcnn.serve import Predictor, Preprocessing, UnsupportedOperation, onnx_forward
 from jaxcnn.serve.onnx_graph import translate
 from jaxcnn.training import load_checkpoint
@@ -30,23 +30,6 @@ for batch in sys.argv[2:]:
     np.save(f"{batch}.logits.npy", session.run(None, {"images": np.load(f"{batch}.npy")})[0])
 assert "jax" not in sys.modules and "jaxcnn" not in sys.modules, "the ONNX file needed jax"
 """
-
-
-def random_variables(model, size: int, seed: int = 0):
-    """Random weights of ``model``'s shapes (drawn in numpy: an eager ``init`` of Inception v3 takes
-    half a minute here), with batch statistics away from 0 and 1 so that batch norm's
-    translation (folded into constants) is exercised."""
-    rng = np.random.default_rng(seed)
-
-    def draw(path, leaf):
-        name, shape = jax.tree_util.keystr(path), leaf.shape
-        if "kernel" in name:
-            return rng.normal(0, 1 / np.sqrt(np.prod(shape[:-1])), shape).astype(np.float32)
-        if "var" in name or "scale" in name:
-            return rng.uniform(0.5, 1.5, shape).astype(np.float32)
-        return rng.normal(0, 0.2, shape).astype(np.float32)  # biases, means
-
-    return jax.tree_util.tree_map_with_path(draw, init_shapes(model, size))
 
 
 def onnx_logits(onnx_model, images: np.ndarray) -> np.ndarray:
