@@ -338,15 +338,16 @@ def _predict(args: argparse.Namespace) -> int:
 
 def _export(args: argparse.Namespace) -> int:
     from jaxcnn.serve import PLATFORMS, export
+    from jaxcnn.serve.export import export_format
 
     out = Path(args.out)
-    format = args.format or ("onnx" if out.suffix == ".onnx" else "jax")
-    if format == "onnx" and args.platforms:
+    if args.platforms and export_format(out, args.format) == "onnx":
         args.subcommands["export"].error("argument --platform: applies to --format jax only (ONNX files run anywhere)")
     platforms = tuple(dict.fromkeys(args.platforms or PLATFORMS))
-    description = export(args.src, out, model=args.model, step=args.step, platforms=platforms, format=format)
+    description = export(args.src, out, model=args.model, step=args.step, platforms=platforms, format=args.format)
     shape = "x".join(map(str, description["input"]["shape"]))
-    target = f"for {', '.join(description['platforms'])}" if format == "jax" else f"ONNX opset {description['opset']}"
+    onnx = description["format"] == "onnx"
+    target = f"ONNX opset {description['opset']}" if onnx else f"for {', '.join(description['platforms'])}"
     print(
         f"wrote {out} ({description['model']}: uint8 {shape} -> {len(description['classes'])} logits, "
         f"{target}) and {out.with_suffix('.json')}"

@@ -83,14 +83,15 @@ def export(
     model: str | None = None,
     step: int | None = None,
     platforms: tuple[str, ...] = PLATFORMS,
-    format: str = "jax",
+    format: str | None = None,
 ) -> dict:
     """Write the evaluation forward pass of a run folder, weight file or published weights (see
     ``jaxcnn.load_source``) to ``out`` and its description, with the file's sha256, beside it with
     the suffix ``.json`` (``m.jax`` -> ``m.json``); returns that description.
 
     ``format`` "jax": ``Exported.serialize()``, lowered for ``platforms``. "onnx": ``onnx_forward``'s
-    model, written only after onnxruntime gave JAX's logits for it (``check_onnx``).
+    model, written only after onnxruntime gave JAX's logits for it (``check_onnx``). None: "onnx"
+    when ``out`` ends in ``.onnx``, else "jax".
 
     Both files are written whole or not at all: to temporary files in ``out``'s folder, renamed
     into place when complete, deleted on failure, so a failed export leaves an earlier one as it
@@ -110,6 +111,7 @@ def export(
         raise ValueError(f"{out}: the description is written to FILE.json; name the export otherwise")
     if out.is_dir():
         raise ValueError(f"{out} is a folder; --out names the export file to write, e.g. {out / 'model.jax'}")
+    format = export_format(out, format)
     if format not in FORMATS:
         raise ValueError(f"format must be one of {', '.join(FORMATS)}, got {format!r}")
     check_installed(format)
@@ -129,6 +131,11 @@ def export(
     text = (json.dumps(description, indent=1) + "\n").encode()
     atomic_write({out: bytes(data), out.with_suffix(".json"): text}, then="export again")
     return description
+
+
+def export_format(out: str | os.PathLike, format: str | None = None) -> str:
+    """``format``, or when None the one ``out``'s suffix names: "onnx" for ``.onnx``, else "jax"."""
+    return format or ("onnx" if Path(out).suffix == ".onnx" else "jax")
 
 
 def check_installed(format: str) -> None:
