@@ -2,6 +2,7 @@
 it is a test), and its stored outputs are a complete full-mode run with figures."""
 
 import base64
+import struct
 
 import nbformat
 import pytest
@@ -12,6 +13,11 @@ run_notebooks = load_script("tools/run_notebooks.py")
 
 NOTEBOOKS = run_notebooks.notebook_paths()
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+MIN_DPI = 150  # what reads on a laptop and on a projector (the figures are stored at 192)
+# Stored at 72 dpi still: its full run on today's code no longer meets its own assertion (resnet56's
+# training error trailed resnet20's by 8.2 points after 5 epochs, over the 5 allowed); it is
+# rerun when its schedule is lengthened.
+LOW_RESOLUTION = {"degradation"}
 
 
 def test_the_course_notebooks_are_all_there():
@@ -44,3 +50,22 @@ def test_stored_outputs_are_one_full_run_with_figures(path):
     pngs = [base64.b64decode(o.data["image/png"]) for o in outputs if "image/png" in o.get("data", {})]
     assert pngs and all(png.startswith(PNG_MAGIC) for png in pngs)
     assert path.stat().st_size <= run_notebooks.MAX_BYTES
+
+
+def png_dpi(png: bytes) -> float:
+    """The resolution a PNG's pHYs chunk records (pixels per metre, as dots per inch); 0 without one."""
+    at = png.find(b"pHYs")
+    if at < 0:
+        return 0.0
+    per_metre_x, per_metre_y, unit = struct.unpack(">IIB", png[at + 4 : at + 13])
+    return min(per_metre_x, per_metre_y) * 0.0254 if unit == 1 else 0.0
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_stored_figures_are_sharp(path):
+    if path.stem in LOW_RESOLUTION:
+        pytest.skip(f"{path.stem}'s figures are still at 72 dpi (see LOW_RESOLUTION)")
+    notebook = nbformat.read(path, as_version=4)
+    outputs = [o for cell in notebook.cells if cell.cell_type == "code" for o in cell.outputs]
+    pngs = [base64.b64decode(o.data["image/png"]) for o in outputs if "image/png" in o.get("data", {})]
+    assert all(png_dpi(png) >= MIN_DPI for png in pngs), [round(png_dpi(png)) for png in pngs]

@@ -292,6 +292,8 @@ class _Translator:
         if isinstance(value, Tensor) or any(interior or low < 0 or high < 0 for low, high, interior in config):
             raise UnsupportedOperation("a pad with interior, negative or computed padding")
         pads = [config[a][0] for a in x.perm] + [config[a][1] for a in x.perm]
+        if not any(pads):  # normalize's centre padding to the size the image already has
+            return x
         return Tensor(self.graph.node("Pad", [x.name, self.graph.ints(pads), self.graph.constant(value)]), x.perm)
 
     def concatenate(self, eqn, *operands) -> Tensor:
