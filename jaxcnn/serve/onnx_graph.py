@@ -77,7 +77,7 @@ def translate(function, example: jax.ShapeDtypeStruct):
 
     closed = jax.make_jaxpr(function)(example)
     graph = _Graph()
-    (result,) = _Translator(graph).run(closed.jaxpr, closed.consts, [Tensor(INPUT, tuple(range(len(example.shape))))])
+    (result,) = _Translator(graph).run(closed.jaxpr, closed.consts, [_input(graph, len(example.shape))])
     if not isinstance(result, Tensor):
         raise UnsupportedOperation("the output does not depend on the input")
     graph.node("Identity", [graph.logical(result)], output=OUTPUT)
@@ -93,6 +93,15 @@ def translate(function, example: jax.ShapeDtypeStruct):
     model.ir_version = 8  # what onnxruntime >= 1.14 reads
     onnx.checker.check_model(model)
     return model
+
+
+def _input(graph: _Graph, rank: int) -> Tensor:
+    """The graph's input as the translation starts from it: an image batch (rank 4, NHWC) is
+    transposed to NCHW at once, while it is still uint8 (a quarter of float32's bytes), so that
+    the normalisation runs in the layout the first convolution reads."""
+    if rank != 4:
+        return Tensor(INPUT, tuple(range(rank)))
+    return Tensor(graph.node("Transpose", [INPUT], perm=list(_NCHW)), _NCHW)
 
 
 def _value_info(name: str, shape, dtype):
