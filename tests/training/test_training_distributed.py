@@ -21,31 +21,31 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def run_two_processes(outs: list) -> list[tuple[int, str]]:
+def run_two_processes(outs: list, logs: Path) -> list[tuple[int, str]]:
     """``(exit status, output)`` of the two worker processes of a distributed run, process ``i``
-    given the output folder ``outs[i]``."""
+    given the output folder ``outs[i]``. Their output goes to files in ``logs``, not pipes: a
+    process whose pipe nobody drains (while the other is waited for) blocks on a full pipe
+    mid-collective, and then both wait forever."""
     port = free_port()
-    procs = [
-        subprocess.Popen(
-            [sys.executable, str(WORKER), "distributed", str(out), str(port), str(i)],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        for i, out in enumerate(outs)
-    ]
+    files = [logs / f"process{i}.log" for i in range(len(outs))]
+    procs = []
+    for i, (out, log) in enumerate(zip(outs, files)):
+        with log.open("w") as output:
+            command = [sys.executable, str(WORKER), "distributed", str(out), str(port), str(i)]
+            procs.append(subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT))
     try:
-        outputs = [p.communicate(timeout=300)[0] for p in procs]
+        for p in procs:
+            p.wait(timeout=300)
     finally:
         for p in procs:
             p.kill()
-    return [(p.returncode, output) for p, output in zip(procs, outputs)]
+    return [(p.returncode, log.read_text()) for p, log in zip(procs, files)]
 
 
 @pytest.mark.slow
 def test_two_processes_train_the_parameters_of_one(tiny_data, tmp_path):
     out = tmp_path / "two"
-    for i, (status, output) in enumerate(run_two_processes([out, out])):
+    for i, (status, output) in enumerate(run_two_processes([out, out], tmp_path)):
         assert status == 0, output
         assert f"process {i} of 2: 4 devices, step 6" in output
     train, test = tiny_data
@@ -63,7 +63,7 @@ def test_an_output_folder_local_to_each_host_is_refused_by_every_process_at_star
     """Two "hosts" whose --out are different folders (as a path on each host's local disk): both
     processes stop at once with one message, before any data loads, and leave no folder behind."""
     outs = [tmp_path / "host0" / "run", tmp_path / "host1" / "run"]
-    for out, (status, output) in zip(outs, run_two_processes(outs)):
+    for out, (status, output) in zip(outs, run_two_processes(outs, tmp_path)):
         assert status != 0, output
         assert f"the output folder {out} is not shared by the run's processes: process 1 cannot read" in output
         assert not out.exists()
