@@ -222,16 +222,24 @@ def _fmt(value, spec: str, suffix: str = "") -> str:
     return "-" if value is None or value is False else f"{value:{spec}}{suffix}"
 
 
+def newest_rows(directory: str | Path) -> list[dict]:
+    """The rows of the newest run in ``directory``'s last JSONL file (those with its last row's
+    date), as dicts; [] when the folder holds no file."""
+    files = result_files(directory)
+    if not files:
+        return []
+    rows = [json.loads(line) for line in files[-1].read_text().splitlines() if line.strip()]
+    return [r for r in rows if r["date"] == rows[-1]["date"]]
+
+
 def streaming_section(directory: str | Path, transforms: Sequence[str] = ("train", "eval"), short: bool = False) -> str:
     """The newest measurement of ``benchmarks/input_pipeline.py --folder`` (the last file of
     ``directory``, its newest rows): images/s per transform (of ``transforms``), engine (``short``:
     jaxcnn's and torchvision's only) and worker count, jaxcnn's ratio to torchvision's DataLoader,
     and the cores one H200 needs."""
-    files = result_files(directory)
-    if not files:
+    rows = newest_rows(directory)
+    if not rows:
         return "No streaming measurement is stored yet.\n"
-    rows = [json.loads(line) for line in files[-1].read_text().splitlines() if line.strip()]
-    rows = [r for r in rows if r["date"] == rows[-1]["date"]]
     measured, derived = [r for r in rows if "engine" in r], next(r for r in rows if "derived" in r)
     workers = sorted({r["workers"] for r in measured})
     speed = {(r["transform"], r["engine"], r["workers"]): r["images_per_second"] for r in measured}
@@ -268,11 +276,9 @@ def serving_section(directory: str | Path) -> str:
     """The newest ``benchmarks/cpu_serving.py`` run (the last file of ``directory``, its newest
     rows): images/s per model, batch and engine, and the ratio of jaxcnn's ONNX file to PyTorch's
     ONNX export and to PyTorch eager."""
-    files = result_files(directory)
-    if not files:
+    rows = newest_rows(directory)
+    if not rows:
         return "No serving measurement is stored yet.\n"
-    rows = [json.loads(line) for line in files[-1].read_text().splitlines() if line.strip()]
-    rows = [r for r in rows if r["date"] == rows[-1]["date"]]
     speed = {(r["model"], r["image_size"], r["batch"], r["engine"]): r.get("images_per_second") for r in rows}
     head = [*SERVING_ENGINES[:2], "jaxcnn / PyTorch's ONNX", *SERVING_ENGINES[2:], "jaxcnn ONNX / eager"]
     lines = [f"| model | batch | {' | '.join(head)} |", "|---|---:|" + "---:|" * len(head)]

@@ -53,9 +53,13 @@ def onnx_forward(model: nn.Module, variables, preprocessing: Preprocessing):
     """
     from .onnx_graph import translate
 
-    model = model.clone(backend=XLA, dtype=jnp.float32)
-    forward = functools.partial(eval_forward(model, preprocessing), variables)
+    forward = functools.partial(eval_forward(_onnx_model(model), preprocessing), variables)
     return translate(forward, _symbolic_input(preprocessing))
+
+
+def _onnx_model(model: nn.Module) -> nn.Module:
+    """The model as its ONNX graph computes it: float32, XLA's convolutions."""
+    return model.clone(backend=XLA, dtype=jnp.float32)
 
 
 def check_onnx(onnx_model, model: nn.Module, variables, preprocessing: Preprocessing, batch: int = 3) -> float:
@@ -69,7 +73,7 @@ def check_onnx(onnx_model, model: nn.Module, variables, preprocessing: Preproces
     images = np.random.default_rng(0).integers(0, 256, (batch, side, side, channels), dtype=np.uint8)
     session = onnxruntime.InferenceSession(onnx_model.SerializeToString(), providers=["CPUExecutionProvider"])
     (logits,) = session.run(None, {"images": images})
-    expected = jax.jit(eval_forward(model.clone(backend=XLA, dtype=jnp.float32), preprocessing))(variables, images)
+    expected = jax.jit(eval_forward(_onnx_model(model), preprocessing))(variables, images)
     error = relative_error(logits, expected)
     if not error <= ONNX_TOLERANCE:
         raise ValueError(f"the ONNX graph's logits differ from JAX's by {error:.1e} (relative), over {ONNX_TOLERANCE}")

@@ -2,14 +2,16 @@
 
 import json
 import pathlib
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 from PIL import Image
 
 from jaxcnn.convert.testing import random_state_dict
-from jaxcnn.data import load
-from jaxcnn.training import fit
+from jaxcnn.data import load, normalize
+from jaxcnn.training import fit, load_checkpoint
 from tests.training.runs import subset, tiny_config
 
 TEST_IMAGES = 100
@@ -58,3 +60,29 @@ def torchvision_fixture_weights():
         return path, state_dict
 
     return write
+
+
+@pytest.fixture(scope="session")
+def plain_process_logits(trained_run, test_set):
+    """``run(script, exported, env) -> [(logits, expected), ...]``: ``script`` run as
+    ``python -c script EXPORTED 1 7`` in the exported file's folder with only ``env`` (no
+    PYTHONPATH: jaxcnn is not importable by path), after ``1.npy`` and ``7.npy`` (test images,
+    batches of 1 and 7) were written there; it writes ``N.logits.npy``. ``expected`` is
+    ``model.apply`` of the run's checkpoint on the same images, normalised as in training."""
+
+    def run(script: str, exported: pathlib.Path, env: dict) -> list[tuple[np.ndarray, np.ndarray]]:
+        folder = exported.parent
+        batches = {1: test_set.images[:1], 7: test_set.images[10:17]}
+        for size, images in batches.items():
+            np.save(folder / f"{size}.npy", images)
+        command = [sys.executable, "-c", script, str(exported), *map(str, batches)]
+        subprocess.run(command, cwd=folder, env=env, check=True, capture_output=True, text=True, timeout=300)
+        data = json.loads((trained_run.out / "config.json").read_text())["data"]
+        model, variables = load_checkpoint(trained_run.out)
+        pairs = []
+        for size, images in batches.items():
+            x = normalize(images, np.array(data["mean"]), np.array(data["std"]), data["image_size"])
+            pairs.append((np.load(folder / f"{size}.logits.npy"), np.asarray(model.apply(variables, x, train=False))))
+        return pairs
+
+    return run

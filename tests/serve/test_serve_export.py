@@ -2,8 +2,6 @@
 logits for any batch size; every family lowers with a symbolic batch."""
 
 import json
-import subprocess
-import sys
 
 import jax
 import jax.numpy as jnp
@@ -12,11 +10,9 @@ import pytest
 
 from jaxcnn.cli import main
 from jaxcnn.convert.testing import relative_error
-from jaxcnn.data import normalize
 from jaxcnn.data.named import FASHION_CLASSES
 from jaxcnn.models import create_model, init_shapes
 from jaxcnn.serve import Preprocessing, eval_forward
-from jaxcnn.training import load_checkpoint
 
 # What a user's process runs: JAX alone, never jaxcnn.
 PLAIN_JAX = """
@@ -36,21 +32,10 @@ def exported(trained_run, tmp_path_factory):
     return folder / "model.jax"
 
 
-def test_a_plain_jax_process_gives_model_apply_logits_for_any_batch(exported, trained_run, test_set):
-    folder = exported.parent
-    batches = {1: test_set.images[:1], 7: test_set.images[10:17]}
-    for size, images in batches.items():
-        np.save(folder / f"{size}.npy", images)
-    env = {"PATH": "/usr/bin:/bin", "JAX_PLATFORMS": "cpu"}  # no PYTHONPATH: jaxcnn is not importable by path
-    script = [sys.executable, "-c", PLAIN_JAX, str(exported), *map(str, batches)]
-    subprocess.run(script, cwd=folder, env=env, check=True, capture_output=True, text=True, timeout=300)
-    data = json.loads((trained_run.out / "config.json").read_text())["data"]
-    model, variables = load_checkpoint(trained_run.out)
-    for size, images in batches.items():
-        x = normalize(images, np.array(data["mean"]), np.array(data["std"]), data["image_size"])
-        expected = np.asarray(model.apply(variables, x, train=False))
-        logits = np.load(folder / f"{size}.logits.npy")
-        assert logits.shape == (size, 10) and logits.dtype == np.float32
+def test_a_plain_jax_process_gives_model_apply_logits_for_any_batch(exported, plain_process_logits):
+    env = {"PATH": "/usr/bin:/bin", "JAX_PLATFORMS": "cpu"}
+    for logits, expected in plain_process_logits(PLAIN_JAX, exported, env):
+        assert logits.shape == expected.shape and logits.shape[1] == 10 and logits.dtype == np.float32
         assert relative_error(logits, expected) < 1e-6
 
 

@@ -3,7 +3,6 @@ file runs in a process without JAX, ``predict --runtime onnx`` answers as JAX do
 cannot be translated or checked is refused in one line with nothing written."""
 
 import json
-import subprocess
 import sys
 
 import jax
@@ -17,7 +16,6 @@ from jaxcnn.data import normalize
 from jaxcnn.models import create_model
 from jaxcnn.serve import Predictor, Preprocessing, UnsupportedOperation, onnx_forward
 from jaxcnn.serve.onnx_graph import translate
-from jaxcnn.training import load_checkpoint
 
 onnxruntime = pytest.importorskip("onnxruntime")
 
@@ -68,20 +66,9 @@ def exported_onnx(trained_run, tmp_path_factory):
     return folder / "model.onnx"
 
 
-def test_a_process_without_jax_gives_model_apply_logits(exported_onnx, trained_run, test_set):
-    folder = exported_onnx.parent
-    batches = {1: test_set.images[:1], 7: test_set.images[10:17]}
-    for size, images in batches.items():
-        np.save(folder / f"{size}.npy", images)
-    env = {"PATH": "/usr/bin:/bin"}  # no PYTHONPATH: jaxcnn is not importable by path
-    script = [sys.executable, "-c", PLAIN_ONNXRUNTIME, str(exported_onnx), *map(str, batches)]
-    subprocess.run(script, cwd=folder, env=env, check=True, capture_output=True, text=True, timeout=300)
-    data = json.loads((trained_run.out / "config.json").read_text())["data"]
-    model, variables = load_checkpoint(trained_run.out)
-    for size, images in batches.items():
-        x = normalize(images, np.array(data["mean"]), np.array(data["std"]), data["image_size"])
-        expected = np.asarray(model.apply(variables, x, train=False))
-        assert relative_error(np.load(folder / f"{size}.logits.npy"), expected) < 1e-5
+def test_a_process_without_jax_gives_model_apply_logits(exported_onnx, plain_process_logits):
+    for logits, expected in plain_process_logits(PLAIN_ONNXRUNTIME, exported_onnx, {"PATH": "/usr/bin:/bin"}):
+        assert relative_error(logits, expected) < 1e-5
 
 
 def test_the_onnx_description_names_its_format_input_and_checksum(exported_onnx):
