@@ -153,8 +153,10 @@ def transforms(config: TrainConfig, info: DataInfo, *, cropped_on_host: bool = F
 
 def initialize_distributed(config: TrainConfig) -> None:
     """``jax.distributed.initialize`` from the config or $JAX_COORDINATOR_ADDRESS,
-    $JAX_NUM_PROCESSES and $JAX_PROCESS_ID (unset values are left to JAX's cluster detection);
-    CPU collectives go through gloo."""
+    $JAX_NUM_PROCESSES and $JAX_PROCESS_ID (unset values are left to JAX's cluster detection).
+    CPU collectives go through gloo, and a run of several CPU processes compiles without JAX's
+    persistent compilation cache: on JAX 0.12 a CPU program read back from that cache waits
+    forever in its first collective across processes."""
     jax.config.update("jax_cpu_collectives_implementation", "gloo")
     env = {
         "coordinator_address": os.environ.get("JAX_COORDINATOR_ADDRESS"),
@@ -164,6 +166,8 @@ def initialize_distributed(config: TrainConfig) -> None:
     kwargs = {k: getattr(config, k) if getattr(config, k) is not None else env[k] for k in env}
     kwargs = {k: (v if k == "coordinator_address" else int(v)) for k, v in kwargs.items() if v is not None}
     jax.distributed.initialize(**kwargs)
+    if jax.process_count() > 1 and jax.default_backend() == "cpu":
+        jax.config.update("jax_enable_compilation_cache", False)
 
 
 def with_weights_overrides(config: TrainConfig) -> TrainConfig:

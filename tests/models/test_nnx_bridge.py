@@ -29,7 +29,7 @@ def batch(size: int, n: int = 4, seed: int = 0) -> dict:
 def linen(name: str):
     overrides, size = MODELS[name]
     model = create_model(name, num_classes=10, backend="xla", **overrides)
-    return model, model.init(jax.random.key(0), jnp.zeros((1, size, size, 3))), size
+    return model, jax.jit(model.init)(jax.random.key(0), jnp.zeros((1, size, size, 3))), size
 
 
 @pytest.mark.parametrize(

@@ -41,7 +41,8 @@ def onnx_logits(onnx_model, images: np.ndarray) -> np.ndarray:
         ("resnet20", {"channel_padding": "both"}),  # option A shortcuts: strided slices, channel pads
         ("resnet110", {}),  # scanned stages, unrolled in the graph
         ("resnet18", {}),  # the ImageNet stem's padded max pool, projection shortcuts
-        ("vgg11_bn", {}),  # flatten before the classifier, in NHWC order
+        # flatten before the classifier, in NHWC order; VGG-11's stages at 1/32 of their widths
+        ("vgg11_bn", {"stages": ((1, 2), (1, 4), (2, 8), (2, 16), (2, 16))}),
         ("inception_v3", {"transform_input": True}),  # concatenations, average pools, asymmetric kernels
     ],
 )

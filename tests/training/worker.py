@@ -5,6 +5,8 @@ MODE ``sigint``: send itself SIGINT during step 5; fit should save and return.
 MODE ``kill-in-save``: ``worker.py kill-in-save OUT SEED fresh|resume``: checkpoint every step and
 SIGKILL itself at a random point (seeded) of its 2nd or 3rd checkpoint write (tests/reliability).
 MODE ``distributed``: one of two processes (2 CPU devices each) of a jax.distributed run.
+MODE ``cluster``: the same with ``distributed`` alone: where the coordinator is, how many processes
+and which one this is come from the environment (a SLURM step's variables, or ``JAX_*``).
 """
 
 import os
@@ -17,7 +19,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspa
 from tests.scripts import xla_flags_with_devices  # noqa: E402
 
 # 8 devices and the other flags of the test process (tests/conftest.py), so both compile the same programs
-os.environ["XLA_FLAGS"] = xla_flags_with_devices(2 if MODE == "distributed" else 8)
+os.environ["XLA_FLAGS"] = xla_flags_with_devices(2 if MODE in ("distributed", "cluster") else 8)
 
 import importlib  # noqa: E402
 import random  # noqa: E402
@@ -91,18 +93,12 @@ elif MODE == "sigint":
     signal_at_call(5, signal.SIGINT)
     result = fit_module.fit(tiny_config(OUT), train=TRAIN, test=TEST)
     print(f"interrupted={result.interrupted} step={int(result.state.step)}")
-elif MODE == "distributed":
-    port, pid = sys.argv[3], int(sys.argv[4])
-    config = tiny_config(
-        OUT,
-        parallel="sharded",
-        max_steps=6,
-        lr=0.01,
-        distributed=True,
-        coordinator_address=f"127.0.0.1:{port}",
-        num_processes=2,
-        process_id=pid,
-    )
+elif MODE in ("distributed", "cluster"):
+    given = {}
+    if MODE == "distributed":
+        port, pid = sys.argv[3], int(sys.argv[4])
+        given = dict(coordinator_address=f"127.0.0.1:{port}", num_processes=2, process_id=pid)
+    config = tiny_config(OUT, parallel="sharded", max_steps=6, lr=0.01, distributed=True, **given)
     result = fit_module.fit(config, train=TRAIN, test=TEST)
     print(
         f"process {jax.process_index()} of {jax.process_count()}: {jax.device_count()} devices, "
