@@ -87,25 +87,55 @@ def test_every_page_with_maths_loads_the_bundled_renderer(site):
         assert not re.search(r"<script[^>]+src=\"https?://[^\"]*(katex|mathjax)", text, re.I), page
 
 
-def test_formulas_render_offline_in_a_browser(site, tmp_path):
-    """Headless Chromium, no network: after the page's scripts ran, its formulas are KaTeX, none left raw."""
+def rendered(page, user_data) -> str:
+    """``page``'s DOM after its scripts ran, in headless Chromium at 1280 x 800 with no network
+    (skips where there is no chromium)."""
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     if chromium is None:
         pytest.skip("no chromium here (Debian: apt-get install chromium)")
     flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"]
-    flags += [
-        "--disable-component-update",
-        "--disable-sync",
-        f"--user-data-dir={tmp_path}",
-        "--virtual-time-budget=5000",
-    ]
+    flags += ["--disable-component-update", "--disable-sync", f"--user-data-dir={user_data}"]
+    flags += ["--virtual-time-budget=5000", "--window-size=1280,800", "--dump-dom", page.as_uri()]
+    return subprocess.run([chromium, *flags], capture_output=True, text=True, timeout=120).stdout
+
+
+def test_formulas_render_offline_in_a_browser(site, tmp_path):
+    """Headless Chromium, no network: after the page's scripts ran, its formulas are KaTeX, none left raw."""
     for page in pages_with_maths(site):
-        done = subprocess.run(
-            [chromium, *flags, "--dump-dom", page.as_uri()], capture_output=True, text=True, timeout=120
-        )
-        assert 'class="katex"' in done.stdout, f"{page.relative_to(site)}: no formula rendered"
-        left = RAW_MATHS.findall(prose(done.stdout))
+        dom = rendered(page, tmp_path)
+        assert 'class="katex"' in dom, f"{page.relative_to(site)}: no formula rendered"
+        left = RAW_MATHS.findall(prose(dom))
         assert not left, f"{page.relative_to(site)}: raw LaTeX left in the rendered page: {left[:3]}"
+
+
+# Run in the page once it has loaded: the header cells of each notebook output table that lie past
+# the right edge of the table's output area, written into the DOM for --dump-dom to carry out.
+MEASURE_OUTPUT_TABLES = """<script>window.addEventListener("load", () => {
+  const cut = [];
+  for (const table of document.querySelectorAll(".jp-OutputArea-output table")) {
+    const right = table.closest(".jp-OutputArea-output").getBoundingClientRect().right;
+    for (const th of table.querySelectorAll("th"))
+      if (th.getBoundingClientRect().right > right + 1) cut.push(th.textContent.trim());
+  }
+  document.body.setAttribute("data-cut-columns", JSON.stringify(cut));
+});</script>"""
+
+
+OUTPUT_TABLE = re.compile(r"jp-OutputArea-output[^>]*>\s*<table")
+
+
+def test_notebook_output_tables_fit_their_output_area_in_a_laptop_window(site, tmp_path):
+    """At 1280 pixels, with the navigation and the table of contents beside it, every column of a
+    notebook's output table (three_families' comparison) is visible without scrolling."""
+    pages = [p for p in (site / "notebooks").rglob("index.html") if OUTPUT_TABLE.search(p.read_text())]
+    assert any("three_families" in str(page) for page in pages), "three_families' output table was not found"
+    for page in pages:
+        measured = page.with_name("measured.html")  # beside the page: its relative links still resolve
+        measured.write_text(page.read_text().replace("</body>", MEASURE_OUTPUT_TABLES + "</body>"))
+        found = re.search(r'data-cut-columns="([^"]*)"', rendered(measured, tmp_path))
+        assert found, f"{page.relative_to(site)}: the measuring script did not run"
+        cut = html.unescape(found[1])
+        assert cut == "[]", f"{page.relative_to(site)}: columns cut off: {cut}"
 
 
 def test_api_pages_show_no_sphinx_roles(site):
