@@ -14,10 +14,6 @@ run_notebooks = load_script("tools/run_notebooks.py")
 NOTEBOOKS = run_notebooks.notebook_paths()
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 MIN_DPI = 150  # what reads on a laptop and on a projector (the figures are stored at 192)
-# Stored at 72 dpi still: its full run on today's code no longer meets its own assertion (resnet56's
-# training error trailed resnet20's by 8.2 points after 5 epochs, over the 5 allowed); it is
-# rerun when its schedule is lengthened.
-LOW_RESOLUTION = {"degradation"}
 
 
 def test_the_course_notebooks_are_all_there():
@@ -63,8 +59,6 @@ def png_dpi(png: bytes) -> float:
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
 def test_stored_figures_are_sharp(path):
-    if path.stem in LOW_RESOLUTION:
-        pytest.skip(f"{path.stem}'s figures are still at 72 dpi (see LOW_RESOLUTION)")
     notebook = nbformat.read(path, as_version=4)
     outputs = [o for cell in notebook.cells if cell.cell_type == "code" for o in cell.outputs]
     pngs = [base64.b64decode(o.data["image/png"]) for o in outputs if "image/png" in o.get("data", {})]
