@@ -410,6 +410,16 @@ def _data_name(name: str) -> str:
     return _argument(check_data, name)
 
 
+def _rate_or_same(text: str) -> float | None:
+    """``'same'`` -> None (the group has no rate of its own), else the number; TrainConfig checks it."""
+    if text == "same":
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0 or same; got {text!r}") from None
+
+
 def _fractions(text: str) -> tuple[float, ...]:
     """``'0.5,0.75'`` -> ``(0.5, 0.75)``; TrainConfig checks the values."""
     try:
@@ -464,6 +474,7 @@ FLAG_PARSERS = {
     "data": _data_name,
     "freeze": _freeze,
     "fractions": _fractions,
+    "rate_or_same": _rate_or_same,
     "model_arg": _model_arg,
 }
 

@@ -32,6 +32,7 @@ def _is_real(v: Any) -> bool:
 # What a field accepts: (test, the phrase its errors use). Numbers must be finite.
 POSITIVE = (lambda v: _is_int(v) and v >= 1, "a positive integer")
 NON_NEGATIVE = (lambda v: _is_int(v) and v >= 0, "an integer >= 0")
+RATE = (lambda v: _is_real(v) and v >= 0, "a finite number >= 0")
 FLAG = (lambda v: isinstance(v, bool), "true or false")
 NAME = (lambda v: isinstance(v, str) and v != "", "a non-empty string")
 TEXT = (lambda v: isinstance(v, str), "a string")
@@ -104,7 +105,9 @@ class TrainConfig:
       epochs, batch_size: the global batch size (all devices and processes together).
       max_steps: stop after this many steps (the schedule then spans them); None = all epochs.
       lr, optimizer, schedule, warmup_epochs, momentum, nesterov, weight_decay, label_smoothing:
-        see ``jaxcnn.training.optimizer`` and ``schedule``; ``step_milestones``: the fractions
+        see ``jaxcnn.training.optimizer`` and ``schedule``; ``norm_weight_decay`` and
+        ``bias_weight_decay``: the rates of those groups (None: no group of their own, as
+        torchvision's flags left out; the defaults decay the kernels alone); ``step_milestones``: the fractions
         of training after warm-up at which the ``step`` schedule multiplies the rate by 0.1.
       pad, flip: random-crop padding (pixels) and horizontal flips; ``image_size``: inputs are
         centre-padded to it (None: the smallest size every stride-2 reduction of the model
@@ -217,7 +220,26 @@ class TrainConfig:
     )
     nesterov: bool = setting(True, FLAG, "optimisation", "Nesterov momentum")
     weight_decay: float = setting(
-        5e-4, (lambda v: _is_real(v) and v >= 0, "a finite number >= 0"), "optimisation", parse="float"
+        5e-4, RATE, "optimisation", "weight decay of the kernels, and of the groups below given as same", parse="float"
+    )
+    norm_weight_decay: float | None = setting(
+        0.0,
+        RATE,
+        "optimisation",
+        "weight decay of normalisation layers' scales and offsets; same: --weight-decay (torchvision's default)",
+        optional=True,
+        parse="rate_or_same",
+        metavar="RATE|same",
+    )
+    bias_weight_decay: float | None = setting(
+        0.0,
+        RATE,
+        "optimisation",
+        "weight decay of every bias (normalisation layers' offsets too); same: the rate of the layer's other "
+        "parameters (torchvision's default)",
+        optional=True,
+        parse="rate_or_same",
+        metavar="RATE|same",
     )
     label_smoothing: float = setting(
         0.1, (lambda v: _is_real(v) and 0 <= v < 1, "a number in [0, 1)"), "optimisation", parse="float"

@@ -1,8 +1,10 @@
 """Optimizers and learning-rate schedules (optax).
 
-Weight decay applies to convolution and dense kernels only (not to biases or batch-norm
-scales and offsets). With SGD it is coupled L2 (``wd * w`` added to the gradient, as
-``torch.optim.SGD(weight_decay=...)``); with AdamW it is decoupled (Loshchilov & Hutter).
+Weight decay is set per group of parameters, grouped as torchvision's reference scripts group
+them (``set_weight_decay``): biases, normalisation layers' scales and offsets, and the rest
+(convolution and dense kernels). By default only the kernels decay. With SGD it is coupled L2
+(``wd * w`` added to the gradient, as ``torch.optim.SGD(weight_decay=...)``); with AdamW it is
+decoupled (Loshchilov & Hutter).
 """
 
 from __future__ import annotations
@@ -50,23 +52,53 @@ def optimizer(
     momentum: float = 0.9,
     nesterov: bool = False,
     weight_decay: float = 5e-4,
+    norm_weight_decay: float | None = 0.0,
+    bias_weight_decay: float | None = 0.0,
 ) -> optax.GradientTransformation:
-    """SGD with momentum (coupled L2 weight decay) or AdamW (decoupled weight decay)."""
+    """SGD with momentum (coupled L2 weight decay) or AdamW (decoupled weight decay), each
+    parameter decayed at the rate of its group (``decay_groups``): ``bias_weight_decay`` for
+    biases, ``norm_weight_decay`` for normalisation layers, ``weight_decay`` for the rest; a
+    group given None has no rate of its own, as torchvision's flags left out."""
     if name not in OPTIMIZERS:
         raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {name!r}")
-    if weight_decay < 0:
-        raise ValueError(f"weight_decay must be >= 0, got {weight_decay}")
+    rates = {"weight_decay": weight_decay, "norm_weight_decay": norm_weight_decay}
+    for field, rate in {**rates, "bias_weight_decay": bias_weight_decay}.items():
+        if rate is not None and rate < 0:
+            raise ValueError(f"{field} must be >= 0, got {rate}")
+    decay = decayed_weights(weight_decay, norm_weight_decay, bias_weight_decay)
     if name == "adamw":
-        return optax.adamw(learning_rate, weight_decay=weight_decay, mask=kernels_only)
-    return optax.chain(
-        optax.add_decayed_weights(weight_decay, mask=kernels_only),
-        optax.sgd(learning_rate, momentum=momentum or None, nesterov=nesterov),
-    )
+        return optax.chain(optax.scale_by_adam(), *decay, optax.scale_by_learning_rate(learning_rate))
+    return optax.chain(*decay, optax.sgd(learning_rate, momentum=momentum or None, nesterov=nesterov))
 
 
-def kernels_only(params):
-    """True for convolution and dense kernels (the leaves named 'kernel')."""
-    return jax.tree_util.tree_map_with_path(lambda path, _: getattr(path[-1], "key", None) == "kernel", params)
+def decay_groups(params, *, norm: bool = True, bias: bool = True):
+    """The weight-decay group of each leaf of ``params``, as torchvision's ``set_weight_decay``:
+    "bias" for a leaf named ``bias`` (when ``bias``), else "norm" for the parameters of a
+    normalisation layer, a module with a ``scale`` (when ``norm``), else "other"."""
+    paths = [tuple(k.key for k in path) for path, _ in jax.tree_util.tree_flatten_with_path(params)[0]]
+    norm_layers = {path[:-1] for path in paths if path[-1] == "scale"}
+
+    def group(path, _):
+        keys = tuple(k.key for k in path)
+        if bias and keys[-1] == "bias":
+            return "bias"
+        return "norm" if norm and keys[:-1] in norm_layers else "other"
+
+    return jax.tree_util.tree_map_with_path(group, params)
+
+
+def decayed_weights(
+    weight_decay: float, norm_weight_decay: float | None = 0.0, bias_weight_decay: float | None = 0.0
+) -> list[optax.GradientTransformation]:
+    """One ``optax.add_decayed_weights`` per group of ``decay_groups`` whose rate is not 0, masked
+    to that group (with the defaults: the kernels alone, at ``weight_decay``)."""
+    rates = {"other": weight_decay, "norm": norm_weight_decay, "bias": bias_weight_decay}
+    given = {"norm": norm_weight_decay is not None, "bias": bias_weight_decay is not None}
+
+    def in_group(name):
+        return lambda params: jax.tree.map(lambda g: g == name, decay_groups(params, **given))
+
+    return [optax.add_decayed_weights(rate, mask=in_group(name)) for name, rate in rates.items() if rate]
 
 
 def frozen_stages(model, freeze: str) -> int:

@@ -116,7 +116,13 @@ def build_optimizer(config: TrainConfig, info: DataInfo, model: nn.Module | None
     warmup = min(int(config.warmup_epochs * per_epoch), total // 10)  # a short run must not be all warm-up
     lr = schedule(config.schedule, config.lr, total, warmup, config.step_milestones)
     tx = optimizer(
-        config.optimizer, lr, momentum=config.momentum, nesterov=config.nesterov, weight_decay=config.weight_decay
+        config.optimizer,
+        lr,
+        momentum=config.momentum,
+        nesterov=config.nesterov,
+        weight_decay=config.weight_decay,
+        norm_weight_decay=config.norm_weight_decay,
+        bias_weight_decay=config.bias_weight_decay,
     )
     return (tx if model is None else freeze(tx, model)), lr, total
 

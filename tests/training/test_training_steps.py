@@ -143,12 +143,12 @@ def test_step_schedule_divides_by_ten_at_half_and_three_quarters():
     assert float(schedule("constant", 0.3, total_steps=5)(4)) == pytest.approx(0.3)
 
 
-def weight_decay_update(name, lr=0.1, wd=0.01):
+def weight_decay_update(name, lr=0.1, wd=0.01, **groups):
     params = {
         "conv": {"kernel": jnp.full((3, 3, 2, 2), 2.0), "bias": jnp.full((2,), 2.0)},
-        "bn": {"scale": jnp.full((2,), 2.0)},
+        "bn": {"scale": jnp.full((2,), 2.0), "bias": jnp.full((2,), 2.0)},
     }
-    tx = optimizer(name, lr, momentum=0.0, weight_decay=wd)
+    tx = optimizer(name, lr, momentum=0.0, weight_decay=wd, **groups)
     zeros = jax.tree.map(jnp.zeros_like, params)
     updates, _ = tx.update(zeros, tx.init(params), params)
     return updates
@@ -166,6 +166,25 @@ def test_adamw_weight_decay_is_decoupled_on_kernels_only():
     assert not np.any(updates["conv"]["bias"]) and not np.any(updates["bn"]["scale"])
 
 
+@pytest.mark.parametrize("name", ["sgd", "adamw"])
+@pytest.mark.parametrize(
+    "groups, rates",
+    [  # rates of (conv kernel, conv bias, bn scale, bn bias), as torchvision's set_weight_decay gives them
+        ({"norm_weight_decay": None, "bias_weight_decay": None}, (0.01, 0.01, 0.01, 0.01)),  # ResNet-50 V1
+        ({"norm_weight_decay": 0.0, "bias_weight_decay": None}, (0.01, 0.01, 0.0, 0.0)),  # ResNet-50 V2
+        ({"norm_weight_decay": 0.003, "bias_weight_decay": 0.0}, (0.01, 0.0, 0.003, 0.0)),  # "bias" wins over norm
+        ({"norm_weight_decay": None, "bias_weight_decay": 0.007}, (0.01, 0.007, 0.01, 0.007)),
+    ],
+)
+def test_each_group_decays_at_its_own_rate(name, groups, rates):
+    """With zero gradients (so AdamW's step is the decay alone) the update of each parameter is
+    -lr * rate * w: SGD's coupled L2 and AdamW's decoupled decay agree on the rates."""
+    updates = weight_decay_update(name, **groups)
+    got = [updates["conv"]["kernel"], updates["conv"]["bias"], updates["bn"]["scale"], updates["bn"]["bias"]]
+    for update, rate in zip(got, rates):
+        np.testing.assert_allclose(update, -0.1 * rate * 2.0, rtol=1e-6, atol=0)
+
+
 @pytest.mark.parametrize(
     "call, message",
     [
@@ -173,6 +192,7 @@ def test_adamw_weight_decay_is_decoupled_on_kernels_only():
         (lambda: schedule("linear", 0.1, 10), "schedule must be one of"),
         (lambda: schedule("cosine", 0.1, 10, warmup_steps=10), "warmup_steps must be in 0..9"),
         (lambda: optimizer("sgd", weight_decay=-1.0), "weight_decay must be >= 0"),
+        (lambda: optimizer("sgd", bias_weight_decay=-1.0), "bias_weight_decay must be >= 0"),
     ],
 )
 def test_bad_optimizer_settings_raise_value_errors(call, message):
