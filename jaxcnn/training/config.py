@@ -15,8 +15,8 @@ from jaxcnn.data.sources import DECODE_MODES
 from jaxcnn.models.registry import is_weights_name
 
 DTYPES = ("float32", "bfloat16")
-OPTIMIZERS = ("sgd", "adamw")
-SCHEDULES = ("cosine", "step", "constant")
+OPTIMIZERS = ("sgd", "adamw", "rmsprop_tf", "lamb")
+SCHEDULES = ("cosine", "step", "exponential", "constant")
 MODES = ("auto", "none", "sharded", "pmap")
 STEP_MILESTONES = (0.5, 0.75)  # fractions of training at which "step" divides the rate by 10
 
@@ -107,7 +107,10 @@ class TrainConfig:
       lr, optimizer, schedule, warmup_epochs, momentum, nesterov, weight_decay, label_smoothing:
         see ``jaxcnn.training.optimizer`` and ``schedule``; ``norm_weight_decay`` and
         ``bias_weight_decay``: the rates of those groups (None: no group of their own, as
-        torchvision's flags left out; the defaults decay the kernels alone); ``step_milestones``: the fractions
+        torchvision's flags left out; the defaults decay the kernels alone); ``rmsprop_decay``,
+        ``rmsprop_epsilon`` (``rmsprop_tf``), ``clip_grad_norm``: see ``optimizer``;
+        ``lr_gamma``, ``lr_step_epochs``: the ``exponential`` schedule multiplies the rate by
+        ``lr_gamma`` every ``lr_step_epochs`` epochs; ``step_milestones``: the fractions
         of training after warm-up at which the ``step`` schedule multiplies the rate by 0.1.
       pad, flip: random-crop padding (pixels) and horizontal flips; ``image_size``: inputs are
         centre-padded to it (None: the smallest size every stride-2 reduction of the model
@@ -212,6 +215,20 @@ class TrainConfig:
         parse="fractions",
         metavar="F,F,...",
     )
+    lr_gamma: float = setting(
+        0.94,
+        (lambda v: _is_real(v) and 0 < v <= 1, "a number in (0, 1]"),
+        "optimisation",
+        "the exponential schedule's factor",
+        parse="float",
+    )
+    lr_step_epochs: float = setting(
+        2.0,
+        (lambda v: _is_real(v) and v > 0, "a finite number > 0"),
+        "optimisation",
+        "epochs between the exponential schedule's steps",
+        parse="float",
+    )
     warmup_epochs: float = setting(
         0.1, (lambda v: _is_real(v) and v >= 0, "a finite number >= 0"), "optimisation", parse="float"
     )
@@ -240,6 +257,28 @@ class TrainConfig:
         optional=True,
         parse="rate_or_same",
         metavar="RATE|same",
+    )
+    rmsprop_decay: float = setting(
+        0.9,
+        (lambda v: _is_real(v) and 0 <= v < 1, "a number in [0, 1)"),
+        "optimisation",
+        "rmsprop_tf: decay of the mean square",
+        parse="float",
+    )
+    rmsprop_epsilon: float = setting(
+        1.0,
+        (lambda v: _is_real(v) and v > 0, "a finite number > 0"),
+        "optimisation",
+        "rmsprop_tf: epsilon, inside the square root",
+        parse="float",
+    )
+    clip_grad_norm: float | None = setting(
+        None,
+        (lambda v: _is_real(v) and v > 0, "a finite number > 0"),
+        "optimisation",
+        "scale the gradients down to this global norm where it is larger",
+        optional=True,
+        parse="float",
     )
     label_smoothing: float = setting(
         0.1, (lambda v: _is_real(v) and 0 <= v < 1, "a number in [0, 1)"), "optimisation", parse="float"

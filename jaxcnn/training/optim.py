@@ -18,7 +18,14 @@ from .config import OPTIMIZERS, SCHEDULES, STEP_MILESTONES
 
 
 def schedule(
-    name: str, peak: float, total_steps: int, warmup_steps: int = 0, milestones: tuple[float, ...] = STEP_MILESTONES
+    name: str,
+    peak: float,
+    total_steps: int,
+    warmup_steps: int = 0,
+    milestones: tuple[float, ...] = STEP_MILESTONES,
+    *,
+    decay_steps: int = 1,
+    gamma: float = 0.94,
 ) -> optax.Schedule:
     """The learning rate at each step (a function int -> float32 []).
 
@@ -26,7 +33,10 @@ def schedule(
     "cosine" (to 0 at ``total_steps``), "step" (x0.1 at each of the ``milestones``, fractions of
     the remaining steps, rounded down to a step once float error is allowed for, so that 1/3 of
     90 epochs ends epoch 30 exactly: by default 50% and 75%, the ResNet paper's CIFAR recipe;
-    1/3 and 2/3 are torchvision's ImageNet recipe, x0.1 every 30 of 90 epochs) or "constant".
+    1/3 and 2/3 are torchvision's ImageNet recipe, x0.1 every 30 of 90 epochs), "exponential"
+    (x``gamma`` after every ``decay_steps`` steps, a staircase: TensorFlow's
+    ``exponential_decay(staircase=True)``, the Inception v3 paper's 0.94 every two epochs) or
+    "constant".
     """
     if name not in SCHEDULES:
         raise ValueError(f"schedule must be one of {SCHEDULES}, got {name!r}")
@@ -37,6 +47,8 @@ def schedule(
         main = optax.cosine_decay_schedule(peak, max(rest, 1))
     elif name == "step":
         main = optax.piecewise_constant_schedule(peak, {math.floor(f * rest + 1e-9): 0.1 for f in milestones})
+    elif name == "exponential":
+        main = optax.exponential_decay(peak, max(decay_steps, 1), gamma, staircase=True)
     else:
         main = optax.constant_schedule(peak)
     if warmup_steps == 0:
@@ -54,11 +66,24 @@ def optimizer(
     weight_decay: float = 5e-4,
     norm_weight_decay: float | None = 0.0,
     bias_weight_decay: float | None = 0.0,
+    rmsprop_decay: float = 0.9,
+    rmsprop_epsilon: float = 1.0,
+    clip_grad_norm: float | None = None,
 ) -> optax.GradientTransformation:
-    """SGD with momentum (coupled L2 weight decay) or AdamW (decoupled weight decay), each
-    parameter decayed at the rate of its group (``decay_groups``): ``bias_weight_decay`` for
-    biases, ``norm_weight_decay`` for normalisation layers, ``weight_decay`` for the rest; a
-    group given None has no rate of its own, as torchvision's flags left out."""
+    """One of ``OPTIMIZERS``, each parameter decayed at the rate of its group (``decay_groups``):
+    ``bias_weight_decay`` for biases, ``norm_weight_decay`` for normalisation layers,
+    ``weight_decay`` for the rest; a group given None has no rate of its own, as torchvision's
+    flags left out.
+
+    - "sgd": SGD with ``momentum`` (and ``nesterov``), coupled L2 decay (``torch.optim.SGD``).
+    - "adamw": Adam with decoupled decay (Loshchilov & Hutter; ``optax.adamw``).
+    - "rmsprop_tf": RMSProp as TensorFlow 1 defines it, which the Inception v3 paper used (decay
+      0.9, epsilon 1.0): ``ms = d * ms + (1 - d) * g**2`` from ``ms = 1``, ``mom = momentum * mom
+      + lr * g / sqrt(ms + epsilon)``, ``w -= mom``; coupled L2 decay (TF-slim's regulariser).
+    - "lamb": LAMB (You et al. 2020; ``optax.lamb``, epsilon 1e-6), decoupled decay.
+
+    ``clip_grad_norm``: the gradients are first scaled down to this global norm where it is
+    larger (``torch.nn.utils.clip_grad_norm_``, before the optimizer and its decay)."""
     if name not in OPTIMIZERS:
         raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {name!r}")
     rates = {"weight_decay": weight_decay, "norm_weight_decay": norm_weight_decay}
@@ -66,9 +91,18 @@ def optimizer(
         if rate is not None and rate < 0:
             raise ValueError(f"{field} must be >= 0, got {rate}")
     decay = decayed_weights(weight_decay, norm_weight_decay, bias_weight_decay)
+    clip = [optax.clip_by_global_norm(clip_grad_norm)] if clip_grad_norm is not None else []
+    lr = optax.scale_by_learning_rate(learning_rate)
     if name == "adamw":
-        return optax.chain(optax.scale_by_adam(), *decay, optax.scale_by_learning_rate(learning_rate))
-    return optax.chain(*decay, optax.sgd(learning_rate, momentum=momentum or None, nesterov=nesterov))
+        return optax.chain(*clip, optax.scale_by_adam(), *decay, lr)
+    if name == "lamb":
+        return optax.chain(*clip, optax.scale_by_adam(eps=1e-6), *decay, optax.scale_by_trust_ratio(), lr)
+    if name == "rmsprop_tf":
+        rms = optax.rmsprop(
+            learning_rate, decay=rmsprop_decay, eps=rmsprop_epsilon, initial_scale=1.0, momentum=momentum or None
+        )
+        return optax.chain(*clip, *decay, rms)
+    return optax.chain(*clip, *decay, optax.sgd(learning_rate, momentum=momentum or None, nesterov=nesterov))
 
 
 def decay_groups(params, *, norm: bool = True, bias: bool = True):

@@ -114,7 +114,9 @@ def build_optimizer(config: TrainConfig, info: DataInfo, model: nn.Module | None
     per_epoch = steps_per_epoch(info.train_examples, config.batch_size)
     total = min(config.epochs * per_epoch, config.max_steps or sys.maxsize)
     warmup = min(int(config.warmup_epochs * per_epoch), total // 10)  # a short run must not be all warm-up
-    lr = schedule(config.schedule, config.lr, total, warmup, config.step_milestones)
+    decay_steps = int(config.lr_step_epochs * info.train_examples / config.batch_size)  # as TF-slim counts them
+    milestones, gamma = config.step_milestones, config.lr_gamma
+    lr = schedule(config.schedule, config.lr, total, warmup, milestones, decay_steps=decay_steps, gamma=gamma)
     tx = optimizer(
         config.optimizer,
         lr,
@@ -123,6 +125,9 @@ def build_optimizer(config: TrainConfig, info: DataInfo, model: nn.Module | None
         weight_decay=config.weight_decay,
         norm_weight_decay=config.norm_weight_decay,
         bias_weight_decay=config.bias_weight_decay,
+        rmsprop_decay=config.rmsprop_decay,
+        rmsprop_epsilon=config.rmsprop_epsilon,
+        clip_grad_norm=config.clip_grad_norm,
     )
     return (tx if model is None else freeze(tx, model)), lr, total
 
