@@ -35,11 +35,13 @@ def recipe_config(path, *flags):
     return _train_config(build_parser().parse_args(["train", "--config", str(path), *flags]))
 
 
-def test_the_four_recipes_are_there():
+def test_the_six_recipes_are_there():
     assert [p.stem for p in CONFIGS] == [
         "inception_v3_imagenet",
+        "resnet110_cifar10",
         "resnet20_cifar10",
         "resnet50_imagenet",
+        "resnet56_cifar10",
         "vgg16_imagenet",
     ]
 

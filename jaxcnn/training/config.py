@@ -17,6 +17,8 @@ from jaxcnn.models.registry import is_weights_name
 DTYPES = ("float32", "bfloat16")
 OPTIMIZERS = ("sgd", "adamw", "rmsprop_tf", "lamb")
 SCHEDULES = ("cosine", "step", "exponential", "constant")
+WARMUP_METHODS = ("linear", "constant")
+SCHEDULE_UNITS = ("step", "epoch")
 MODES = ("auto", "none", "sharded", "pmap")
 STEP_MILESTONES = (0.5, 0.75)  # fractions of training at which "step" divides the rate by 10
 
@@ -110,7 +112,9 @@ class TrainConfig:
         torchvision's flags left out; the defaults decay the kernels alone); ``rmsprop_decay``,
         ``rmsprop_epsilon`` (``rmsprop_tf``), ``clip_grad_norm``: see ``optimizer``;
         ``lr_gamma``, ``lr_step_epochs``: the ``exponential`` schedule multiplies the rate by
-        ``lr_gamma`` every ``lr_step_epochs`` epochs; ``step_milestones``: the fractions
+        ``lr_gamma`` every ``lr_step_epochs`` epochs; ``warmup_method``, ``warmup_start_factor``:
+        the warm-up's shape and start; ``schedule_unit``: "epoch" changes the rate only when an
+        epoch starts (torchvision's schedulers, stepped once per epoch); ``step_milestones``: the fractions
         of training after warm-up at which the ``step`` schedule multiplies the rate by 0.1.
       pad, flip: random-crop padding (pixels) and horizontal flips; ``image_size``: inputs are
         centre-padded to it (None: the smallest size every stride-2 reduction of the model
@@ -215,6 +219,13 @@ class TrainConfig:
         parse="fractions",
         metavar="F,F,...",
     )
+    schedule_unit: str = setting(
+        "step",
+        None,
+        "optimisation",
+        "the learning rate changes every step, or once per epoch as torchvision's scripts change it",
+        choices=SCHEDULE_UNITS,
+    )
     lr_gamma: float = setting(
         0.94,
         (lambda v: _is_real(v) and 0 < v <= 1, "a number in (0, 1]"),
@@ -231,6 +242,17 @@ class TrainConfig:
     )
     warmup_epochs: float = setting(
         0.1, (lambda v: _is_real(v) and v >= 0, "a finite number >= 0"), "optimisation", parse="float"
+    )
+    warmup_method: str = setting(
+        "linear", None, "optimisation", "warm up linearly to --lr, or hold the start rate", choices=WARMUP_METHODS
+    )
+    warmup_start_factor: float | None = setting(
+        None,
+        (lambda v: _is_real(v) and 0 < v <= 1, "a number in (0, 1]"),
+        "optimisation",
+        "the warm-up starts at this fraction of --lr (default: 1 / warm-up steps)",
+        optional=True,
+        parse="float",
     )
     momentum: float = setting(
         0.9, (lambda v: _is_real(v) and 0 <= v < 1, "a number in [0, 1)"), "optimisation", "SGD momentum", parse="float"

@@ -14,7 +14,7 @@ import math
 import jax
 import optax
 
-from .config import OPTIMIZERS, SCHEDULES, STEP_MILESTONES
+from .config import OPTIMIZERS, SCHEDULES, STEP_MILESTONES, WARMUP_METHODS
 
 
 def schedule(
@@ -26,20 +26,29 @@ def schedule(
     *,
     decay_steps: int = 1,
     gamma: float = 0.94,
+    warmup_method: str = "linear",
+    start_factor: float | None = None,
+    steps_per_epoch: int | None = None,
 ) -> optax.Schedule:
     """The learning rate at each step (a function int -> float32 []).
 
-    A linear warm-up from ``peak / warmup_steps`` to ``peak`` over ``warmup_steps``, then
-    "cosine" (to 0 at ``total_steps``), "step" (x0.1 at each of the ``milestones``, fractions of
-    the remaining steps, rounded down to a step once float error is allowed for, so that 1/3 of
-    90 epochs ends epoch 30 exactly: by default 50% and 75%, the ResNet paper's CIFAR recipe;
-    1/3 and 2/3 are torchvision's ImageNet recipe, x0.1 every 30 of 90 epochs), "exponential"
-    (x``gamma`` after every ``decay_steps`` steps, a staircase: TensorFlow's
-    ``exponential_decay(staircase=True)``, the Inception v3 paper's 0.94 every two epochs) or
-    "constant".
+    A warm-up over ``warmup_steps`` from ``start_factor * peak`` (default ``peak / warmup_steps``):
+    "linear" to ``peak`` (torchvision's ``LinearLR``) or "constant" there (``ConstantLR``; He et
+    al.'s 0.01 before 0.1 for ResNet-110). Then "cosine" (to 0 at ``total_steps``), "step" (x0.1
+    at each of the ``milestones``, fractions of the remaining steps, rounded down to a step once
+    float error is allowed for, so that 1/3 of 90 epochs ends epoch 30 exactly: by default 50% and
+    75%, the ResNet paper's CIFAR recipe; 1/3 and 2/3 are torchvision's ImageNet recipe, x0.1
+    every 30 of 90 epochs), "exponential" (x``gamma`` after every ``decay_steps`` steps, a
+    staircase: TensorFlow's ``exponential_decay(staircase=True)``, the Inception v3 paper's 0.94
+    every two epochs) or "constant".
+
+    ``steps_per_epoch``: the rate changes only when an epoch starts, to its value at that step,
+    as torchvision's scripts step their schedulers once per epoch.
     """
     if name not in SCHEDULES:
         raise ValueError(f"schedule must be one of {SCHEDULES}, got {name!r}")
+    if warmup_method not in WARMUP_METHODS:
+        raise ValueError(f"warmup_method must be one of {WARMUP_METHODS}, got {warmup_method!r}")
     if not 0 <= warmup_steps < max(total_steps, 1):
         raise ValueError(f"warmup_steps must be in 0..{total_steps - 1}, got {warmup_steps}")
     rest = total_steps - warmup_steps
@@ -51,10 +60,17 @@ def schedule(
         main = optax.exponential_decay(peak, max(decay_steps, 1), gamma, staircase=True)
     else:
         main = optax.constant_schedule(peak)
-    if warmup_steps == 0:
-        return main
-    warmup = optax.linear_schedule(peak / warmup_steps, peak, warmup_steps)
-    return optax.join_schedules([warmup, main], [warmup_steps])
+    rate = main
+    if warmup_steps:
+        start = peak * (start_factor if start_factor is not None else 1 / warmup_steps)
+        if warmup_method == "linear":
+            warmup = optax.linear_schedule(start, peak, warmup_steps)
+        else:
+            warmup = optax.constant_schedule(start)
+        rate = optax.join_schedules([warmup, main], [warmup_steps])
+    if steps_per_epoch is None:
+        return rate
+    return lambda step: rate(step // steps_per_epoch * steps_per_epoch)
 
 
 def optimizer(

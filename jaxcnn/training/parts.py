@@ -115,8 +115,18 @@ def build_optimizer(config: TrainConfig, info: DataInfo, model: nn.Module | None
     total = min(config.epochs * per_epoch, config.max_steps or sys.maxsize)
     warmup = min(int(config.warmup_epochs * per_epoch), total // 10)  # a short run must not be all warm-up
     decay_steps = int(config.lr_step_epochs * info.train_examples / config.batch_size)  # as TF-slim counts them
-    milestones, gamma = config.step_milestones, config.lr_gamma
-    lr = schedule(config.schedule, config.lr, total, warmup, milestones, decay_steps=decay_steps, gamma=gamma)
+    lr = schedule(
+        config.schedule,
+        config.lr,
+        total,
+        warmup,
+        config.step_milestones,
+        decay_steps=decay_steps,
+        gamma=config.lr_gamma,
+        warmup_method=config.warmup_method,
+        start_factor=config.warmup_start_factor,
+        steps_per_epoch=per_epoch if config.schedule_unit == "epoch" else None,
+    )
     tx = optimizer(
         config.optimizer,
         lr,

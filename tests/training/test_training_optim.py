@@ -85,3 +85,17 @@ def test_exponential_schedule_is_tensorflows_staircase_decay():
     np.testing.assert_allclose(
         [warm(100), warm(179), warm(180)], [0.045, 0.045, 0.045 * 0.94], rtol=1e-6
     )  # after warm-up
+
+
+def test_he_et_als_resnet110_warm_up_holds_001_then_returns_to_01():
+    """ "We use 0.01 to warm up the training ... then go back to 0.1" (He et al. 2016, section 4.2)."""
+    lr = schedule("step", 0.1, total_steps=1000, warmup_steps=400, warmup_method="constant", start_factor=0.1)
+    np.testing.assert_allclose([lr(0), lr(399), lr(400), lr(699), lr(700)], [0.01, 0.01, 0.1, 0.1, 0.01], rtol=1e-6)
+
+
+def test_a_schedule_stepped_per_epoch_changes_only_when_an_epoch_starts():
+    per_step = schedule("cosine", 0.4, total_steps=100, warmup_steps=20, start_factor=0.01)
+    per_epoch = schedule("cosine", 0.4, total_steps=100, warmup_steps=20, start_factor=0.01, steps_per_epoch=10)
+    for t in range(100):
+        np.testing.assert_allclose(per_epoch(t), per_step(t // 10 * 10), rtol=1e-6)
+    np.testing.assert_allclose([per_epoch(0), per_epoch(10)], [0.004, 0.004 + 0.5 * (0.4 - 0.004)], rtol=1e-5)
