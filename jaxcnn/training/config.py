@@ -19,6 +19,7 @@ OPTIMIZERS = ("sgd", "adamw", "rmsprop_tf", "lamb")
 SCHEDULES = ("cosine", "step", "exponential", "constant")
 WARMUP_METHODS = ("linear", "constant")
 SCHEDULE_UNITS = ("step", "epoch")
+LOSSES = ("cross_entropy", "bce")  # make_train_step's loss functions
 MODES = ("auto", "none", "sharded", "pmap")
 STEP_MILESTONES = (0.5, 0.75)  # fractions of training at which "step" divides the rate by 10
 
@@ -114,8 +115,11 @@ class TrainConfig:
         ``lr_gamma``, ``lr_step_epochs``: the ``exponential`` schedule multiplies the rate by
         ``lr_gamma`` every ``lr_step_epochs`` epochs; ``warmup_method``, ``warmup_start_factor``:
         the warm-up's shape and start; ``schedule_unit``: "epoch" changes the rate only when an
-        epoch starts (torchvision's schedulers, stepped once per epoch); ``step_milestones``: the fractions
+        epoch starts (torchvision's schedulers, stepped once per epoch); ``loss``,
+        ``bce_target_threshold``: see ``make_train_step``; ``step_milestones``: the fractions
         of training after warm-up at which the ``step`` schedule multiplies the rate by 0.1.
+      mean, std: normalise by these per-channel values (0..1 units) instead of the training
+        images' measured statistics (None: measured, see ``parts.describe_data``).
       pad, flip: random-crop padding (pixels) and horizontal flips; ``image_size``: inputs are
         centre-padded to it (None: the smallest size every stride-2 reduction of the model
         halves exactly, see ``parts.halving_size``); a folder's images are brought to it (None:
@@ -302,8 +306,42 @@ class TrainConfig:
         optional=True,
         parse="float",
     )
+    loss: str = setting(
+        "cross_entropy",
+        None,
+        "optimisation",
+        "softmax cross-entropy, or binary cross-entropy of each class",
+        choices=LOSSES,
+    )
+    bce_target_threshold: float | None = setting(
+        None,
+        (lambda v: _is_real(v) and 0 <= v < 1, "a number in [0, 1)"),
+        "optimisation",
+        "with --loss bce: targets above this become 1, the others 0 (after label smoothing)",
+        optional=True,
+        parse="float",
+    )
     label_smoothing: float = setting(
         0.1, (lambda v: _is_real(v) and 0 <= v < 1, "a number in [0, 1)"), "optimisation", parse="float"
+    )
+    mean: tuple[float, ...] | None = setting(
+        None,
+        (lambda v: isinstance(v, tuple) and v and all(_is_real(m) and 0 <= m <= 1 for m in v), "numbers in [0, 1]"),
+        "data",
+        "normalise by this per-channel mean (0..1 units; ImageNet's: 0.485,0.456,0.406) instead of the "
+        "training images' own",
+        optional=True,
+        parse="fractions",
+        metavar="M,M,...",
+    )
+    std: tuple[float, ...] | None = setting(
+        None,
+        (lambda v: isinstance(v, tuple) and v and all(_is_real(s) and s > 0 for s in v), "numbers > 0"),
+        "data",
+        "with --mean: the per-channel standard deviation (ImageNet's: 0.229,0.224,0.225)",
+        optional=True,
+        parse="fractions",
+        metavar="S,S,...",
     )
     pad: int = setting(0, NON_NEGATIVE, "data", "random-crop padding in pixels", parse="non_negative")
     flip: bool = setting(False, FLAG, "data", "random horizontal flips")
@@ -378,8 +416,9 @@ class TrainConfig:
     )
 
     def __post_init__(self):
-        if isinstance(self.step_milestones, list):  # as JSON stores it
-            object.__setattr__(self, "step_milestones", tuple(self.step_milestones))
+        for name in ("step_milestones", "mean", "std"):
+            if isinstance(getattr(self, name), list):  # as JSON stores it
+                object.__setattr__(self, name, tuple(getattr(self, name)))
         validate(self)
 
     def to_json(self) -> dict:
@@ -461,6 +500,8 @@ def validate(config: TrainConfig) -> None:
         ok, expected = spec["accepts"]
         if not (value is None and spec["optional"]) and not ok(value):
             raise ConfigError(name, f"expected {expected}, got {value!r}")
+    if (config.mean is None) != (config.std is None) or (config.mean and len(config.mean) != len(config.std)):
+        raise ConfigError("std", f"expected as many values as mean={config.mean!r}, got {config.std!r}")
     if not config.warmup_epochs < config.epochs:
         raise ConfigError(
             "warmup_epochs", f"expected a number below epochs={config.epochs}, got {config.warmup_epochs!r}"

@@ -169,7 +169,13 @@ class Run:
         cropped = isinstance(self.train, StreamingFolder) and self.train.train
         train_transform, eval_transform = transforms(self.config, self.info, cropped_on_host=cropped)
         train_step = make_train_step(
-            self.model, self.tx, axis_name=axis, label_smoothing=self.config.label_smoothing, transform=train_transform
+            self.model,
+            self.tx,
+            axis_name=axis,
+            label_smoothing=self.config.label_smoothing,
+            transform=train_transform,
+            loss=self.config.loss,
+            bce_target_threshold=self.config.bce_target_threshold,
         )
         eval_step = make_eval_step(self.model, axis_name=axis, transform=eval_transform)
         return self.parallel.compile(train_step, eval_step)

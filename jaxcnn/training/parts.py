@@ -38,9 +38,15 @@ def describe_data(
     (the run's, built for ``train``'s classes and channels): the image side rounded up so that
     every stride-2 reduction of the model halves it exactly (and to the model's minimum). A
     streaming folder's statistics come from a sample of its images
-    (``StreamingFolder.channel_stats``)."""
+    (``StreamingFolder.channel_stats``), unless ``config.mean`` and ``config.std`` give them
+    (``ConfigError`` when their length is not the number of channels)."""
     height, width, channels = train.image_shape
-    mean, std = train.channel_stats() if isinstance(train, StreamingFolder) else channel_stats(train)
+    if config.mean is not None:
+        if len(config.mean) != channels:
+            raise ConfigError("mean", f"expected {channels} values, one per channel of the images, got {config.mean!r}")
+        mean, std = config.mean, config.std
+    else:
+        mean, std = train.channel_stats() if isinstance(train, StreamingFolder) else channel_stats(train)
     size = config.image_size or (folder and folder["image_size"])
     if size is None:
         size = halving_size(model, max(height, width), channels)

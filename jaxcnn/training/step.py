@@ -7,6 +7,7 @@ host sync per step."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any
 
@@ -17,6 +18,8 @@ import jax.numpy as jnp
 import optax
 
 from jaxcnn.models import Classifier, check_classifier
+
+from .config import LOSSES
 
 
 @flax.struct.dataclass
@@ -91,6 +94,21 @@ def cross_entropy(logits: jax.Array, labels: jax.Array, label_smoothing: float =
     return optax.softmax_cross_entropy(logits.astype(jnp.float32), targets)
 
 
+def binary_cross_entropy(
+    logits: jax.Array, labels: jax.Array, label_smoothing: float = 0.0, target_threshold: float | None = None
+) -> jax.Array:
+    """Per-example binary cross-entropy of each class's logit against its one-hot target, averaged
+    over the classes (timm's ``BinaryCrossEntropy``, the "ResNet strikes back" loss): smoothed
+    targets ``1 - s + s / T`` and ``s / T``, set to 1 where above ``target_threshold`` and 0
+    elsewhere when it is given. logits float [B, T], labels int [B] -> float32 [B]."""
+    classes = logits.shape[-1]
+    off = label_smoothing / classes
+    targets = jax.nn.one_hot(labels, classes) * (1 - label_smoothing) + off
+    if target_threshold is not None:
+        targets = (targets > target_threshold).astype(jnp.float32)
+    return optax.sigmoid_binary_cross_entropy(logits.astype(jnp.float32), targets).mean(axis=-1)
+
+
 def batch_metrics(
     logits: jax.Array, labels: jax.Array, losses: jax.Array, mask: jax.Array | None = None, axis_name: str | None = None
 ) -> dict[str, jax.Array]:
@@ -125,10 +143,13 @@ def make_train_step(
     axis_name: str | None = None,
     label_smoothing: float = 0.0,
     transform: Callable | None = None,
+    loss: str = "cross_entropy",
+    bce_target_threshold: float | None = None,
 ) -> Callable:
     """A pure ``(state, batch) -> (state, metrics)``: one minibatch gradient-descent step.
 
-    The loss is the softmax cross-entropy averaged over the (per-device) minibatch, plus
+    The loss (``loss``: softmax ``cross_entropy`` or ``bce``, ``binary_cross_entropy`` with
+    ``bce_target_threshold``) is averaged over the (per-device) minibatch, plus
     ``model.aux_weight`` times that of each of its ``model.aux_heads`` auxiliary heads
     (Inception with ``aux_logits=True``).
 
@@ -149,6 +170,14 @@ def make_train_step(
       (``add_metrics`` keeps the minimum, so the first such step survives the sums).
     """
     model = _with_bn_axis(model, axis_name, "make_train_step")
+    if loss not in LOSSES:
+        raise ValueError(f"loss must be one of {LOSSES}, got {loss!r}")
+    if loss == "bce":
+        per_example = functools.partial(
+            binary_cross_entropy, label_smoothing=label_smoothing, target_threshold=bce_target_threshold
+        )
+    else:
+        per_example = functools.partial(cross_entropy, label_smoothing=label_smoothing)
 
     needs = ("image", "label") if transform is None else ("image", "label", "index")
 
@@ -173,8 +202,8 @@ def make_train_step(
                 rngs={"dropout": dropout},
             )
             logits, aux = out if model.aux_heads else (out, ())
-            losses = cross_entropy(logits, batch["label"], label_smoothing)
-            aux_loss = sum(cross_entropy(a, batch["label"], label_smoothing).mean() for a in aux)
+            losses = per_example(logits, batch["label"])
+            aux_loss = sum(per_example(a, batch["label"]).mean() for a in aux)
             return losses.mean() + model.aux_weight * aux_loss, (logits, losses, updates)
 
         (loss, (logits, losses, updates)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)

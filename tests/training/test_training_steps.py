@@ -22,7 +22,7 @@ from jaxcnn.training import (
     schedule,
 )
 from jaxcnn.training.parts import build_optimizer
-from jaxcnn.training.step import NONFINITE
+from jaxcnn.training.step import NONFINITE, binary_cross_entropy
 from tests.training.runs import TINY_RESNET
 
 RNG = np.random.default_rng(0)
@@ -107,6 +107,38 @@ def test_label_smoothing_mixes_the_uniform_distribution_into_the_target():
     logp = jax.nn.log_softmax(logits)
     expected = -((1 - s) * jnp.take_along_axis(logp, labels[:, None], -1)[:, 0] + s * logp.mean(-1))
     np.testing.assert_allclose(cross_entropy(logits, labels, s), expected, rtol=1e-5)
+
+
+@pytest.mark.parametrize("smoothing, threshold", [(0.0, None), (0.1, None), (0.1, 0.2)])
+def test_binary_cross_entropy_is_timms(smoothing, threshold):
+    """timm's BinaryCrossEntropy: targets smoothed to 1 - s + s/T and s/T (then thresholded),
+    torch's binary_cross_entropy_with_logits averaged over every class of every example."""
+    logits, labels = RNG.normal(size=(6, 5)) * 3, RNG.integers(0, 5, 6)
+    targets = np.full((6, 5), smoothing / 5)
+    targets[np.arange(6), labels] = 1 - smoothing + smoothing / 5
+    if threshold is not None:
+        targets = (targets > threshold).astype(np.float64)
+    p = 1 / (1 + np.exp(-logits))
+    expected = -(targets * np.log(p) + (1 - targets) * np.log(1 - p)).mean()
+    got = binary_cross_entropy(jnp.asarray(logits), jnp.asarray(labels), smoothing, threshold)
+    assert got.shape == (6,)
+    np.testing.assert_allclose(got.mean(), expected, rtol=1e-5)
+
+
+def test_a_bce_step_descends_the_binary_cross_entropy():
+    model, tx = AuxNet(), optimizer("sgd", 1.0, momentum=0.0, weight_decay=0.0)
+    state = create_train_state(model, jax.random.key(1), (1, 8, 8, 1), tx)
+    b = batch()
+
+    def loss(params):
+        logits, (aux,) = model.apply({"params": params}, b["image"], train=True)
+        return sum(w * binary_cross_entropy(z, b["label"], 0.1, 0.2).mean() for w, z in ((1.0, logits), (0.3, aux)))
+
+    grads = jax.grad(loss)(state.params)
+    new, _ = make_train_step(model, tx, label_smoothing=0.1, loss="bce", bce_target_threshold=0.2)(state, b)
+    np.testing.assert_allclose(
+        new.params["main"]["kernel"], state.params["main"]["kernel"] - grads["main"]["kernel"], rtol=1e-5, atol=1e-6
+    )
 
 
 def test_metrics_count_top1_and_top5_hits_as_numpy_does():
