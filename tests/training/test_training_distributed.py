@@ -80,17 +80,19 @@ def run_two_processes(outs: list, logs: Path, launch: str = "flags", env: dict |
 
 @pytest.mark.slow
 def test_two_processes_train_the_parameters_of_one_however_launched(tiny_data, tmp_path):
-    """Launched with the coordinator flags, as a SLURM step (no flags: jax's cluster detection) and
-    with the ``JAX_*`` variables, one after the other with one persistent compilation cache (as a
-    user's reruns): each run gives the parameters one process trains. With the cache, a run that
-    read its programs back from it would wait forever in its first collective on JAX 0.12."""
+    """Launched as a SLURM step (no flags: jax's cluster detection), then with the ``JAX_*``
+    variables, with one persistent compilation cache (as a user's reruns): each run gives the
+    parameters one process trains. With the cache, the second run would read its programs back
+    from it and wait forever in its first collective on JAX 0.12. (The coordinator flags reach
+    ``jax.distributed.initialize`` as the ``JAX_*`` variables do; the flags launch is
+    ``test_an_output_folder_local_to_each_host...``'s.)"""
     train, test = tiny_data
     single = fit(tiny_config(tmp_path / "one", max_steps=6, lr=0.01), train=train, test=test)
     cache = {
         "JAX_COMPILATION_CACHE_DIR": str(tmp_path / "xla-cache"),
         "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0",
     }
-    for launch in ("flags", "slurm", "jax-env"):
+    for launch in ("slurm", "jax-env"):
         out = tmp_path / launch
         for i, (status, output) in enumerate(run_two_processes([out, out], tmp_path, launch, cache)):
             assert status == 0, f"{launch}: {output}"
