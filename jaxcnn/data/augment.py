@@ -36,13 +36,25 @@ def normalize(images, mean, std, out_size: int | None = None) -> jax.Array:
 
 
 def augment(
-    images, index, key, *, mean, std, pad: int = 4, flip: bool = True, out_size: int | None = None
+    images,
+    index,
+    key,
+    *,
+    mean,
+    std,
+    pad: int = 4,
+    flip: bool = True,
+    out_size: int | None = None,
+    erase: float = 0.0,
 ) -> jax.Array:
-    """Random crop with zero padding, random horizontal flip, then ``normalize``.
+    """Random crop with zero padding, random horizontal flip, then ``normalize``, then random
+    erasing.
 
     Each image is centre-padded to ``out_size``, padded by ``pad`` zero pixels on
     every side, cropped back at a uniformly random offset in 0..2*pad per axis
-    and, with ``flip``, mirrored left-right with probability 1/2.
+    and, with ``flip``, mirrored left-right with probability 1/2. With probability ``erase`` a
+    box drawn by ``erasing_box`` is then set to 0 in the normalised image (torchvision's
+    ``RandomErasing(p=erase)`` after ``Normalize``, as its reference recipes place it).
 
     Args:
       images: uint8 [B, H, W, C].
@@ -51,6 +63,7 @@ def augment(
       mean, std, out_size: as in ``normalize``.
       pad: padding in pixels, >= 0.
       flip: whether to flip.
+      erase: the probability of erasing a box, in [0, 1].
 
     Returns:
       float32 [B, out_size, out_size, C] (or [B, H, W, C]).
@@ -73,7 +86,46 @@ def augment(
             out = jnp.where(jax.random.bernoulli(flip_key), out[:, ::-1], out)
         return out
 
-    return _scale(jax.vmap(crop_and_flip)(_center_pad(images, out_size), index), mean, std)
+    scaled = _scale(jax.vmap(crop_and_flip)(_center_pad(images, out_size), index), mean, std)
+    if not erase:
+        return scaled
+
+    def random_erasing(image, i):
+        example = jax.random.fold_in(jax.random.fold_in(key, i), 2)  # apart from the crop's and flip's keys
+        apply_key, box_key = jax.random.split(example)
+        found, top, left, height, width = erasing_box(box_key, image.shape[0], image.shape[1])
+        rows, cols = jnp.arange(image.shape[0])[:, None], jnp.arange(image.shape[1])[None, :]
+        inside = (rows >= top) & (rows < top + height) & (cols >= left) & (cols < left + width)
+        erased = found & jax.random.bernoulli(apply_key, erase)
+        return jnp.where((inside & erased)[..., None], 0.0, image)
+
+    return jax.vmap(random_erasing)(scaled, index)
+
+
+def erasing_box(
+    key, height: int, width: int, scale=(0.02, 0.33), ratio=(0.3, 3.3), attempts: int = 10
+) -> tuple[jax.Array, ...]:
+    """The box torchvision's ``RandomErasing`` erases in a ``height`` x ``width`` image: of up to
+    ``attempts`` draws of an area (uniform in ``scale`` times the image's) and an aspect ratio
+    (log-uniform in ``ratio``), sides ``round(sqrt(area * ratio))`` x ``round(sqrt(area / ratio))``,
+    the first that fits strictly inside, at a uniformly random position.
+
+    Returns:
+      ``(found, top, left, box_height, box_width)``: bool and int32 scalars; ``found`` is False
+      (nothing to erase) when no draw fits.
+    """
+    area_key, ratio_key, top_key, left_key = jax.random.split(key, 4)
+    areas = height * width * jax.random.uniform(area_key, (attempts,), minval=scale[0], maxval=scale[1])
+    log_ratio = np.log(np.asarray(ratio, np.float32))
+    aspects = jnp.exp(jax.random.uniform(ratio_key, (attempts,), minval=log_ratio[0], maxval=log_ratio[1]))
+    heights = jnp.round(jnp.sqrt(areas * aspects)).astype(jnp.int32)
+    widths = jnp.round(jnp.sqrt(areas / aspects)).astype(jnp.int32)
+    fits = (heights < height) & (widths < width)
+    first = jnp.argmax(fits)
+    box_height, box_width = heights[first], widths[first]
+    top = jax.random.randint(top_key, (), 0, height - box_height + 1)
+    left = jax.random.randint(left_key, (), 0, width - box_width + 1)
+    return jnp.any(fits), top, left, box_height, box_width
 
 
 def _scale(images, mean, std) -> jax.Array:

@@ -120,7 +120,8 @@ class TrainConfig:
         of training after warm-up at which the ``step`` schedule multiplies the rate by 0.1.
       mean, std: normalise by these per-channel values (0..1 units) instead of the training
         images' measured statistics (None: measured, see ``parts.describe_data``).
-      pad, flip: random-crop padding (pixels) and horizontal flips; ``image_size``: inputs are
+      pad, flip: random-crop padding (pixels) and horizontal flips; ``random_erase``: the
+        probability of erasing a box of each training image (``jaxcnn.data.augment``); ``image_size``: inputs are
         centre-padded to it (None: the smallest size every stride-2 reduction of the model
         halves exactly, see ``parts.halving_size``); a folder's images are brought to it (None:
         the model's natural input size, ``jaxcnn.models.model_info(model).input_size``).
@@ -345,6 +346,13 @@ class TrainConfig:
     )
     pad: int = setting(0, NON_NEGATIVE, "data", "random-crop padding in pixels", parse="non_negative")
     flip: bool = setting(False, FLAG, "data", "random horizontal flips")
+    random_erase: float = setting(
+        0.0,
+        (lambda v: _is_real(v) and 0 <= v <= 1, "a number in [0, 1]"),
+        "data",
+        "probability of erasing a random box of each training image (torchvision's RandomErasing)",
+        parse="float",
+    )
     image_size: int | None = setting(
         None,
         POSITIVE,

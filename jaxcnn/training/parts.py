@@ -167,7 +167,7 @@ def transforms(config: TrainConfig, info: DataInfo, *, cropped_on_host: bool = F
     ``cropped_on_host``: the training images arrive randomly cropped and flipped (a streaming
     folder's ``RandomResizedCrop`` + flip), so the device must not crop or flip them again:
     ``config.pad`` and ``config.flip`` must stay 0 and False, which leaves ``augment`` only
-    normalising (``ValueError`` otherwise)."""
+    normalising and erasing (``ValueError`` otherwise)."""
     if cropped_on_host and (config.pad or config.flip):
         raise ValueError(
             f"pad {config.pad} and flip {config.flip} crop and flip on the device, but the streamed "
@@ -175,7 +175,8 @@ def transforms(config: TrainConfig, info: DataInfo, *, cropped_on_host: bool = F
             "leave pad at 0 and flip off"
         )
     stats = {"mean": np.array(info.mean), "std": np.array(info.std), "out_size": info.image_size}
-    return functools.partial(augment, pad=config.pad, flip=config.flip, **stats), functools.partial(normalize, **stats)
+    train = functools.partial(augment, pad=config.pad, flip=config.flip, erase=config.random_erase, **stats)
+    return train, functools.partial(normalize, **stats)
 
 
 def initialize_distributed(config: TrainConfig) -> None:
