@@ -121,7 +121,9 @@ class TrainConfig:
       mean, std: normalise by these per-channel values (0..1 units) instead of the training
         images' measured statistics (None: measured, see ``parts.describe_data``).
       pad, flip: random-crop padding (pixels) and horizontal flips; ``random_erase``: the
-        probability of erasing a box of each training image (``jaxcnn.data.augment``); ``image_size``: inputs are
+        probability of erasing a box of each training image (``jaxcnn.data.augment``);
+        ``mixup_alpha``, ``cutmix_alpha``: MixUp and CutMix of each training batch
+        (``jaxcnn.data.mix``; 0: off); ``image_size``: inputs are
         centre-padded to it (None: the smallest size every stride-2 reduction of the model
         halves exactly, see ``parts.halving_size``); a folder's images are brought to it (None:
         the model's natural input size, ``jaxcnn.models.model_info(model).input_size``).
@@ -346,6 +348,20 @@ class TrainConfig:
     )
     pad: int = setting(0, NON_NEGATIVE, "data", "random-crop padding in pixels", parse="non_negative")
     flip: bool = setting(False, FLAG, "data", "random horizontal flips")
+    mixup_alpha: float = setting(
+        0.0,
+        RATE,
+        "data",
+        "MixUp each training batch, mixing ratios from Beta(alpha, alpha) (torchvision's MixUp; 0: off)",
+        parse="float",
+    )
+    cutmix_alpha: float = setting(
+        0.0,
+        RATE,
+        "data",
+        "CutMix each training batch (torchvision's CutMix; 0: off); with --mixup-alpha too, one of the two per batch",
+        parse="float",
+    )
     random_erase: float = setting(
         0.0,
         (lambda v: _is_real(v) and 0 <= v <= 1, "a number in [0, 1]"),

@@ -25,6 +25,7 @@ from jaxcnn.data.sources import load_test_split
 from .config import TrainConfig, resolve_mode
 from .parallel import Parallel, add_metrics, check_shared_folder
 from .parts import (
+    batch_mixing,
     build_model,
     build_optimizer,
     check_splits,
@@ -176,6 +177,7 @@ class Run:
             transform=train_transform,
             loss=self.config.loss,
             bce_target_threshold=self.config.bce_target_threshold,
+            mix=batch_mixing(self.config, self.info),
         )
         eval_step = make_eval_step(self.model, axis_name=axis, transform=eval_transform)
         return self.parallel.compile(train_step, eval_step)

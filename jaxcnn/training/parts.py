@@ -20,6 +20,7 @@ import numpy as np
 
 from jaxcnn.data import Dataset, StreamingFolder, augment, channel_stats, normalize, steps_per_epoch
 from jaxcnn.data.layout import scanned_folders
+from jaxcnn.data.mix import mix_batch
 from jaxcnn.data.sources import is_folder_data, load_splits
 from jaxcnn.inspect import summary
 from jaxcnn.models import create_model, get_weights, is_weights_name, model_info
@@ -177,6 +178,15 @@ def transforms(config: TrainConfig, info: DataInfo, *, cropped_on_host: bool = F
     stats = {"mean": np.array(info.mean), "std": np.array(info.std), "out_size": info.image_size}
     train = functools.partial(augment, pad=config.pad, flip=config.flip, erase=config.random_erase, **stats)
     return train, functools.partial(normalize, **stats)
+
+
+def batch_mixing(config: TrainConfig, info: DataInfo):
+    """The train step's ``mix`` (``jaxcnn.data.mix.mix_batch`` with the config's alphas), or None
+    when neither MixUp nor CutMix is on."""
+    if not (config.mixup_alpha or config.cutmix_alpha):
+        return None
+    alphas = {"mixup_alpha": config.mixup_alpha, "cutmix_alpha": config.cutmix_alpha}
+    return lambda images, labels, key: mix_batch(images, labels, key, info.num_classes, **alphas)
 
 
 def initialize_distributed(config: TrainConfig) -> None:

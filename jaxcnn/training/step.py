@@ -86,9 +86,15 @@ Batch = dict  # 'image' [B, H, W, C], 'label' int32 [B], 'index' int32 [B], opti
 NONFINITE = ("loss", "gradients", "parameters", "batch_statistics")
 
 
+def as_targets(labels: jax.Array, classes: int) -> jax.Array:
+    """One-hot targets float [B, T] of labels int [B]; soft targets float [B, T] (MixUp, CutMix) as they are."""
+    return labels.astype(jnp.float32) if labels.ndim == 2 else jax.nn.one_hot(labels, classes)
+
+
 def cross_entropy(logits: jax.Array, labels: jax.Array, label_smoothing: float = 0.0) -> jax.Array:
-    """Per-example softmax cross-entropy: logits float [B, T], labels int [B] -> float32 [B]."""
-    targets = jax.nn.one_hot(labels, logits.shape[-1])
+    """Per-example softmax cross-entropy: logits float [B, T], labels int [B] or soft targets
+    float [B, T] -> float32 [B]."""
+    targets = as_targets(labels, logits.shape[-1])
     if label_smoothing:
         targets = optax.smooth_labels(targets, label_smoothing)
     return optax.softmax_cross_entropy(logits.astype(jnp.float32), targets)
@@ -100,10 +106,11 @@ def binary_cross_entropy(
     """Per-example binary cross-entropy of each class's logit against its one-hot target, averaged
     over the classes (timm's ``BinaryCrossEntropy``, the "ResNet strikes back" loss): smoothed
     targets ``1 - s + s / T`` and ``s / T``, set to 1 where above ``target_threshold`` and 0
-    elsewhere when it is given. logits float [B, T], labels int [B] -> float32 [B]."""
+    elsewhere when it is given. logits float [B, T], labels int [B] or soft targets float
+    [B, T] -> float32 [B]."""
     classes = logits.shape[-1]
     off = label_smoothing / classes
-    targets = jax.nn.one_hot(labels, classes) * (1 - label_smoothing) + off
+    targets = as_targets(labels, classes) * (1 - label_smoothing) + off
     if target_threshold is not None:
         targets = (targets > target_threshold).astype(jnp.float32)
     return optax.sigmoid_binary_cross_entropy(logits.astype(jnp.float32), targets).mean(axis=-1)
@@ -145,6 +152,7 @@ def make_train_step(
     transform: Callable | None = None,
     loss: str = "cross_entropy",
     bce_target_threshold: float | None = None,
+    mix: Callable | None = None,
 ) -> Callable:
     """A pure ``(state, batch) -> (state, metrics)``: one minibatch gradient-descent step.
 
@@ -162,6 +170,9 @@ def make_train_step(
       label_smoothing: in [0, 1).
       transform: ``(images, index, key) -> float images`` run on device before the model (for
         example ``jaxcnn.data.augment``); None feeds ``batch['image']`` as it is.
+      mix: ``(images, labels, key) -> (images, soft targets [B, T])`` after ``transform``
+        (``jaxcnn.data.mix.mix_batch``: MixUp, CutMix), its key drawn anew each step (and on
+        each device under ``axis_name``); the top-1/top-5 metrics then count the largest target.
 
     Returns:
       ``train_step(state, batch)``; metrics as in ``batch_metrics`` plus, for each of
@@ -190,8 +201,13 @@ def make_train_step(
             else transform(batch["image"], batch["index"], jax.random.fold_in(key, 0))
         )
         dropout = jax.random.fold_in(jax.random.fold_in(key, 1), state.step)
+        mixing = jax.random.fold_in(jax.random.fold_in(key, 3), state.step)
         if axis_name:
             dropout = jax.random.fold_in(dropout, jax.lax.axis_index(axis_name))
+            mixing = jax.random.fold_in(mixing, jax.lax.axis_index(axis_name))
+        labels = batch["label"]
+        if mix is not None:
+            images, labels = mix(images, labels, mixing)
 
         def loss_fn(params):
             out, updates = model.apply(
@@ -202,8 +218,8 @@ def make_train_step(
                 rngs={"dropout": dropout},
             )
             logits, aux = out if model.aux_heads else (out, ())
-            losses = per_example(logits, batch["label"])
-            aux_loss = sum(per_example(a, batch["label"]).mean() for a in aux)
+            losses = per_example(logits, labels)
+            aux_loss = sum(per_example(a, labels).mean() for a in aux)
             return losses.mean() + model.aux_weight * aux_loss, (logits, losses, updates)
 
         (loss, (logits, losses, updates)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
@@ -216,7 +232,8 @@ def make_train_step(
             opt_state=opt_state,
             step=state.step + 1,
         )
-        metrics = batch_metrics(logits, batch["label"], losses, axis_name=axis_name)
+        hard_labels = labels if labels.ndim == 1 else jnp.argmax(labels, axis=-1)
+        metrics = batch_metrics(logits, hard_labels, losses, axis_name=axis_name)
         checked = (loss, grads, new_state.params, new_state.batch_stats)
         for what, tree in zip(NONFINITE, checked):
             metrics[f"nonfinite_{what}"] = _nonfinite_step(tree, new_state.step, axis_name)

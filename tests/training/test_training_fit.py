@@ -16,7 +16,7 @@ import pytest
 
 from jaxcnn.data import normalize
 from jaxcnn.training import Checkpoints, NonFiniteLossError, TrainConfig, evaluate, fit, load_checkpoint
-from tests.training.runs import tiny_config
+from tests.training.runs import AUGMENTED, tiny_config
 
 WORKER = Path(__file__).with_name("worker.py")
 ROW_FIELDS = {
@@ -33,9 +33,11 @@ ROW_FIELDS = {
 
 @pytest.fixture(scope="module")
 def reference(tiny_data, tmp_path_factory):
-    """An uninterrupted 2-epoch run (16 steps), checkpointing every 5 steps."""
+    """An uninterrupted 2-epoch run (16 steps) with every random input transform on (``AUGMENTED``),
+    checkpointing every 5 steps."""
     train, test = tiny_data
-    return fit(tiny_config(tmp_path_factory.mktemp("reference"), checkpoint_every=5), train=train, test=test)
+    out = tmp_path_factory.mktemp("reference")
+    return fit(tiny_config(out, checkpoint_every=5, **AUGMENTED), train=train, test=test)
 
 
 def assert_same_params(a, b):
@@ -126,7 +128,7 @@ def test_a_checkpoint_of_the_old_index_layout_is_refused(reference, tmp_path):
 
 def test_the_same_seed_gives_identical_parameters(reference, tiny_data, tmp_path):
     train, test = tiny_data
-    again = fit(tiny_config(tmp_path, checkpoint_every=5), train=train, test=test)
+    again = fit(tiny_config(tmp_path, checkpoint_every=5, **AUGMENTED), train=train, test=test)
     assert_same_params(again.variables, reference.variables)
 
 
@@ -136,7 +138,7 @@ def test_a_run_killed_mid_epoch_resumes_to_bit_identical_parameters(reference, t
     assert killed.returncode == -9, killed.stderr
     assert Checkpoints(tmp_path / "checkpoints").latest_step() == 9  # mid-epoch 2; steps 10 and 11 were lost
     train, test = tiny_data
-    resumed = fit(tiny_config(tmp_path, checkpoint_every=3, resume=True), train=train, test=test)
+    resumed = fit(tiny_config(tmp_path, checkpoint_every=3, resume=True, **AUGMENTED), train=train, test=test)
     assert_same_params(resumed.variables, reference.variables)
     assert [r["step"] for r in resumed.history] == [8, 16]
     np.testing.assert_allclose(resumed.history[-1]["train_loss"], reference.history[-1]["train_loss"], rtol=1e-6)
@@ -173,4 +175,4 @@ def test_resume_refuses_missing_checkpoints_changed_settings_and_overwrites(refe
 
 
 def reference_config(reference):
-    return tiny_config(reference.out, checkpoint_every=5)
+    return tiny_config(reference.out, checkpoint_every=5, **AUGMENTED)

@@ -9,6 +9,7 @@ import numpy as np
 import optax
 import pytest
 
+from jaxcnn.data.mix import MixParams, apply_mix
 from jaxcnn.models import Classifier, create_model
 from jaxcnn.training import (
     DataInfo,
@@ -139,6 +140,29 @@ def test_a_bce_step_descends_the_binary_cross_entropy():
     np.testing.assert_allclose(
         new.params["main"]["kernel"], state.params["main"]["kernel"] - grads["main"]["kernel"], rtol=1e-5, atol=1e-6
     )
+
+
+def test_a_mixed_batch_descends_the_cross_entropy_of_its_soft_targets():
+    """A ``mix`` (here CutMix with a fixed box) feeds the model its images and the loss its soft
+    targets; the top-1 metric counts the largest target."""
+    model, tx = AuxNet(), optimizer("sgd", 1.0, momentum=0.0, weight_decay=0.0)
+    state = create_train_state(model, jax.random.key(1), (1, 8, 8, 1), tx)
+    b = batch()
+    params = MixParams(jnp.asarray(True), jnp.float32(1 - 12 / 64), jnp.array([2, 2, 5, 6], jnp.int32))
+    images, targets = apply_mix(b["image"], b["label"], 4, params)
+
+    def loss(p):
+        logits, (aux,) = model.apply({"params": p}, images, train=True)
+        return sum(w * cross_entropy(z, targets, 0.1).mean() for w, z in ((1.0, logits), (0.3, aux)))
+
+    grads = jax.grad(loss)(state.params)
+    step = make_train_step(model, tx, label_smoothing=0.1, mix=lambda x, y, key: apply_mix(x, y, 4, params))
+    new, metrics = step(state, b)
+    np.testing.assert_allclose(
+        new.params["main"]["kernel"], state.params["main"]["kernel"] - grads["main"]["kernel"], rtol=1e-5, atol=1e-6
+    )
+    logits = model.apply({"params": state.params}, images, train=True)[0]
+    assert metrics["top1"] == np.sum(np.argmax(logits, -1) == np.argmax(targets, -1))
 
 
 def test_metrics_count_top1_and_top5_hits_as_numpy_does():

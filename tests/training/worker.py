@@ -1,6 +1,7 @@
 """A training run in its own process, for tests/training: ``worker.py MODE OUT [PORT ID]``.
 
-MODE ``kill``: SIGKILL itself during step 11 of 16 (mid-epoch 2, after the step-9 checkpoint).
+MODE ``kill``: SIGKILL itself during step 11 of 16 (mid-epoch 2, after the step-9 checkpoint), every
+random input transform on (``AUGMENTED``).
 MODE ``sigint``: send itself SIGINT during step 5; fit should save and return.
 MODE ``kill-in-save``: ``worker.py kill-in-save OUT SEED fresh|resume``: checkpoint every step and
 SIGKILL itself at a random point (seeded) of its 2nd or 3rd checkpoint write (tests/reliability).
@@ -28,7 +29,7 @@ import jax  # noqa: E402
 
 from jaxcnn.data import load  # noqa: E402
 from jaxcnn.training import Checkpoints  # noqa: E402
-from tests.training.runs import subset, tiny_config  # noqa: E402
+from tests.training.runs import AUGMENTED, subset, tiny_config  # noqa: E402
 
 fit_module = importlib.import_module("jaxcnn.training.loop")  # the module of fit
 loop_module = importlib.import_module("jaxcnn.training.loop")
@@ -84,7 +85,7 @@ def kill_during_a_save(rng: random.Random) -> None:
 
 if MODE == "kill":
     signal_at_call(13, signal.SIGKILL)  # 8 steps, 2 eval batches, steps 9 (checkpoint), 10 and 11
-    fit_module.fit(tiny_config(OUT, checkpoint_every=3), train=TRAIN, test=TEST)
+    fit_module.fit(tiny_config(OUT, checkpoint_every=3, **AUGMENTED), train=TRAIN, test=TEST)
 elif MODE == "kill-in-save":
     kill_during_a_save(random.Random(int(sys.argv[3])))
     config = tiny_config(OUT, checkpoint_every=1, keep_checkpoints=16, resume=sys.argv[4] == "resume")
