@@ -36,6 +36,8 @@ def _is_real(v: Any) -> bool:
 POSITIVE = (lambda v: _is_int(v) and v >= 1, "a positive integer")
 NON_NEGATIVE = (lambda v: _is_int(v) and v >= 0, "an integer >= 0")
 RATE = (lambda v: _is_real(v) and v >= 0, "a finite number >= 0")
+POSITIVE_REAL = (lambda v: _is_real(v) and v > 0, "a finite number > 0")
+FRACTION = (lambda v: _is_real(v) and 0 <= v < 1, "a number in [0, 1)")
 FLAG = (lambda v: isinstance(v, bool), "true or false")
 NAME = (lambda v: isinstance(v, str) and v != "", "a non-empty string")
 TEXT = (lambda v: isinstance(v, str), "a string")
@@ -206,7 +208,7 @@ class TrainConfig:
     )
     lr: float = setting(
         0.05,
-        (lambda v: _is_real(v) and v > 0, "a finite number > 0"),
+        POSITIVE_REAL,
         "optimisation",
         "peak learning rate",
         parse="float",
@@ -242,7 +244,7 @@ class TrainConfig:
     )
     lr_step_epochs: float = setting(
         2.0,
-        (lambda v: _is_real(v) and v > 0, "a finite number > 0"),
+        POSITIVE_REAL,
         "optimisation",
         "epochs between the exponential schedule's steps",
         parse="float",
@@ -261,9 +263,7 @@ class TrainConfig:
         optional=True,
         parse="float",
     )
-    momentum: float = setting(
-        0.9, (lambda v: _is_real(v) and 0 <= v < 1, "a number in [0, 1)"), "optimisation", "SGD momentum", parse="float"
-    )
+    momentum: float = setting(0.9, FRACTION, "optimisation", "SGD momentum", parse="float")
     nesterov: bool = setting(True, FLAG, "optimisation", "Nesterov momentum")
     weight_decay: float = setting(
         5e-4, RATE, "optimisation", "weight decay of the kernels, and of the groups below given as same", parse="float"
@@ -289,21 +289,21 @@ class TrainConfig:
     )
     rmsprop_decay: float = setting(
         0.9,
-        (lambda v: _is_real(v) and 0 <= v < 1, "a number in [0, 1)"),
+        FRACTION,
         "optimisation",
         "rmsprop_tf: decay of the mean square",
         parse="float",
     )
     rmsprop_epsilon: float = setting(
         1.0,
-        (lambda v: _is_real(v) and v > 0, "a finite number > 0"),
+        POSITIVE_REAL,
         "optimisation",
         "rmsprop_tf: epsilon, inside the square root",
         parse="float",
     )
     clip_grad_norm: float | None = setting(
         None,
-        (lambda v: _is_real(v) and v > 0, "a finite number > 0"),
+        POSITIVE_REAL,
         "optimisation",
         "scale the gradients down to this global norm where it is larger",
         optional=True,
@@ -318,15 +318,13 @@ class TrainConfig:
     )
     bce_target_threshold: float | None = setting(
         None,
-        (lambda v: _is_real(v) and 0 <= v < 1, "a number in [0, 1)"),
+        FRACTION,
         "optimisation",
         "with --loss bce: targets above this become 1, the others 0 (after label smoothing)",
         optional=True,
         parse="float",
     )
-    label_smoothing: float = setting(
-        0.1, (lambda v: _is_real(v) and 0 <= v < 1, "a number in [0, 1)"), "optimisation", parse="float"
-    )
+    label_smoothing: float = setting(0.1, FRACTION, "optimisation", parse="float")
     mean: tuple[float, ...] | None = setting(
         None,
         (lambda v: isinstance(v, tuple) and v and all(_is_real(m) and 0 <= m <= 1 for m in v), "numbers in [0, 1]"),

@@ -9,6 +9,7 @@ import pytest
 
 from jaxcnn.data import augment
 from jaxcnn.data.augment import erasing_box
+from tests.data.samples import ks_limit, two_sample_ks
 
 MEAN, STD = np.array([0.5, 0.4, 0.3]), np.array([0.2, 0.25, 0.3])
 
@@ -47,13 +48,6 @@ def test_erasing_zeroes_its_box_of_the_normalised_image_with_the_given_probabili
     assert np.any(always != plain, axis=(1, 2, 3)).mean() > 0.9
 
 
-def two_sample_ks(a: np.ndarray, b: np.ndarray) -> float:
-    """The Kolmogorov-Smirnov distance between the empirical distributions of ``a`` and ``b``."""
-    grid = np.union1d(a, b)
-    cdf = lambda s: np.searchsorted(np.sort(s), grid, side="right") / len(s)  # noqa: E731
-    return float(np.abs(cdf(a) - cdf(b)).max())
-
-
 def test_the_sampler_draws_torchvisions_boxes_and_erases_its_pixels():
     torch = pytest.importorskip("torch")
     v2 = pytest.importorskip("torchvision.transforms.v2")
@@ -67,7 +61,7 @@ def test_the_sampler_draws_torchvisions_boxes_and_erases_its_pixels():
         theirs.append((p["v"] is not None, p["i"], p["j"], p["h"], p["w"]))
     theirs, ours = np.array(theirs, np.int64), boxes(n)
     assert abs(theirs[:, 0].mean() - ours[:, 0].mean()) < 0.03
-    limit = 1.95 * np.sqrt(2 / n)  # the KS test's critical distance at the 0.1% level
+    limit = ks_limit(n)
     for column, name in zip(range(1, 5), ("top", "left", "height", "width")):
         a, b = theirs[theirs[:, 0] == 1, column], ours[ours[:, 0] == 1, column]
         assert two_sample_ks(a, b) < limit, name

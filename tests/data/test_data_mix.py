@@ -9,6 +9,7 @@ import pytest
 
 from jaxcnn.data.mix import MixParams, apply_mix, mix_batch, sample_mix
 from jaxcnn.training.step import cross_entropy
+from tests.data.samples import ks_limit, two_sample_ks
 
 RNG = np.random.default_rng(0)
 IMAGES = RNG.normal(size=(6, 12, 10, 3)).astype(np.float32)
@@ -50,12 +51,6 @@ def test_both_on_choose_one_per_batch_with_equal_chances():
         mix_batch(IMAGES, LABELS, jax.random.key(0), 5)
 
 
-def two_sample_ks(a: np.ndarray, b: np.ndarray) -> float:
-    grid = np.union1d(a, b)
-    cdf = lambda s: np.searchsorted(np.sort(s), grid, side="right") / len(s)  # noqa: E731
-    return float(np.abs(cdf(a) - cdf(b)).max())
-
-
 def test_the_same_draw_gives_torchvisions_batch_and_the_draws_follow_its_distributions():
     torch = pytest.importorskip("torch")
     v2 = pytest.importorskip("torchvision.transforms.v2")
@@ -76,7 +71,8 @@ def test_the_same_draw_gives_torchvisions_batch_and_the_draws_follow_its_distrib
         got_images, got_targets = apply_mix(IMAGES, LABELS, 5, params)
         np.testing.assert_allclose(got_images, expected_images.numpy().transpose(0, 2, 3, 1), rtol=1e-6, atol=1e-6)
         np.testing.assert_allclose(got_targets, expected_targets.numpy(), rtol=1e-6, atol=1e-7)
-    n, limit = 3000, 1.95 * np.sqrt(2 / 3000)  # the KS test's critical distance at the 0.1% level
+    n = 3000
+    limit = ks_limit(n)
     blank = [torch.zeros(3, 24, 32)]
     for name, transform, alphas in (
         ("mixup", v2.MixUp(alpha=0.2, num_classes=5), {"mixup_alpha": 0.2}),

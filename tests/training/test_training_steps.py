@@ -86,21 +86,29 @@ def test_sgd_step_subtracts_the_learning_rate_times_jax_grad_of_the_minibatch_lo
     assert int(new.step) == 1 and all(metrics[f"nonfinite_{what}"] == np.inf for what in NONFINITE)
 
 
-def test_auxiliary_heads_add_their_weighted_loss():
+def aux_net_step(b, images, head_loss, **step_kwargs):
+    """One ``make_train_step(**step_kwargs)`` SGD step (lr 1) of ``AuxNet`` on ``b``, checked to move
+    each head's kernel by ``-jax.grad`` of ``head_loss(logits) + 0.3 * head_loss(aux)`` on
+    ``images`` (what the step should feed the model). Returns ``(state before, metrics)``."""
     model, tx = AuxNet(), optimizer("sgd", 1.0, momentum=0.0, weight_decay=0.0)
     state = create_train_state(model, jax.random.key(1), (1, 8, 8, 1), tx)
-    b = batch()
 
     def loss(params):
-        logits, (aux,) = model.apply({"params": params}, b["image"], train=True)
-        return log_softmax_ce(logits, b["label"]) + 0.3 * log_softmax_ce(aux, b["label"])
+        logits, (aux,) = model.apply({"params": params}, images, train=True)
+        return head_loss(logits) + 0.3 * head_loss(aux)
 
     grads = jax.grad(loss)(state.params)
-    new, _ = make_train_step(model, tx)(state, b)
+    new, metrics = make_train_step(model, tx, **step_kwargs)(state, b)
     for name in ("main", "aux"):
         np.testing.assert_allclose(
             new.params[name]["kernel"], state.params[name]["kernel"] - grads[name]["kernel"], rtol=1e-5, atol=1e-6
         )
+    return state, metrics
+
+
+def test_auxiliary_heads_add_their_weighted_loss():
+    b = batch()
+    aux_net_step(b, b["image"], lambda z: log_softmax_ce(z, b["label"]))
 
 
 def test_label_smoothing_mixes_the_uniform_distribution_into_the_target():
@@ -127,41 +135,22 @@ def test_binary_cross_entropy_is_timms(smoothing, threshold):
 
 
 def test_a_bce_step_descends_the_binary_cross_entropy():
-    model, tx = AuxNet(), optimizer("sgd", 1.0, momentum=0.0, weight_decay=0.0)
-    state = create_train_state(model, jax.random.key(1), (1, 8, 8, 1), tx)
     b = batch()
-
-    def loss(params):
-        logits, (aux,) = model.apply({"params": params}, b["image"], train=True)
-        return sum(w * binary_cross_entropy(z, b["label"], 0.1, 0.2).mean() for w, z in ((1.0, logits), (0.3, aux)))
-
-    grads = jax.grad(loss)(state.params)
-    new, _ = make_train_step(model, tx, label_smoothing=0.1, loss="bce", bce_target_threshold=0.2)(state, b)
-    np.testing.assert_allclose(
-        new.params["main"]["kernel"], state.params["main"]["kernel"] - grads["main"]["kernel"], rtol=1e-5, atol=1e-6
-    )
+    head_loss = lambda z: binary_cross_entropy(z, b["label"], 0.1, 0.2).mean()  # noqa: E731
+    aux_net_step(b, b["image"], head_loss, label_smoothing=0.1, loss="bce", bce_target_threshold=0.2)
 
 
 def test_a_mixed_batch_descends_the_cross_entropy_of_its_soft_targets():
     """A ``mix`` (here CutMix with a fixed box) feeds the model its images and the loss its soft
     targets; the top-1 metric counts the largest target."""
-    model, tx = AuxNet(), optimizer("sgd", 1.0, momentum=0.0, weight_decay=0.0)
-    state = create_train_state(model, jax.random.key(1), (1, 8, 8, 1), tx)
     b = batch()
     params = MixParams(jnp.asarray(True), jnp.float32(1 - 12 / 64), jnp.array([2, 2, 5, 6], jnp.int32))
     images, targets = apply_mix(b["image"], b["label"], 4, params)
-
-    def loss(p):
-        logits, (aux,) = model.apply({"params": p}, images, train=True)
-        return sum(w * cross_entropy(z, targets, 0.1).mean() for w, z in ((1.0, logits), (0.3, aux)))
-
-    grads = jax.grad(loss)(state.params)
-    step = make_train_step(model, tx, label_smoothing=0.1, mix=lambda x, y, key: apply_mix(x, y, 4, params))
-    new, metrics = step(state, b)
-    np.testing.assert_allclose(
-        new.params["main"]["kernel"], state.params["main"]["kernel"] - grads["main"]["kernel"], rtol=1e-5, atol=1e-6
+    mix = lambda x, y, key: apply_mix(x, y, 4, params)  # noqa: E731
+    state, metrics = aux_net_step(
+        b, images, lambda z: cross_entropy(z, targets, 0.1).mean(), label_smoothing=0.1, mix=mix
     )
-    logits = model.apply({"params": state.params}, images, train=True)[0]
+    logits = AuxNet().apply({"params": state.params}, images, train=True)[0]
     assert metrics["top1"] == np.sum(np.argmax(logits, -1) == np.argmax(targets, -1))
 
 

@@ -12,7 +12,7 @@ torch = pytest.importorskip("torch")
 torchvision = pytest.importorskip("torchvision")
 
 from jaxcnn.convert import to_torchvision  # noqa: E402
-from jaxcnn.models import create_model  # noqa: E402
+from jaxcnn.models import create_model, init_shapes  # noqa: E402
 from jaxcnn.training import optimizer  # noqa: E402
 
 NORM_CLASSES = (
@@ -94,7 +94,7 @@ def test_every_parameter_decays_at_torchvisions_rate(name, kwargs):
     reference = getattr(torchvision.models, name)(weights=None, num_classes=10, **kwargs)
     model = create_model(name, num_classes=10, **{k: v for k, v in kwargs.items() if k != "init_weights"})
     size = max(model.min_input_size, 32)
-    shapes = jax.eval_shape(model.init, jax.random.key(0), jnp.zeros((1, size, size, 3)))
+    shapes = init_shapes(model, size)
     for rates in RATES:
         expected = torchvision_rates(reference, *rates)
         got = jaxcnn_rates(model, shapes["params"], shapes["batch_stats"], *rates)
