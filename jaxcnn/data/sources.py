@@ -86,20 +86,35 @@ def folder_part(
     workers: int | None = None,
     cache_dir: str | os.PathLike | None = None,
     seed: int = 0,
+    streamed: dict | None = None,
 ):
     """The ``"train"`` or ``"val"`` files of ``split`` as a dataset fed the ``decode`` way.
 
     ``"once"``: a ``Dataset`` of uint8 [N, image_size, image_size, channels] decoded with the
     evaluation transform (Resize + CenterCrop, see ``eval_transform``), cached memory-mapped in
     ``cache_dir``. ``"stream"``: a ``jaxcnn.data.streaming.StreamingFolder`` that decodes the files
-    every epoch (the training transform for ``"train"``, the evaluation transform for ``"val"``).
+    every epoch (the training transform for ``"train"``, the evaluation transform for ``"val"``),
+    with ``streamed``'s settings: ``train_crop`` (the training crop's side instead of
+    ``image_size``), ``eval_resize`` (the shorter side before the evaluation crop), ``auto_augment``
+    and ``ra_magnitude`` (see ``StreamingFolder``; decoded once, the training loop augments on the
+    host: ``jaxcnn.data.autoaugment.host_augmented_batches``); ``"once"`` refuses different crop
+    and resize sizes (``ValueError``).
     """
+    streamed = {k: v for k, v in (streamed or {}).items() if v is not None}
+    sizes = sorted(streamed.keys() & {"train_crop", "eval_resize"})
+    if decode != "stream" and sizes:
+        raise ValueError(f"{' and '.join(sizes)} apply to a folder streamed from its files; pass --decode stream")
     files, labels = (split.train_files, split.train_labels) if part == "train" else (split.val_files, split.val_labels)
     if decode == "stream":
         from .streaming import StreamingFolder
 
         train = part == "train"
         settings = {"image_size": image_size, "workers": workers, "skip_bad": skip_bad, "seed": seed}
+        if train:
+            settings["image_size"] = streamed.get("train_crop", image_size)
+            settings.update({k: streamed[k] for k in ("auto_augment", "ra_magnitude") if k in streamed})
+        else:
+            settings["resize"] = streamed.get("eval_resize")
         return StreamingFolder(list(files), labels, split.classes, train=train, **settings)
     settings = {"image_size": image_size, "channels": channels, "skip_bad": skip_bad, "workers": workers}
     return decode_files(split.root, files, labels, split.classes, cache_dir=cache_dir, part=part, **settings)
@@ -117,6 +132,7 @@ def load_splits(
     data_root: str | os.PathLike | None = None,
     saved: dict | None = None,
     accept_change: bool = False,
+    streamed: dict | None = None,
 ) -> tuple:
     """``(train, test, description)`` of what ``--data`` names: the one door through which a run
     gets its data.
@@ -128,6 +144,7 @@ def load_splits(
     (``describe_folder``). ``saved``, the description a resumed run saved, pins the decode mode and
     channels that ``auto`` chose then, and the folder must still hold the files it describes
     (``check_same_files``; ``accept_change`` records a change instead of refusing it).
+    ``streamed``: a streamed folder's transform settings (``folder_part``).
 
     Raises:
       ValueError: ``data`` is neither a dataset nor a folder; the folder's files changed.
@@ -145,7 +162,7 @@ def load_splits(
     else:
         channels = folder_channels([*split.train_files, *split.val_files], workers) if decode == "once" else 3
     train, test = (
-        folder_part(split, part, decode=decode, image_size=image_size, channels=channels, **settings)
+        folder_part(split, part, decode=decode, image_size=image_size, channels=channels, streamed=streamed, **settings)
         for part in ("train", "val")
     )
     return train, test, describe_folder(files, decode, image_size, channels, getattr(test, "resize", image_size))

@@ -27,6 +27,7 @@ import numpy as np
 
 from jaxcnn.validate import BOOL, NON_NEGATIVE_INT, POSITIVE_INT
 
+from . import autoaugment
 from .dataset import Dataset, _check_classes, _check_label_range, _check_labels, channel_stats
 from .transforms import DECODE_ERRORS, cannot_decode, eval_transform, open_rgb, train_transform
 
@@ -51,6 +52,8 @@ class StreamingFolder:
       resize: the shorter side before the evaluation crop (default ``round(S / 0.875)``, 256 for
         224, torchvision's ImageNet evaluation).
       stats_sample: how many images, evenly spaced in the list, ``channel_stats`` decodes.
+      auto_augment, ra_magnitude: a training image's automatic augmentation after its crop and
+        flip (``jaxcnn.data.autoaugment``; None: none).
     """
 
     def __init__(
@@ -66,6 +69,8 @@ class StreamingFolder:
         seed: int = 0,
         resize: int | None = None,
         stats_sample: int = 256,
+        auto_augment: str | None = None,
+        ra_magnitude: int = 9,
     ):
         _check_labels(labels)
         _check_classes(classes)
@@ -91,6 +96,9 @@ class StreamingFolder:
         self.image_size, self.train, self.skip_bad, self.seed, self.resize = image_size, train, skip_bad, seed, resize
         self.workers = workers or os.cpu_count() or 1
         self.stats_sample = stats_sample
+        if auto_augment is not None and auto_augment not in autoaugment.POLICIES:
+            raise ValueError(f"auto_augment must be one of {', '.join(autoaugment.POLICIES)}, got {auto_augment!r}")
+        self.auto_augment, self.ra_magnitude = auto_augment, ra_magnitude
         self.source = os.path.commonpath([str(f.absolute()) for f in self.files])
 
     @property
@@ -120,7 +128,7 @@ class StreamingFolder:
         try:
             if self.train:
                 rng = np.random.default_rng([self.seed, epoch, example])
-                return train_transform(path, self.image_size, rng)
+                return train_transform(path, self.image_size, rng, self.auto_augment, self.ra_magnitude)
             return eval_transform(open_rgb(path), self.image_size, self.resize)
         except DECODE_ERRORS as err:
             raise cannot_decode(path, err) from err

@@ -14,6 +14,8 @@ import struct
 import numpy as np
 from PIL import Image
 
+from . import autoaugment
+
 # What Pillow's decoders raise for damaged or hostile files (its plugins parse with struct and index
 # into headers); each becomes a ValueError naming the file (``cannot_decode``).
 DECODE_ERRORS = (
@@ -111,10 +113,14 @@ def random_resized_crop_params(width: int, height: int, rng: np.random.Generator
     return (height - h) // 2, (width - w) // 2, h, w
 
 
-def train_transform(path: str | os.PathLike, size: int, rng: np.random.Generator) -> np.ndarray:
+def train_transform(
+    path: str | os.PathLike, size: int, rng: np.random.Generator, auto_augment: str | None = None, magnitude: int = 9
+) -> np.ndarray:
     """torchvision's ``RandomResizedCrop(size)`` (bilinear) + ``RandomHorizontalFlip()`` of the
     image at ``path``: the crop is drawn from the file's header size
-    (``random_resized_crop_params``), then a flip with probability 1/2, both from ``rng``.
+    (``random_resized_crop_params``), then a flip with probability 1/2, both from ``rng``; then,
+    given, the ``auto_augment`` policy (``jaxcnn.data.autoaugment``, RandAugment at ``magnitude``),
+    its draws from ``rng`` too.
 
     A JPEG is decoded at 1/2, 1/4 or 1/8 of its size (Pillow's ``draft``, the decoder's own
     scaling) when the crop still has at least ``size`` pixels in each direction at that scale;
@@ -135,7 +141,8 @@ def train_transform(path: str | os.PathLike, size: int, rng: np.random.Generator
         image = image.resize((size, size), Image.Resampling.BILINEAR, box=box)
     if flip:
         image = image.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
-    return np.asarray(image, np.uint8)
+    pixels = np.asarray(image, np.uint8)
+    return pixels if auto_augment is None else autoaugment.auto_augment(pixels, auto_augment, rng, magnitude)
 
 
 def _draft(image: Image.Image, box: tuple[int, int, int, int], size: int) -> tuple:

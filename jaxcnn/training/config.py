@@ -11,6 +11,7 @@ import numbers
 from pathlib import Path
 from typing import Any
 
+from jaxcnn.data.autoaugment import POLICIES, RA_BINS
 from jaxcnn.data.sources import DECODE_MODES
 from jaxcnn.models.registry import is_weights_name
 
@@ -325,6 +326,23 @@ class TrainConfig:
         parse="float",
     )
     label_smoothing: float = setting(0.1, FRACTION, "optimisation", parse="float")
+    model_ema: bool = setting(
+        False,
+        FLAG,
+        "optimisation",
+        "keep an exponential moving average of the parameters and batch statistics, evaluated and saved beside "
+        "them (torchvision's --model-ema)",
+    )
+    model_ema_steps: int = setting(
+        32, POSITIVE, "optimisation", "update the average every this many steps of an epoch", parse="positive"
+    )
+    model_ema_decay: float = setting(
+        0.99998,
+        FRACTION,
+        "optimisation",
+        "the average's decay per image seen, scaled as torchvision's train.py scales it",
+        parse="float",
+    )
     mean: tuple[float, ...] | None = setting(
         None,
         (lambda v: isinstance(v, tuple) and v and all(_is_real(m) and 0 <= m <= 1 for m in v), "numbers in [0, 1]"),
@@ -366,6 +384,46 @@ class TrainConfig:
         "data",
         "probability of erasing a random box of each training image (torchvision's RandomErasing)",
         parse="float",
+    )
+    auto_augment: str | None = setting(
+        None,
+        None,
+        "data",
+        "augment each training image on the host with torchvision's ta_wide (TrivialAugmentWide), ra "
+        "(RandAugment) or AutoAugment's imagenet, cifar10 or svhn policy, after the crop and flip",
+        optional=True,
+        choices=POLICIES,
+    )
+    ra_magnitude: int = setting(
+        9,
+        (lambda v: _is_int(v) and 0 <= v < RA_BINS, f"an integer in 0..{RA_BINS - 1}"),
+        "data",
+        "with --auto-augment ra: the magnitude bin of its operations",
+        parse="int",
+    )
+    ra_reps: int = setting(
+        1,
+        POSITIVE,
+        "data",
+        "repeated augmentation: each example this many times per epoch, differently augmented, the epoch as "
+        "long (torchvision's RASampler; 1: off)",
+        parse="positive",
+    )
+    train_crop_size: int | None = setting(
+        None,
+        POSITIVE,
+        "data",
+        "a streamed folder's training crop side (RandomResizedCrop; default: --image-size)",
+        optional=True,
+        parse="positive",
+    )
+    val_resize_size: int | None = setting(
+        None,
+        POSITIVE,
+        "data",
+        "a streamed folder's evaluation resize before the --image-size centre crop (default: image size / 0.875)",
+        optional=True,
+        parse="positive",
     )
     image_size: int | None = setting(
         None,

@@ -30,6 +30,7 @@ from .parts import (
     build_optimizer,
     check_splits,
     describe_data,
+    host_augmentation,
     initial_state,
     initialize_distributed,
     load_data,
@@ -190,17 +191,17 @@ class Run:
 
     def _batches(self, step: int):
         """The placed batches from ``step`` to the end of its epoch."""
+        batches = train_batches(
+            self.train,
+            self.config.batch_size,
+            seed=self.config.seed,
+            epoch=step // self.per_epoch,
+            start_batch=step % self.per_epoch,
+            process_index=jax.process_index(),
+            process_count=jax.process_count(),
+        )
         return prefetch(
-            train_batches(
-                self.train,
-                self.config.batch_size,
-                seed=self.config.seed,
-                epoch=step // self.per_epoch,
-                start_batch=step % self.per_epoch,
-                process_index=jax.process_index(),
-                process_count=jax.process_count(),
-            ),
-            **self.parallel.prefetch_kwargs(),
+            host_augmentation(self.config, self.info, self.train)(batches), **self.parallel.prefetch_kwargs()
         )
 
     def _train_epoch(self, state, step: int, carried: dict, batches):

@@ -19,6 +19,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxcnn.data import Dataset, StreamingFolder, augment, channel_stats, normalize, steps_per_epoch
+from jaxcnn.data.autoaugment import host_augmented_batches
 from jaxcnn.data.layout import scanned_folders
 from jaxcnn.data.mix import mix_batch
 from jaxcnn.data.sources import is_folder_data, load_splits
@@ -71,6 +72,12 @@ def load_data(config: TrainConfig) -> tuple:
         data_root=config.data_root,
         saved=saved,
         accept_change=config.accept_data_change,
+        streamed={
+            "train_crop": config.train_crop_size,
+            "eval_resize": config.val_resize_size,
+            "auto_augment": config.auto_augment,
+            "ra_magnitude": config.ra_magnitude,
+        },
     )
 
 
@@ -166,18 +173,38 @@ def transforms(config: TrainConfig, info: DataInfo, *, cropped_on_host: bool = F
     """The on-device input transforms: (augment for training, normalize for evaluation).
 
     ``cropped_on_host``: the training images arrive randomly cropped and flipped (a streaming
-    folder's ``RandomResizedCrop`` + flip), so the device must not crop or flip them again:
-    ``config.pad`` and ``config.flip`` must stay 0 and False, which leaves ``augment`` only
-    normalising and erasing (``ValueError`` otherwise)."""
+    folder's ``RandomResizedCrop`` + flip, at their own size), so the device must not crop or
+    flip them again: ``config.pad`` and ``config.flip`` must stay 0 and False, which leaves
+    ``augment`` only normalising and erasing (``ValueError`` otherwise). With
+    ``config.auto_augment`` decoded-once images are cropped and flipped on the host too
+    (``jaxcnn.data.autoaugment.host_augmented_batches``), before the policy."""
     if cropped_on_host and (config.pad or config.flip):
         raise ValueError(
             f"pad {config.pad} and flip {config.flip} crop and flip on the device, but the streamed "
             "training images are already cropped (RandomResizedCrop) and flipped on the host; "
             "leave pad at 0 and flip off"
         )
-    stats = {"mean": np.array(info.mean), "std": np.array(info.std), "out_size": info.image_size}
-    train = functools.partial(augment, pad=config.pad, flip=config.flip, erase=config.random_erase, **stats)
-    return train, functools.partial(normalize, **stats)
+    stats = {"mean": np.array(info.mean), "std": np.array(info.std)}
+    on_device = not (cropped_on_host or config.auto_augment)
+    train = functools.partial(
+        augment,
+        pad=config.pad if on_device else 0,
+        flip=config.flip and on_device,
+        erase=config.random_erase,
+        out_size=None if cropped_on_host else info.image_size,
+        **stats,
+    )
+    return train, functools.partial(normalize, out_size=info.image_size, **stats)
+
+
+def host_augmentation(config: TrainConfig, info: DataInfo, train):
+    """What turns ``train_batches`` of ``train`` into the batches the device gets: with
+    ``config.auto_augment`` on a decoded-once data set, ``host_augmented_batches`` with the
+    config's crop, flip and policy; otherwise nothing (a streaming folder augments as it decodes)."""
+    if config.auto_augment is None or isinstance(train, StreamingFolder):
+        return lambda batches: batches
+    settings = {"pad": config.pad, "flip": config.flip, "out_size": info.image_size, "magnitude": config.ra_magnitude}
+    return lambda batches: host_augmented_batches(batches, config.auto_augment, seed=config.seed, **settings)
 
 
 def batch_mixing(config: TrainConfig, info: DataInfo):

@@ -19,12 +19,22 @@ from tests.training.runs import tiny_config
 from tests.training.test_training_fit import assert_same_params
 
 loop_module = importlib.import_module("jaxcnn.training.loop")
-STREAMING = {"batch_size": 16, "eval_batch_size": 16, "checkpoint_every": 2}  # 4 steps per epoch, 8 in all
+# 4 steps per epoch, 8 in all, with every random input transform of a streamed folder on
+STREAMING = {
+    "batch_size": 16,
+    "eval_batch_size": 16,
+    "checkpoint_every": 2,
+    "image_size": 32,
+    "random_erase": 0.5,
+    "mixup_alpha": 0.2,
+    "cutmix_alpha": 1.0,
+}
 
 
 @pytest.fixture(scope="module")
 def folders(tmp_path_factory):
-    """(train, test) StreamingFolders of 64 and 16 seeded 40x48 images (PNG and JPEG), 4 classes."""
+    """(train, test) StreamingFolders of 64 and 16 seeded 40x48 images (PNG and JPEG), 4 classes:
+    training crops of 24 pixels with TrivialAugmentWide, evaluation crops of 32."""
     root = tmp_path_factory.mktemp("streamed")
     rng = np.random.default_rng(0)
     for n in range(80):
@@ -35,7 +45,9 @@ def folders(tmp_path_factory):
     made = []
     for split in ("train", "test"):
         classes, files, labels = scan(root / split)
-        made.append(StreamingFolder(files, labels, classes, image_size=32, train=split == "train", workers=2, seed=0))
+        train = split == "train"
+        settings = {"image_size": 24, "auto_augment": "ta_wide"} if train else {"image_size": 32}
+        made.append(StreamingFolder(files, labels, classes, train=train, workers=2, seed=0, **settings))
     return tuple(made)
 
 
