@@ -171,6 +171,7 @@ def _add_serve_parsers(commands) -> None:
         )
         p.add_argument("--model", type=_model_name, default=None, help="the model of a weight file, e.g. resnet50")
         p.add_argument("--step", type=_non_negative, default=None, help="a run's checkpoint step (default: newest)")
+        p.add_argument("--ema", action="store_true", help="a run's moving average of its weights (train --model-ema)")
 
     predict = commands.add_parser("predict", help="classify image files: top-k class names with probabilities")
     source(predict)
@@ -319,7 +320,7 @@ def _predict(args: argparse.Namespace) -> int:
 
     from jaxcnn.serve import Predictor
 
-    predictor = Predictor.from_source(args.src, args.model, step=args.step, runtime=args.runtime)
+    predictor = Predictor.from_source(args.src, args.model, step=args.step, runtime=args.runtime, ema=args.ema)
     start, done, failed = time.perf_counter(), 0, 0
     for prediction in predictor.predict(args.images, top_k=args.top_k, batch_size=args.batch_size):
         if prediction.error is not None:
@@ -344,7 +345,9 @@ def _export(args: argparse.Namespace) -> int:
     if args.platforms and export_format(out, args.format) == "onnx":
         args.subcommands["export"].error("argument --platform: applies to --format jax only (ONNX files run anywhere)")
     platforms = tuple(dict.fromkeys(args.platforms or PLATFORMS))
-    description = export(args.src, out, model=args.model, step=args.step, platforms=platforms, format=args.format)
+    description = export(
+        args.src, out, model=args.model, step=args.step, platforms=platforms, format=args.format, ema=args.ema
+    )
     shape = "x".join(map(str, description["input"]["shape"]))
     onnx = description["format"] == "onnx"
     target = f"ONNX opset {description['opset']}" if onnx else f"for {', '.join(description['platforms'])}"

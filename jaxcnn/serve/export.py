@@ -88,10 +88,12 @@ def export(
     step: int | None = None,
     platforms: tuple[str, ...] = PLATFORMS,
     format: str | None = None,
+    ema: bool = False,
 ) -> dict:
     """Write the evaluation forward pass of a run folder, weight file or published weights (see
     ``jaxcnn.load_source``) to ``out`` and its description, with the file's sha256, beside it with
-    the suffix ``.json`` (``m.jax`` -> ``m.json``); returns that description.
+    the suffix ``.json`` (``m.jax`` -> ``m.json``); returns that description. ``ema``: a run's
+    moving average of its weights (``--model-ema``) instead of the weights.
 
     ``format`` "jax": ``Exported.serialize()``, lowered for ``platforms``. "onnx": ``onnx_forward``'s
     model, written only after onnxruntime gave JAX's logits for it (``check_onnx``). None: "onnx"
@@ -119,7 +121,7 @@ def export(
     if format not in FORMATS:
         raise ValueError(f"format must be one of {', '.join(FORMATS)}, got {format!r}")
     check_installed(format)
-    source = load_source(src, model, step=step)
+    source = load_source(src, model, step=step, ema=ema)
     preprocessing, classes = served_inputs(source)
     variables = jax.device_get(source.variables)
     if format == "onnx":

@@ -96,11 +96,18 @@ class Predictor:
 
     @classmethod
     def from_source(
-        cls, src: str | os.PathLike, model: str | None = None, *, step: int | None = None, runtime: str = "jax"
+        cls,
+        src: str | os.PathLike,
+        model: str | None = None,
+        *,
+        step: int | None = None,
+        runtime: str = "jax",
+        ema: bool = False,
     ) -> Predictor:
-        """The predictor of a run folder (its checkpoint at ``step``, default the newest), a weight
-        file of ``model`` or published weights (see ``jaxcnn.load_source``), run by ``runtime``."""
-        source = load_source(src, model, step=step)
+        """The predictor of a run folder (its checkpoint at ``step``, default the newest; ``ema``:
+        the moving average of its weights), a weight file of ``model`` or published weights (see
+        ``jaxcnn.load_source``), run by ``runtime``."""
+        source = load_source(src, model, step=step, ema=ema)
         return cls(source.model, source.variables, *served_inputs(source), runtime=runtime)
 
     def predict(

@@ -30,6 +30,7 @@ from .parts import (
     build_optimizer,
     check_splits,
     describe_data,
+    ema_schedule,
     host_augmentation,
     initial_state,
     initialize_distributed,
@@ -179,6 +180,7 @@ class Run:
             loss=self.config.loss,
             bce_target_threshold=self.config.bce_target_threshold,
             mix=batch_mixing(self.config, self.info),
+            ema=ema_schedule(self.config, self.per_epoch),
         )
         eval_step = make_eval_step(self.model, axis_name=axis, transform=eval_transform)
         return self.parallel.compile(train_step, eval_step)
@@ -292,6 +294,10 @@ class Run:
             "images_per_second": totals["images"] / max(totals["seconds"], 1e-9),
             "elapsed_s": (self.history[-1]["elapsed_s"] if self.history else 0.0) + totals["seconds"] + test["seconds"],
         }
+        if self.config.model_ema:
+            averaged = self.evaluate(state.replace(params=state.ema["params"], batch_stats=state.ema["batch_stats"]))
+            row.update({f"ema_test_{k}": averaged[k] for k in ("loss", "accuracy", "top5")})
+            row["elapsed_s"] += averaged["seconds"]
         self._save(state, step, {}, row)
         self.history.append(row)
         if self.main_process:

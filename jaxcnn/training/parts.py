@@ -165,8 +165,41 @@ def build(config: TrainConfig, info: DataInfo):
 def initial_state(config: TrainConfig, info: DataInfo, model: nn.Module, tx, *, abstract: bool = False) -> TrainState:
     """The seeded initial state as numpy arrays on the host (``abstract``: only shapes and dtypes)."""
     shape = (1, info.image_size, info.image_size, info.in_channels)
-    create = lambda: create_train_state(model, jax.random.key(config.seed), shape, tx)  # noqa: E731
+
+    def create() -> TrainState:
+        state = create_train_state(model, jax.random.key(config.seed), shape, tx)
+        return state.replace(ema=jax.tree.map(jnp.copy, state.variables)) if config.model_ema else state
+
     return jax.eval_shape(create) if abstract else jax.tree.map(np.asarray, create())
+
+
+def ema_schedule(config: TrainConfig, per_epoch: int):
+    """When and how ``--model-ema`` updates its average, as torchvision's train.py does: after the
+    step of every ``model_ema_steps``-th batch of an epoch (batches 0, k, 2k, ...); the average
+    copies the variables at the run's first update and at each update that follows one made in a
+    warm-up epoch, else keeps ``decay`` of itself and adds ``1 - decay`` of them, ``decay = 1 -
+    min(1, (1 - model_ema_decay) x batch size x model_ema_steps / epochs)``.
+
+    Returns:
+      None without ``model_ema``; else the train step's ``ema``: int32 step (0-based, the batch
+      just trained) -> (update bool, decay float32, weight float32), all [].
+    """
+    if not config.model_ema:
+        return None
+    alpha = min(1.0, (1.0 - config.model_ema_decay) * config.batch_size * config.model_ema_steps / config.epochs)
+    decay = 1.0 - alpha
+
+    def schedule(step):
+        epoch, batch = step // per_epoch, step % per_epoch
+        previous = jnp.where(batch > 0, epoch, epoch - 1)  # the epoch of the update before this one
+        copy = (step == 0) | (previous < config.warmup_epochs)
+        return (
+            batch % config.model_ema_steps == 0,
+            jnp.where(copy, 0.0, decay).astype(jnp.float32),
+            jnp.where(copy, 1.0, 1.0 - decay).astype(jnp.float32),
+        )
+
+    return schedule
 
 
 def transforms(config: TrainConfig, info: DataInfo, *, cropped_on_host: bool = False):

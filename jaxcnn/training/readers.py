@@ -80,25 +80,28 @@ class Source:
         return self.model.num_classes
 
 
-def load_source(src: str | Path, model: str | None = None, *, step: int | None = None) -> Source:
+def load_source(src: str | Path, model: str | None = None, *, step: int | None = None, ema: bool = False) -> Source:
     """The weights at ``src``: a jaxcnn run folder (its checkpoint at ``step``, default the newest
-    that restores), a torchvision weight file (``.pth``/``.pt``/``.th``, ``.safetensors``, ``.npz``)
-    converted by ``jaxcnn.convert`` for the torchvision model ``model``, or published weights by
-    name (``'resnet50:IMAGENET1K_V2'``, ``'resnet50:DEFAULT'``; downloaded and cached on first use,
-    see ``jaxcnn.convert.published``).
+    that restores; ``ema``: the moving average of its weights a ``--model-ema`` run kept), a
+    torchvision weight file (``.pth``/``.pt``/``.th``, ``.safetensors``, ``.npz``) converted by
+    ``jaxcnn.convert`` for the torchvision model ``model``, or published weights by name
+    (``'resnet50:IMAGENET1K_V2'``, ``'resnet50:DEFAULT'``; downloaded and cached on first use, see
+    ``jaxcnn.convert.published``).
 
     Raises:
       FileNotFoundError: ``src`` does not exist.
-      ValueError: a weight file without ``model``; a ``model`` that differs from a run's or the
-        published weights'; a file of another kind; weights that do not fit the model (naming the
-        layers); an unknown weights tag.
+      ValueError: ``ema`` for what is not a run folder; a weight file without ``model``; a
+        ``model`` that differs from a run's or the published weights'; a file of another kind;
+        weights that do not fit the model (naming the layers); an unknown weights tag.
       jaxcnn.convert.WeightsUnavailableError: published weights not cached and not downloadable.
     """
+    if ema and not Path(src).is_dir():
+        raise ValueError(f"{src}: only a run folder keeps a moving average of its weights (--ema)")
     if is_weights_name(str(src)):
         return _published_source(str(src), model, step)
     path = Path(src)
     if path.is_dir():
-        return _run_source(path, model, step)
+        return _run_source(path, model, step, ema)
     if not path.exists():
         raise FileNotFoundError(f"{src}: no such run folder or weight file")
     if path.suffix.lower() not in WEIGHT_SUFFIXES:
@@ -112,11 +115,11 @@ def load_source(src: str | Path, model: str | None = None, *, step: int | None =
     return _file_source(path, model)
 
 
-def _run_source(path: Path, model: str | None, step: int | None) -> Source:
+def _run_source(path: Path, model: str | None, step: int | None, ema: bool = False) -> Source:
     config, info = read_config(path), read_data_info(path)
     if model is not None and model != config.model:
         raise ValueError(f"{path} is a run of {config.model}, not {model}; leave out --model for a run folder")
-    module, variables, step = restore_run(path, step)
+    module, variables, step = restore_run(path, step, ema=ema)
     return Source(
         path=path,
         name=config.model,
@@ -180,8 +183,9 @@ def _published_source(spec: str, model: str | None, step: int | None) -> Source:
     )
 
 
-def restore_run(out: str | Path, step: int | None) -> tuple[nn.Module, dict, int]:
-    """``load_checkpoint``'s model and variables, and the step they were saved at.
+def restore_run(out: str | Path, step: int | None, *, ema: bool = False) -> tuple[nn.Module, dict, int]:
+    """``load_checkpoint``'s model and variables (``ema``: their ``--model-ema`` average), and the
+    step they were saved at.
 
     Raises:
       NonFiniteWeightsError: the checkpoint holds NaN or infinite values (names the step and the
@@ -191,7 +195,7 @@ def restore_run(out: str | Path, step: int | None) -> tuple[nn.Module, dict, int
     template = init_shapes(model, info.image_size, info.in_channels)
     checkpoints = Checkpoints(Path(out) / "checkpoints")
     try:
-        variables, step = checkpoints.restore_variables_and_step(template, step)
+        variables, step = checkpoints.restore_variables_and_step(template, step, ema=ema)
         others = [saved for saved in checkpoints.steps() if saved != step]
         hint = f"; choose an earlier step with --step (saved: {', '.join(map(str, others))})" if others else ""
         check_finite_weights(variables, f"checkpoint step {step} in {checkpoints.directory}", hint)
@@ -215,9 +219,10 @@ def start_from(src: str | Path, model: nn.Module, name: str, state: TrainState, 
     return state.replace(params=variables["params"], batch_stats=variables.get("batch_stats", {}))
 
 
-def load_checkpoint(out: str | Path, step: int | None = None) -> tuple[nn.Module, dict]:
+def load_checkpoint(out: str | Path, step: int | None = None, *, ema: bool = False) -> tuple[nn.Module, dict]:
     """The model and ``{'params', 'batch_stats'}`` (numpy) of a run folder's checkpoint at ``step``
     (default: the newest that can be restored; newer ones that cannot are reported on stderr with
-    their folder), restored by layer name without building the optimizer."""
-    model, variables, _ = restore_run(out, step)
+    their folder), restored by layer name without building the optimizer; ``ema``: the moving
+    average a ``--model-ema`` run kept instead."""
+    model, variables, _ = restore_run(out, step, ema=ema)
     return model, variables

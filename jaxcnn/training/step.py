@@ -24,19 +24,33 @@ from .config import LOSSES
 
 @flax.struct.dataclass
 class TrainState:
-    """params and batch_stats (float32 trees), opt_state (optax), step (int32 []) and rng
-    (uint32 raw key data; augmentation and dropout keys are folded from it)."""
+    """params and batch_stats (float32 trees), opt_state (optax), step (int32 []), rng
+    (uint32 raw key data; augmentation and dropout keys are folded from it) and ema (the moving
+    average ``{'params', 'batch_stats'}`` of ``--model-ema``, see ``update_ema``; None without)."""
 
     params: Any
     batch_stats: Any
     opt_state: Any
     step: jax.Array
     rng: jax.Array
+    ema: Any = None
 
     @property
     def variables(self) -> dict:
         """``{'params', 'batch_stats'}`` as ``model.apply`` takes them."""
         return {"params": self.params, "batch_stats": self.batch_stats}
+
+
+def update_ema(state: TrainState, update: jax.Array, decay: jax.Array, weight: jax.Array) -> TrainState:
+    """``state`` with its moving average moved towards its variables where ``update``: every leaf
+    of ``state.ema`` becomes ``decay * ema + weight * variable`` (torchvision's
+    ``ExponentialMovingAverage``, whose ``weight`` is ``1 - decay``; a copy: decay 0, weight 1).
+
+    Args:
+      update: bool []; decay, weight: float32 [] (traced: one compilation for every step).
+    """
+    ema = jax.tree.map(lambda e, v: jnp.where(update, decay * e + weight * v, e), state.ema, state.variables)
+    return state.replace(ema=ema)
 
 
 # XLA:CPU compiles with LLVM at level 3 by default; init's program (the unrolled threefry and
@@ -153,6 +167,7 @@ def make_train_step(
     loss: str = "cross_entropy",
     bce_target_threshold: float | None = None,
     mix: Callable | None = None,
+    ema: Callable | None = None,
 ) -> Callable:
     """A pure ``(state, batch) -> (state, metrics)``: one minibatch gradient-descent step.
 
@@ -173,6 +188,8 @@ def make_train_step(
       mix: ``(images, labels, key) -> (images, soft targets [B, T])`` after ``transform``
         (``jaxcnn.data.mix.mix_batch``: MixUp, CutMix), its key drawn anew each step (and on
         each device under ``axis_name``); the top-1/top-5 metrics then count the largest target.
+      ema: ``step -> (update, decay, weight)`` for the state's step before this one
+        (``jaxcnn.training.parts.ema_schedule``): after the update, ``update_ema``.
 
     Returns:
       ``train_step(state, batch)``; metrics as in ``batch_metrics`` plus, for each of
@@ -232,6 +249,8 @@ def make_train_step(
             opt_state=opt_state,
             step=state.step + 1,
         )
+        if ema is not None:
+            new_state = update_ema(new_state, *ema(state.step))
         hard_labels = labels if labels.ndim == 1 else jnp.argmax(labels, axis=-1)
         metrics = batch_metrics(logits, hard_labels, losses, axis_name=axis_name)
         checked = (loss, grads, new_state.params, new_state.batch_stats)

@@ -65,9 +65,7 @@ def test_magnitude_tables_are_torchvisions(policy):
     transform = torchvision_policy(policy)
     bins = {"ta_wide": 31, "ra": 31}.get(policy, 10)
     theirs = (
-        transform._augmentation_space(bins)
-        if policy == "ta_wide"
-        else transform._augmentation_space(bins, (40, 48))
+        transform._augmentation_space(bins) if policy == "ta_wide" else transform._augmentation_space(bins, (40, 48))
     )
     ours = augmentation_space(policy, 40, 48, bins)
     assert list(ours) == list(theirs)
@@ -86,7 +84,10 @@ def test_every_operation_at_every_magnitude_gives_torchvisions_pixels():
     from torchvision.transforms import InterpolationMode
 
     images = [Image.fromarray(colour_photo()), Image.fromarray(PHOTOS[4][..., 0])]
-    spaces = [torchvision_policy("ta_wide")._augmentation_space(31), torchvision_policy("ra")._augmentation_space(31, (40, 48))]
+    spaces = [
+        torchvision_policy("ta_wide")._augmentation_space(31),
+        torchvision_policy("ra")._augmentation_space(31, (40, 48)),
+    ]
     checked = collections.Counter()
     for space in spaces:
         for name, (magnitudes, signed) in space.items():

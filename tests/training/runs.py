@@ -9,7 +9,17 @@ from jaxcnn.training import TrainConfig
 
 TINY_RESNET = {"stage_sizes": [1, 1, 1], "widths": [4, 8, 8], "stem_width": 4}
 # Every random input transform on: the crop and flip, random erasing, MixUp or CutMix per batch
-AUGMENTED = {"pad": 2, "flip": True, "auto_augment": "ta_wide", "random_erase": 0.5, "mixup_alpha": 0.2, "cutmix_alpha": 1.0}
+# every random input transform on, and the moving average of the weights
+AUGMENTED = {
+    "pad": 2,
+    "flip": True,
+    "auto_augment": "ta_wide",
+    "random_erase": 0.5,
+    "mixup_alpha": 0.2,
+    "cutmix_alpha": 1.0,
+    "model_ema": True,
+    "model_ema_steps": 3,
+}
 
 
 def subset(ds: Dataset, n: int) -> Dataset:

@@ -79,11 +79,13 @@ def test_load_checkpoint_and_evaluate_give_back_the_trained_model(reference, tin
 
 def test_checkpoints_are_named_pytrees_that_orbax_alone_opens(reference):
     step = reference.out / "checkpoints" / "16"
-    assert {p.name for p in step.iterdir() if p.is_dir()} == {"params", "batch_stats", "opt_state", "extra"}
+    assert {p.name for p in step.iterdir() if p.is_dir()} == {"params", "batch_stats", "opt_state", "ema", "extra"}
     params = ocp.StandardCheckpointer().restore(step / "params")
     np.testing.assert_array_equal(params["conv1"]["kernel"], reference.variables["params"]["conv1"]["kernel"])
     stats = ocp.StandardCheckpointer().restore(step / "batch_stats")
     np.testing.assert_array_equal(stats["bn1"]["mean"], reference.variables["batch_stats"]["bn1"]["mean"])
+    average = ocp.StandardCheckpointer().restore(step / "ema")
+    np.testing.assert_array_equal(average["params"]["fc"]["bias"], reference.state.ema["params"]["fc"]["bias"])
     assert json.loads((step / "extra" / "metadata").read_text())["step"] == 16
 
 
@@ -140,6 +142,7 @@ def test_a_run_killed_mid_epoch_resumes_to_bit_identical_parameters(reference, t
     train, test = tiny_data
     resumed = fit(tiny_config(tmp_path, checkpoint_every=3, resume=True, **AUGMENTED), train=train, test=test)
     assert_same_params(resumed.variables, reference.variables)
+    assert_same_params(resumed.state.ema, reference.state.ema)
     assert [r["step"] for r in resumed.history] == [8, 16]
     np.testing.assert_allclose(resumed.history[-1]["train_loss"], reference.history[-1]["train_loss"], rtol=1e-6)
 

@@ -84,7 +84,8 @@ def kill_during_a_save(rng: random.Random) -> None:
 
 
 if MODE == "kill":
-    signal_at_call(13, signal.SIGKILL)  # 8 steps, 2 eval batches, steps 9 (checkpoint), 10 and 11
+    # 8 steps, 4 eval batches (2 of the weights, 2 of their average), steps 9 (checkpoint), 10 and 11
+    signal_at_call(15, signal.SIGKILL)
     fit_module.fit(tiny_config(OUT, checkpoint_every=3, **AUGMENTED), train=TRAIN, test=TEST)
 elif MODE == "kill-in-save":
     kill_during_a_save(random.Random(int(sys.argv[3])))

@@ -1,6 +1,7 @@
 """Checkpoints with orbax-checkpoint, stored by name: each step folder holds the orbax items
-``params``, ``batch_stats`` (absent for a model without batch norm) and ``opt_state`` (pytrees
-keyed by layer path, e.g. ``params/conv1/kernel``) and ``extra`` (JSON: the step, which also
+``params``, ``batch_stats`` (absent for a model without batch norm), ``opt_state`` (pytrees
+keyed by layer path, e.g. ``params/conv1/kernel``), ``ema`` (``--model-ema``'s average of the
+first two, absent without) and ``extra`` (JSON: the step, which also
 fixes the position in the data, the rng key data, the epoch's running sums and a sha256 of
 each item's arrays).
 
@@ -111,6 +112,7 @@ class Checkpoints:
                 "it is left as it is: move it away or choose another --out"
             )
         trees = {"params": state.params, "batch_stats": state.batch_stats, "opt_state": state.opt_state}
+        trees["ema"] = state.ema  # the moving average of --model-ema, None without
         trees = {name: jax.tree.map(np.asarray, tree) for name, tree in trees.items() if jax.tree.leaves(tree)}
         extra = {
             "step": int(state.step),
@@ -173,18 +175,20 @@ class Checkpoints:
             return None
         return extra.get("row") if isinstance(extra, dict) else None
 
-    def restore_variables(self, template: dict, step: int | None = None) -> dict:
+    def restore_variables(self, template: dict, step: int | None = None, *, ema: bool = False) -> dict:
         """``{'params', 'batch_stats'}`` saved at ``step`` (default: the newest that can be
-        restored) as numpy arrays, without the optimizer state. ``template`` holds the model's
+        restored) as numpy arrays, without the optimizer state; ``ema``: their moving average
+        (``--model-ema``; ``CheckpointMismatchError`` for a run without one). ``template`` holds the model's
         variables (arrays or ``jax.ShapeDtypeStruct``); a missing, unexpected or differently
         shaped layer raises ``ValueError`` naming its path and both shapes."""
-        return self.restore_variables_and_step(template, step)[0]
+        return self.restore_variables_and_step(template, step, ema=ema)[0]
 
-    def restore_variables_and_step(self, template: dict, step: int | None = None) -> tuple[dict, int]:
+    def restore_variables_and_step(self, template: dict, step: int | None = None, *, ema: bool = False):
         """``(variables, step)``: ``restore_variables`` and the step it restored."""
         if step is None:
-            return self._newest(lambda step: self.restore_variables(template, step))
-        return self._readable(step, lambda: self._restore_variables(template, step)), step
+            return self._newest(lambda step: self.restore_variables(template, step, ema=ema))
+        restore = self._restore_average if ema else self._restore_variables
+        return self._readable(step, lambda: restore(template, step)), step
 
     def set_aside(self, steps: list[int]) -> list[Path]:
         """Move what is in the place of ``steps`` (unreadable ones a resume continues before) out of the
@@ -253,21 +257,26 @@ class Checkpoints:
 
     def _restore_state(self, template: TrainState, step: int) -> tuple[TrainState, dict[str, float]]:
         variables = self._restore_variables({k: getattr(template, k) for k in VARIABLES}, step)
+        trees = {"opt_state": template.opt_state, "ema": template.ema}
+        trees = {name: tree for name, tree in trees.items() if jax.tree.leaves(tree)}
         restored = self.manager.restore(
             step,
             args=ocp.args.Composite(
-                opt_state=ocp.args.StandardRestore(template.opt_state), extra=ocp.args.JsonRestore()
+                **{name: ocp.args.StandardRestore(tree) for name, tree in trees.items()}, extra=ocp.args.JsonRestore()
             ),
         )
         extra = restored["extra"]
-        opt_state = jax.tree.map(np.asarray, restored["opt_state"])
-        _check_digest(extra, "opt_state", opt_state)
+        trees = {name: jax.tree.map(np.asarray, restored[name]) for name in trees}
+        for name, tree in trees.items():
+            _check_digest(extra, name, tree)
+        opt_state, ema = trees.get("opt_state", template.opt_state), trees.get("ema")
         state = TrainState(
             params=variables["params"],
             batch_stats=variables["batch_stats"],
             opt_state=opt_state,
             step=np.asarray(extra["step"], template.step.dtype),
             rng=np.asarray(extra["rng"], template.rng.dtype).reshape(template.rng.shape),
+            ema=ema,
         )
         return state, extra["epoch_sums"]
 
@@ -286,6 +295,20 @@ class Checkpoints:
         for name in names:
             _check_digest(restored["extra"], name, variables[name])
         return variables
+
+    def _restore_average(self, template: dict, step: int) -> dict:
+        if not (self.directory / str(step) / "ema").is_dir():
+            raise CheckpointMismatchError(
+                f"checkpoint step {step} in {self.directory} holds no moving average of the weights: "
+                "the run was trained without --model-ema"
+            )
+        with _quiet():
+            restored = self.manager.restore(
+                step, args=ocp.args.Composite(extra=ocp.args.JsonRestore(), ema=ocp.args.StandardRestore())
+            )
+        average = jax.tree.map(np.asarray, restored["ema"])
+        _check_digest(restored["extra"], "ema", average)
+        return {name: _match(average.get(name, {}), template[name], name, step) for name in VARIABLES}
 
     def _check_layout(self, step: int, names: list[str]) -> None:
         folder = self.directory / str(step)
