@@ -1,7 +1,7 @@
 """Host-side batching: seeded, resumable shuffling and fixed-size batches, in numpy.
 
-The order of an epoch depends only on (seed, epoch), so a run resumed at
-(epoch, batch) sees exactly the batches it would have seen. Every example of a
+The order of an epoch depends only on (seed, epoch) (with repeated augmentation, on the
+device count too), so a run resumed at (epoch, batch) sees exactly the batches it would have seen. Every example of a
 batch carries ``index``, its position in the whole run's stream of training
 examples, which keys its augmentation: an example's random crop and flip do not
 depend on the batch size per device, the device count or the process count.
@@ -43,6 +43,34 @@ def epoch_order(n: int, seed: int, epoch: int) -> np.ndarray:
     return np.random.default_rng([seed, epoch]).permutation(n)
 
 
+def repeated_order(order: np.ndarray, batch_size: int, repetitions: int, replicas: int = 1) -> np.ndarray:
+    """An epoch's order with repeated augmentation, as torchvision's ``RASampler`` deals it out:
+    each example of ``order`` repeated ``repetitions`` times in a row, the copies dealt to the
+    ``replicas`` devices in turn (device r takes copies r, r + R, r + 2R, ...), each device's
+    share truncated so that the epoch keeps its length. A global batch holds device 0's next
+    B/R examples, then device 1's, ..., the layout every parallel mode splits it by.
+
+    Args:
+      order: int [N], the epoch's permutation (``epoch_order``).
+      batch_size: the global batch size B, a multiple of ``replicas``.
+      repetitions: copies of each example, >= 1 (1: ``order`` itself).
+      replicas: the devices the global batch is split over.
+
+    Returns:
+      int64 [N // B * B]: the example at each position of the epoch; the first N // k or so
+      examples of ``order``, each ``repetitions`` times.
+    """
+    for name, value in (("repetitions", repetitions), ("replicas", replicas)):
+        POSITIVE_INT.require(name, value)
+    if batch_size % replicas:
+        raise ValueError(f"batch_size {batch_size} is not divisible by the {replicas} devices")
+    positions = np.arange(len(order) // batch_size * batch_size)
+    step, within = np.divmod(positions, batch_size)
+    device, row = np.divmod(within, batch_size // replicas)
+    dealt = (step * (batch_size // replicas) + row) * replicas + device  # the copy's place in the repeated list
+    return np.asarray(order)[dealt // repetitions]
+
+
 def train_batches(
     ds: Dataset | StreamingFolder,
     batch_size: int,
@@ -52,6 +80,8 @@ def train_batches(
     start_batch: int = 0,
     process_index: int = 0,
     process_count: int = 1,
+    repetitions: int = 1,
+    replicas: int = 1,
 ) -> Iterator[dict]:
     """One epoch of shuffled training batches; the last partial batch is dropped.
 
@@ -62,6 +92,9 @@ def train_batches(
       seed, epoch: pick the order (``epoch_order``).
       start_batch: the first batch to yield, to resume mid-epoch.
       process_index, process_count: this process's slice of every global batch.
+      repetitions, replicas: repeated augmentation, each example ``repetitions`` times in an
+        epoch of the same length, dealt over ``replicas`` devices (``repeated_order``); every copy
+        has its own ``index`` and so its own augmentation.
 
     Yields:
       dicts with 'image' uint8 [B/P, H, W, C], 'label' int32 [B/P] and 'index'
@@ -77,6 +110,8 @@ def train_batches(
         raise ValueError(f"start_batch must be in 0..{steps} (batches per epoch), got {start_batch}")
     rows = _local_rows(batch_size, process_index, process_count)
     order = epoch_order(len(ds), seed, epoch)
+    if repetitions > 1:
+        order = repeated_order(order, batch_size, repetitions, replicas)
     first = epoch * steps * batch_size
     if first + steps * batch_size - 1 > _INT32_MAX:
         raise ValueError(

@@ -105,3 +105,43 @@ def test_eval_batches_split_over_processes():
 def test_bad_arguments_fail_at_the_call(call, words):
     with pytest.raises(ValueError, match=words):
         call(numbered(10))
+
+
+def torchvision_ra_sampler(order, repetitions, num_replicas, rank, n):
+    """torchvision's references/classification/sampler.py ``RASampler.__iter__``, as it is written,
+    with ``order`` in place of its ``torch.randperm``."""
+    num_samples = int(np.ceil(n * float(repetitions) / num_replicas))
+    total_size = num_samples * num_replicas
+    num_selected_samples = int(np.floor(n // 256 * 256 / num_replicas))
+    indices = [ele for ele in order.tolist() for i in range(repetitions)]
+    indices += indices[: (total_size - len(indices))]
+    indices = indices[rank:total_size:num_replicas]
+    return indices[:num_selected_samples]
+
+
+@pytest.mark.parametrize("replicas", [1, 4])
+def test_repeated_augmentation_deals_each_device_what_torchvisions_sampler_gives_its_rank(replicas):
+    """1024 examples (torchvision's epoch keeps a multiple of 256), 3 copies, global batch 64."""
+    n, batch, k = 1024, 64, 3
+    ds = numbered(n)
+    batches = list(train_batches(ds, batch, seed=2, epoch=1, repetitions=k, replicas=replicas))
+    order = epoch_order(n, 2, 1)
+    per_device = batch // replicas
+    for rank in range(replicas):
+        ours = np.concatenate([ids(b)[rank * per_device : (rank + 1) * per_device] for b in batches])
+        np.testing.assert_array_equal(ours, torchvision_ra_sampler(order, k, replicas, rank, n))
+    seen = np.concatenate([ids(b) for b in batches])
+    assert len(seen) == n  # the epoch keeps its length
+    _, copies = np.unique(seen, return_counts=True)
+    assert len(copies) == -(-n // k) and np.sum(copies != k) <= 1  # each example k times (the last may be cut)
+    indices = np.concatenate([b["index"] for b in batches])
+    assert len(np.unique(indices)) == n  # every copy has its own position, so its own augmentation
+
+
+def test_repeated_copies_land_on_different_devices_of_one_batch():
+    batches = list(train_batches(numbered(256), 32, seed=0, epoch=0, repetitions=4, replicas=4))
+    for b in batches:
+        devices = ids(b).reshape(4, 8)
+        for example in np.unique(devices):
+            rows = np.flatnonzero((devices == example).any(axis=1))
+            assert len(rows) == (devices == example).sum()  # never two copies on one device

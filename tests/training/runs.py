@@ -9,8 +9,9 @@ from jaxcnn.training import TrainConfig
 
 TINY_RESNET = {"stage_sizes": [1, 1, 1], "widths": [4, 8, 8], "stem_width": 4}
 # Every random input transform on: the crop and flip, random erasing, MixUp or CutMix per batch
-# every random input transform on, and the moving average of the weights
+# every random input transform on, repeated augmentation, and the moving average of the weights
 AUGMENTED = {
+    "ra_reps": 2,
     "pad": 2,
     "flip": True,
     "auto_augment": "ta_wide",
