@@ -17,6 +17,7 @@ import pytest
 from jaxcnn.cli import main
 from jaxcnn.models import create_model
 from jaxcnn.training import TrainConfig
+from jaxcnn.training.runfolder.record import read_config
 from tests.training.runs import TINY_RESNET
 
 sources_module = importlib.import_module("jaxcnn.data.sources")  # where fit loads datasets
@@ -182,3 +183,13 @@ def test_config_errors_name_the_field_in_the_python_api_too():
             ValueError, match=rf"^{field}: expected .*, got {value!r}$".replace("[", r"\[").replace("]", r"\]")
         ):
             dataclasses.replace(TrainConfig(), **{field: value})
+
+
+def test_a_run_saved_before_the_recipe_fields_existed_still_reads(run_config, capsys):
+    """The fields added with the recipe components (weight decay groups to --val-resize-size) are
+    absent from older runs' config.json: they read as the settings those runs trained with."""
+    added = ("norm_weight_decay", "bias_weight_decay", "mixup_alpha", "auto_augment", "model_ema", "ra_reps", "mean")
+    edit(run_config, lambda p: [p["config"].pop(name) for name in added])
+    config = read_config(run_config.parent)
+    assert (config.norm_weight_decay, config.bias_weight_decay, config.mixup_alpha) == (0.0, 0.0, 0.0)
+    assert (config.auto_augment, config.model_ema, config.ra_reps, config.mean) == (None, False, 1, None)

@@ -26,8 +26,21 @@ from ..parallel import Parallel
 from .checkpoints import Checkpoints, first_line
 from .lock import LOCK_NAME, atomic_write, writing
 
-# Fields added after runs were first saved, with the value that the older runs trained with.
-NEWER_FIELDS = {"init_from": None, "freeze": "none", "accept_data_change": False}
+# Fields added after runs were first saved, read as their defaults (each default trains as the
+# runs before it did) from a config.json that lacks them.
+NEWER_FIELDS = {
+    name: getattr(TrainConfig(), name)
+    for name in (
+        "init_from",
+        "freeze",
+        "accept_data_change",
+        *("schedule_unit", "lr_gamma", "lr_step_epochs", "warmup_method", "warmup_start_factor"),
+        *("norm_weight_decay", "bias_weight_decay", "rmsprop_decay", "rmsprop_epsilon", "clip_grad_norm"),
+        *("loss", "bce_target_threshold", "model_ema", "model_ema_steps", "model_ema_decay", "mean", "std"),
+        *("mixup_alpha", "cutmix_alpha", "random_erase", "auto_augment", "ra_magnitude", "ra_reps"),
+        *("train_crop_size", "val_resize_size"),
+    )
+}
 
 
 @dataclasses.dataclass(frozen=True)
