@@ -25,13 +25,14 @@ def normalize(images, mean, std, out_size: int | None = None) -> jax.Array:
     Args:
       images: uint8 [B, H, W, C].
       mean, std: per-channel statistics in 0..1 units, [C] or scalars, as host
-        values (e.g. from ``channel_stats``); they are constants of the computation.
+        values (e.g. from ``channel_stats``); they are constants of the computation. ``mean``
+        may also be a mean image [S, S, C] of the output's side (``pixel_mean``).
       out_size: side of the output; None keeps H x W.
 
     Returns:
       float32 [B, out_size, out_size, C] (or [B, H, W, C]).
     """
-    mean, std = _check_inputs(images, mean, std)
+    mean, std = _check_inputs(images, mean, std, out_size)
     return _scale(_center_pad(images, out_size), mean, std)
 
 
@@ -68,7 +69,7 @@ def augment(
     Returns:
       float32 [B, out_size, out_size, C] (or [B, H, W, C]).
     """
-    mean, std = _check_inputs(images, mean, std)
+    mean, std = _check_inputs(images, mean, std, out_size)
     if jnp.ndim(index) != 1 or jnp.shape(index)[0] != jnp.shape(images)[0]:
         raise ValueError(
             f"index must have shape [B] = [{jnp.shape(images)[0]}], got {jnp.shape(index)}; pass the batch's 'index'"
@@ -128,6 +129,16 @@ def erasing_box(
     return jnp.any(fits), top, left, box_height, box_width
 
 
+def pixel_mean(images: np.ndarray, out_size: int | None = None) -> np.ndarray:
+    """The mean image of ``images`` (uint8 [N, H, W, C]) centre-padded to ``out_size``, in 0..1
+    units: float32 [S, S, C] (He et al.'s "per-pixel mean" of CIFAR), summed in float64."""
+    total = np.zeros(images.shape[1:], np.float64)
+    for start in range(0, len(images), 4096):  # a memory-mapped data set is read in pieces
+        total += images[start : start + 4096].sum(axis=0, dtype=np.float64)
+    mean = (total / (255.0 * len(images))).astype(np.float32)
+    return np.asarray(_center_pad(mean[None], out_size)[0])
+
+
 def _scale(images, mean, std) -> jax.Array:
     return (images.astype(jnp.float32) / 255.0 - mean) / std
 
@@ -142,7 +153,7 @@ def _center_pad(images, out_size: int | None):
     return jnp.pad(images, ((0, 0), (top, out_size - height - top), (left, out_size - width - left), (0, 0)))
 
 
-def _check_inputs(images, mean, std) -> tuple[np.ndarray, np.ndarray]:
+def _check_inputs(images, mean, std, out_size: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     if jnp.result_type(images) != jnp.uint8:
         raise TypeError(
             f"images must be uint8 (0..255), got {jnp.result_type(images)}; "
@@ -161,9 +172,13 @@ def _check_inputs(images, mean, std) -> tuple[np.ndarray, np.ndarray]:
                 "not a traced array; close over it instead of passing it "
                 "through jit"
             ) from None
-        if value.ndim > 1 or value.size not in (1, channels):
+        shape = (out_size or jnp.shape(images)[1], out_size or jnp.shape(images)[2], channels)
+        image = name == "mean" and value.shape == shape
+        if not image and (value.ndim > 1 or value.size not in (1, channels)):
             raise ValueError(
-                f"{name} must be a scalar or have shape [{channels}] (one per channel), got shape {value.shape}"
+                f"{name} must be a scalar or have shape [{channels}] (one per channel)"
+                + (f" or {list(shape)} (a mean image of the output's size)" if name == "mean" else "")
+                + f", got shape {value.shape}"
             )
         stats.append(value)
     if np.any(stats[1] <= 0):

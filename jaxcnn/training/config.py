@@ -122,7 +122,8 @@ class TrainConfig:
         ``bce_target_threshold``: see ``make_train_step``; ``step_milestones``: the fractions
         of training after warm-up at which the ``step`` schedule multiplies the rate by 0.1.
       mean, std: normalise by these per-channel values (0..1 units) instead of the training
-        images' measured statistics (None: measured, see ``parts.describe_data``).
+        images' measured statistics (None: measured, see ``parts.describe_data``); ``pixel_mean``:
+        subtract the training images' mean image instead (``jaxcnn.data.augment.pixel_mean``).
       pad, flip: random-crop padding (pixels) and horizontal flips; ``random_erase``: the
         probability of erasing a box of each training image (``jaxcnn.data.augment``);
         ``mixup_alpha``, ``cutmix_alpha``: MixUp and CutMix of each training batch
@@ -362,6 +363,13 @@ class TrainConfig:
         parse="fractions",
         metavar="S,S,...",
     )
+    pixel_mean: bool = setting(
+        False,
+        FLAG,
+        "data",
+        "subtract the training images' mean image and divide by nothing (He et al.'s per-pixel mean) instead "
+        "of normalising each channel",
+    )
     pad: int = setting(0, NON_NEGATIVE, "data", "random-crop padding in pixels", parse="non_negative")
     flip: bool = setting(False, FLAG, "data", "random horizontal flips")
     mixup_alpha: float = setting(
@@ -580,6 +588,8 @@ def validate(config: TrainConfig) -> None:
         ok, expected = spec["accepts"]
         if not (value is None and spec["optional"]) and not ok(value):
             raise ConfigError(name, f"expected {expected}, got {value!r}")
+    if config.pixel_mean and config.mean is not None:
+        raise ConfigError("pixel_mean", "subtracts the training images' mean image; leave out mean and std")
     if (config.mean is None) != (config.std is None) or (config.mean and len(config.mean) != len(config.std)):
         raise ConfigError("std", f"expected as many values as mean={config.mean!r}, got {config.std!r}")
     if not config.warmup_epochs < config.epochs:

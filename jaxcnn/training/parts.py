@@ -19,6 +19,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxcnn.data import Dataset, StreamingFolder, augment, channel_stats, normalize, steps_per_epoch
+from jaxcnn.data.augment import pixel_mean
 from jaxcnn.data.autoaugment import host_augmented_batches
 from jaxcnn.data.layout import scanned_folders
 from jaxcnn.data.mix import mix_batch
@@ -41,18 +42,23 @@ def describe_data(
     every stride-2 reduction of the model halves it exactly (and to the model's minimum). A
     streaming folder's statistics come from a sample of its images
     (``StreamingFolder.channel_stats``), unless ``config.mean`` and ``config.std`` give them
-    (``ConfigError`` when their length is not the number of channels)."""
+    (``ConfigError`` when their length is not the number of channels); ``config.pixel_mean``: the
+    mean image at the input size (nested [S][S][C] lists) and std 1."""
     height, width, channels = train.image_shape
+    size = config.image_size or (folder and folder["image_size"])
+    if size is None:
+        size = halving_size(model, max(height, width), channels)
     if config.mean is not None:
         if len(config.mean) != channels:
             raise ConfigError("mean", f"expected {channels} values, one per channel of the images, got {config.mean!r}")
         mean, std = config.mean, config.std
+    elif config.pixel_mean:
+        if isinstance(train, StreamingFolder):
+            raise ConfigError("pixel_mean", "needs the training images decoded once (--decode once)")
+        mean, std = pixel_mean(train.images, size).tolist(), (1.0,) * channels
     else:
         mean, std = train.channel_stats() if isinstance(train, StreamingFolder) else channel_stats(train)
-    size = config.image_size or (folder and folder["image_size"])
-    if size is None:
-        size = halving_size(model, max(height, width), channels)
-    stats = tuple(map(float, mean)), tuple(map(float, std))
+    stats = tuple(np.asarray(mean, np.float64).tolist()), tuple(map(float, std))
     return DataInfo(train.num_classes, channels, size, *stats, len(train), train.classes, folder)
 
 

@@ -13,7 +13,9 @@ from PIL import Image
 
 from jaxcnn.data import StreamingFolder
 from jaxcnn.data.folder import scan
-from jaxcnn.training import fit
+from jaxcnn.training import TrainConfig, fit
+from jaxcnn.training.config import ConfigError
+from jaxcnn.training.parts import describe_data
 from tests.reliability.test_kill import assert_same_sums
 from tests.training.runs import tiny_config
 from tests.training.test_training_fit import assert_same_params
@@ -105,3 +107,8 @@ def test_a_keyboard_interrupt_mid_epoch_leaves_no_worker(folders, tmp_path, monk
 def test_the_device_does_not_crop_or_flip_streamed_images_again(folders, tmp_path):
     with pytest.raises(ValueError, match=r"already cropped \(RandomResizedCrop\) and flipped on the host"):
         fit(tiny_config(tmp_path, flip=True, **STREAMING), train=folders[0], test=folders[1])
+
+
+def test_a_pixel_mean_of_streamed_images_is_refused(folders):
+    with pytest.raises(ConfigError, match="pixel_mean: needs the training images decoded once"):
+        describe_data(folders[0], TrainConfig(pixel_mean=True, image_size=32), None)

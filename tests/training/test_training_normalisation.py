@@ -1,5 +1,6 @@
 """Normalisation by given statistics (``--mean``, ``--std``: ImageNet's published values, as
-torchvision's recipes normalise) instead of those measured on the training images."""
+torchvision's recipes normalise) instead of those measured on the training images, or by the
+training images' mean image (``--pixel-mean``, He et al.'s CIFAR input)."""
 
 import numpy as np
 import pytest
@@ -56,3 +57,22 @@ def test_a_config_file_gives_them_as_lists():
         0.456,
         0.406,
     )
+
+
+def test_the_pixel_mean_leaves_the_training_images_averaging_zero_at_every_pixel(tiny_data):
+    train, _ = tiny_data
+    config, info = described(train, pixel_mean=True)
+    side = info.image_size
+    assert np.shape(info.mean) == (side, side, 1) and info.std == (1.0,)
+    _, normalize = transforms(config, info)
+    out = np.concatenate([np.asarray(normalize(train.images[i : i + 64])) for i in range(0, len(train), 64)])
+    np.testing.assert_allclose(out.mean(axis=0), 0.0, atol=1e-6)  # padding included: its mean is 0 - 0
+    lo = (side - train.images.shape[1]) // 2
+    np.testing.assert_allclose(
+        np.asarray(info.mean)[lo : lo + 28, lo : lo + 28, 0], train.images[..., 0].mean(0) / 255.0, rtol=1e-5
+    )
+
+
+def test_the_pixel_mean_is_refused_with_given_statistics():
+    with pytest.raises(ConfigError, match="pixel_mean: subtracts the training images' mean image; leave out mean"):
+        TrainConfig(pixel_mean=True, mean=(0.5,), std=(0.2,))

@@ -38,7 +38,7 @@ NEWER_FIELDS = {
         *("norm_weight_decay", "bias_weight_decay", "rmsprop_decay", "rmsprop_epsilon", "clip_grad_norm"),
         *("loss", "bce_target_threshold", "model_ema", "model_ema_steps", "model_ema_decay", "mean", "std"),
         *("mixup_alpha", "cutmix_alpha", "random_erase", "auto_augment", "ra_magnitude", "ra_reps"),
-        *("train_crop_size", "val_resize_size"),
+        *("train_crop_size", "val_resize_size", "pixel_mean"),
     )
 }
 
