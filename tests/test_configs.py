@@ -19,28 +19,34 @@ from jaxcnn.training import DataInfo, evaluate, make_train_step
 from jaxcnn.training.parts import build, initial_state
 
 CONFIGS = sorted((Path(__file__).resolve().parents[1] / "configs").glob("*.json"))
-IMAGENET = [path for path in CONFIGS if "imagenet" in path.stem]
+IMAGENET = [path for path in CONFIGS if path.stem in ("resnet50_imagenet", "vgg16_imagenet", "inception_v3_imagenet")]
 # Small stand-ins for the smoke runs: the recipes' own models at full width take minutes to compile
 # on a 2-core CPU (Inception v3 at 75x75: 167 s for 2 steps). One recipe per path runs for real:
 # the CIFAR recipe (a decoded-once folder) and ResNet-50's (streamed); VGG-16 (22 s even narrowed
 # to 4 channels on the loaded machine) and Inception v3 (no width attribute) share ResNet-50's
 # config apart from the model and its lr, and their train steps are traced at their own sizes above.
+NARROW_RESNET50 = ["stage_sizes=[1,1,1,1]", "widths=[4,4,4,4]", "stem_width=4"]
 SMALL = {
     "resnet20_cifar10": ["stage_sizes=[1,1,1]", "widths=[4,8,8]", "stem_width=4"],
-    "resnet50_imagenet": ["stage_sizes=[1,1,1,1]", "widths=[4,4,4,4]", "stem_width=4"],
+    "resnet50_imagenet": NARROW_RESNET50,
+    "resnet50_imagenet_v2": NARROW_RESNET50,  # TrivialAugment, RA sampler, EMA, MixUp/CutMix, erasing
 }
+# the V2 recipe's crop sizes brought to the tiny folder's 32 pixels (176/224 and 232/224 of 32, rounded)
+SMALL_SIZES = {"resnet50_imagenet_v2": ["--train-crop-size", "25", "--val-resize-size", "37"]}
 
 
 def recipe_config(path, *flags):
     return _train_config(build_parser().parse_args(["train", "--config", str(path), *flags]))
 
 
-def test_the_six_recipes_are_there():
+def test_the_eight_recipes_are_there():
     assert [p.stem for p in CONFIGS] == [
         "inception_v3_imagenet",
+        "inception_v3_paper",
         "resnet110_cifar10",
         "resnet20_cifar10",
         "resnet50_imagenet",
+        "resnet50_imagenet_v2",
         "resnet56_cifar10",
         "vgg16_imagenet",
     ]
@@ -108,7 +114,7 @@ def test_each_recipe_trains_two_steps_on_a_tiny_folder(name, tiny_folder, tmp_pa
     out = tmp_path / "out"
     small = [flag for arg in SMALL[name] for flag in ("--model-arg", arg)]
     argv = ["train", "--config", f"configs/{name}.json", "--data", str(tiny_folder), "--val-fraction", "0.5"]
-    argv += ["--image-size", "32"]
+    argv += ["--image-size", "32", *SMALL_SIZES.get(name, [])]
     argv += ["--batch-size", "2", "--eval-batch-size", "2", "--max-steps", "2", "--parallel", "none"]
     argv += ["--data-root", str(tmp_path / "cache"), "--out", str(out), "--no-progress", *small]
     assert main(argv) == 0, capsys.readouterr().err
@@ -122,5 +128,45 @@ def test_each_recipe_trains_two_steps_on_a_tiny_folder(name, tiny_folder, tmp_pa
     rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert [row["step"] for row in rows] == [2]
     assert evaluate(out)["accuracy"] == rows[-1]["test_accuracy"]  # the same images, the same transform
-    for field in ("lr", "schedule", "step_milestones", "weight_decay", "momentum", "pad", "flip"):
-        assert saved["config"][field] == recipe[field], field
+    for field in ("lr", "schedule", "step_milestones", "weight_decay", "momentum", "pad", "flip", "auto_augment"):
+        assert saved["config"][field] == recipe.get(field, saved["config"][field]), field
+
+
+CIFAR = [path for path in CONFIGS if "cifar10" in path.stem]
+
+
+@pytest.mark.parametrize("path", CIFAR, ids=lambda p: p.stem)
+def test_cifar_recipes_divide_the_rate_by_10_at_32k_and_48k_iterations_and_stop_at_64k(path):
+    """He et al. section 4.2 (ResNet-110: 0.01 first, here for its first epoch of 390 iterations)."""
+    config = recipe_config(path)
+    info = DataInfo(10, 3, 32, (0.5,) * 3, (0.25,) * 3, 50_000)
+    _, _, lr, total = build(config, info)
+    assert total == 64_000 and config.pixel_mean
+    first = 0.01 if "110" in path.stem else 0.1
+    expected = {0: first, 389: first, 390: 0.1, 31_999: 0.1, 32_000: 0.01, 47_999: 0.01, 48_000: 0.001, 63_999: 0.001}
+    for step, rate in expected.items():
+        assert float(lr(step)) == pytest.approx(rate, rel=1e-6), step
+
+
+def test_the_v2_recipe_warms_up_linearly_for_5_epochs_then_follows_a_cosine_per_epoch():
+    """torchvision's SequentialLR of LinearLR(start_factor=0.01, total_iters=5) and
+    CosineAnnealingLR(T_max=595), stepped once per epoch, in closed form."""
+    config = recipe_config(CONFIGS[[p.stem for p in CONFIGS].index("resnet50_imagenet_v2")])
+    per_epoch = 1_281_167 // config.batch_size
+    _, _, lr, total = build(config, DataInfo(1000, 3, 224, (0.5,) * 3, (0.25,) * 3, 1_281_167))
+    assert total == 600 * per_epoch
+    for epoch in (0, 1, 4, 5, 6, 300, 599):
+        warm = 0.5 * (0.01 + 0.99 * epoch / 5)
+        expected = warm if epoch < 5 else 0.5 * 0.5 * (1 + np.cos(np.pi * (epoch - 5) / 595))
+        for step in (epoch * per_epoch, (epoch + 1) * per_epoch - 1):
+            # optax computes the cosine in float32: near its end 1 + cos loses digits (abs 2e-9 here)
+            assert float(lr(step)) == pytest.approx(expected, rel=1e-5, abs=1e-8), (epoch, step)
+
+
+def test_the_inception_paper_recipe_decays_the_rate_by_094_every_two_epochs():
+    config = recipe_config(CONFIGS[[p.stem for p in CONFIGS].index("inception_v3_paper")])
+    per_epoch = 1_281_167 // config.batch_size
+    _, _, lr, _ = build(config, DataInfo(1000, 3, 299, (0.5,) * 3, (0.5,) * 3, 1_281_167))
+    for epoch in (0, 1, 2, 3, 10, 99):
+        step = epoch * per_epoch + per_epoch // 2  # mid-epoch, away from TF's rounding of the decay steps
+        assert float(lr(step)) == pytest.approx(0.045 * 0.94 ** (epoch // 2), rel=1e-5), epoch
