@@ -17,6 +17,7 @@ from jaxcnn.data import split_folder
 from jaxcnn.models import list_models
 from jaxcnn.training import DataInfo, evaluate, make_train_step
 from jaxcnn.training.parts import build, initial_state
+from tests.scripts import load_script
 
 CONFIGS = sorted((Path(__file__).resolve().parents[1] / "configs").glob("*.json"))
 IMAGENET = [path for path in CONFIGS if path.stem in ("resnet50_imagenet", "vgg16_imagenet", "inception_v3_imagenet")]
@@ -170,3 +171,13 @@ def test_the_inception_paper_recipe_decays_the_rate_by_094_every_two_epochs():
     for epoch in (0, 1, 2, 3, 10, 99):
         step = epoch * per_epoch + per_epoch // 2  # mid-epoch, away from TF's rounding of the decay steps
         assert float(lr(step)) == pytest.approx(0.045 * 0.94 ** (epoch // 2), rel=1e-5), epoch
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.stem)
+def test_the_recipe_page_gives_each_recipe_as_flags_that_make_the_same_config(path, tmp_path, monkeypatch):
+    """docs/published-recipes.md shows each file as `jaxcnn train` flags: they must parse to it."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "imagenet").mkdir()  # --data checks that the folder exists
+    tool = load_script("tools/make_recipe_tables.py")
+    flags = " ".join(tool.as_flags(json.loads(path.read_text())["config"])).split()
+    assert _train_config(build_parser().parse_args(["train", *flags])) == recipe_config(path)
