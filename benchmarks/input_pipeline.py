@@ -2,6 +2,7 @@
 
     python benchmarks/input_pipeline.py [--data fashion_mnist_small] [--batch-size 128]
     python benchmarks/input_pipeline.py --folder PATH [--workers 1 2] [--repeats 3] [--out FILE.jsonl]
+    python benchmarks/input_pipeline.py --folder PATH --transforms v2   # torchvision's ResNet-50 V2 input
 
 Measures images/s of (1) the host side alone: shuffled batches gathered from
 the Dataset (``train_batches``), and (2) the whole pipeline: host batches,
@@ -58,11 +59,18 @@ def main(argv=None) -> None:
     parser.add_argument("--folder", help="measure the streaming pipeline on this image folder instead")
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2], help="with --folder")
     parser.add_argument("--out", help="with --folder: append the rows to this JSONL file")
+    parser.add_argument(
+        "--transforms",
+        nargs="+",
+        choices=("train", "eval", "v2"),
+        default=["train", "eval"],
+        help="with --folder: v2 is the training input of torchvision's ResNet-50 V2 recipe",
+    )
     args = parser.parse_args(argv)
     if args.folder:
         from folder_pipeline import measure_folder
 
-        measure_folder(args.folder, args.workers, args.repeats or 3, args.batch_size, args.out)
+        measure_folder(args.folder, args.workers, args.repeats or 3, args.batch_size, args.out, tuple(args.transforms))
         return
     args.repeats = args.repeats or 5
 

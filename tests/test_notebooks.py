@@ -23,6 +23,7 @@ def test_the_course_notebooks_are_all_there():
         "design_rules",
         "input_size_and_cost",
         "inside_a_cnn",
+        "recipe_components",
         "three_families",
         "transfer_learning",
     ]
