@@ -19,7 +19,9 @@ class Classifier(nn.Module):
     dtype; parameters stay float32) and ``bn_axis_name: str | None`` (the ``pmap`` axis batch
     norm averages over; ``None`` for models without batch norm, which ignore it). jaxcnn's own
     models also declare ``backend: jaxcnn.ops.Backend`` (default ``XLA``), the convolution and
-    max pool they compute with, which ``create_model`` chooses.
+    max pool they compute with, which ``create_model`` chooses, and ``bn_group_size: int | None``
+    (batch norm statistics per group of that many images of a batch, as a recipe's GPUs each
+    normalised their own share: ``jaxcnn.models.layers.GroupedBatchNorm``; None: the whole batch).
 
     ``__call__(x, train=False)`` takes float ``[N, H, W, in_channels]`` and returns logits
     ``[N, num_classes]`` float32; in train mode a model with ``aux_heads > 0`` returns

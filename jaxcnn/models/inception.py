@@ -122,6 +122,7 @@ class GoogLeNet(Classifier):
     transform_input: bool = False
     dtype: Any = jnp.float32
     bn_axis_name: str | None = None
+    bn_group_size: int | None = None
     backend: Backend = XLA
     frozen_stages: int = 0
 
@@ -178,7 +179,7 @@ def _conv_bn(model: Classifier, train: bool, epsilon: float, stage: int | None) 
     trains = train if stage is None else model.trains_stage(stage, train)
     return functools.partial(
         ConvBN,
-        norm=norm_layer(trains, model.dtype, model.bn_axis_name, epsilon),
+        norm=norm_layer(trains, model.dtype, model.bn_axis_name, epsilon, model.bn_group_size),
         dtype=model.dtype,
         backend=model.backend,
     )
@@ -312,6 +313,7 @@ class InceptionV3(Classifier):
     transform_input: bool = False
     dtype: Any = jnp.float32
     bn_axis_name: str | None = None
+    bn_group_size: int | None = None
     backend: Backend = XLA
     frozen_stages: int = 0
 

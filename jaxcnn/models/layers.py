@@ -69,21 +69,76 @@ class Conv(nn.Module):
         return y if bias is None else y + bias
 
 
-def norm_layer(train: bool, dtype: Dtype, axis_name: str | None, epsilon: float = 1e-5) -> ModuleDef:
+def norm_layer(
+    train: bool, dtype: Dtype, axis_name: str | None, epsilon: float = 1e-5, group_size: int | None = None
+) -> ModuleDef:
     """BatchNorm as torchvision configures it (momentum 0.1 there is 0.9 here).
 
     With ``train=True`` it normalises by batch statistics (averaged over ``axis_name`` when
-    given, for cross-replica BN under pmap) and updates ``batch_stats``.
+    given, for cross-replica BN under pmap) and updates ``batch_stats``; with ``group_size``, by
+    the statistics of each group of that many images (``GroupedBatchNorm``).
     """
-    return functools.partial(
-        nn.BatchNorm,
-        use_running_average=not train,
-        momentum=0.9,
-        epsilon=epsilon,
-        dtype=dtype,
-        param_dtype=jnp.float32,
-        axis_name=axis_name,
-    )
+    settings = {
+        "use_running_average": not train,
+        "momentum": 0.9,
+        "epsilon": epsilon,
+        "dtype": dtype,
+        "param_dtype": jnp.float32,
+        "axis_name": axis_name,
+    }
+    if group_size:
+        return functools.partial(GroupedBatchNorm, group_size=group_size, **settings)
+    return functools.partial(nn.BatchNorm, **settings)
+
+
+class GroupedBatchNorm(nn.Module):
+    """Batch norm whose training statistics come from groups of ``group_size`` consecutive images
+    of the batch, each normalised by its own, as on GPUs that each normalise their own share of
+    a batch (torchvision's multi-GPU recipes without ``--sync-bn``); the running statistics follow
+    the first group's, which DDP broadcasts from its first GPU before every step. Parameters and
+    statistics are named as ``nn.BatchNorm``'s (``scale``, ``bias``; ``mean``, ``var``), so
+    weights move freely between the two. ``[N, H, W, C] -> [N, H, W, C]``, N a multiple of
+    ``group_size`` (the batch per device under ``axis_name``)."""
+
+    group_size: int
+    use_running_average: bool = False
+    momentum: float = 0.9
+    epsilon: float = 1e-5
+    dtype: Dtype | None = None
+    param_dtype: Dtype = jnp.float32
+    axis_name: str | None = None
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        channels = x.shape[-1]
+        scale = self.param("scale", nn.initializers.ones, (channels,), self.param_dtype)
+        bias = self.param("bias", nn.initializers.zeros, (channels,), self.param_dtype)
+        running_mean = self.variable("batch_stats", "mean", lambda: jnp.zeros((channels,), jnp.float32))
+        running_var = self.variable("batch_stats", "var", lambda: jnp.ones((channels,), jnp.float32))
+        if self.use_running_average:
+            mean, var = running_mean.value, running_var.value
+        else:
+            if x.shape[0] % self.group_size:
+                raise ValueError(
+                    f"a batch of {x.shape[0]} images does not split into batch norm groups of {self.group_size}; "
+                    f"use a batch (per device) that is a multiple of {self.group_size}"
+                )
+            groups = x.reshape(x.shape[0] // self.group_size, -1, channels).astype(jnp.float32)
+            mean = groups.mean(axis=1, keepdims=True)
+            var = jnp.maximum((groups * groups).mean(axis=1, keepdims=True) - mean * mean, 0.0)
+            if not self.is_initializing():
+                first_mean, first_var = mean[0, 0], var[0, 0]
+                if self.axis_name is not None:  # the first group of the global batch: the first device's
+                    first = jax.lax.axis_index(self.axis_name) == 0
+                    first_mean = jax.lax.psum(jnp.where(first, first_mean, 0.0), self.axis_name)
+                    first_var = jax.lax.psum(jnp.where(first, first_var, 0.0), self.axis_name)
+                running_mean.value = self.momentum * running_mean.value + (1 - self.momentum) * first_mean
+                running_var.value = self.momentum * running_var.value + (1 - self.momentum) * first_var
+            shape = (x.shape[0] // self.group_size, self.group_size, *x.shape[1:-1], channels)
+            mean = jnp.broadcast_to(mean.reshape(-1, 1, *(1,) * (x.ndim - 2), channels), shape).reshape(x.shape)
+            var = jnp.broadcast_to(var.reshape(-1, 1, *(1,) * (x.ndim - 2), channels), shape).reshape(x.shape)
+        x, mean, var, scale, bias = nn.dtypes.promote_dtype(x, mean, var, scale, bias, dtype=self.dtype)
+        return (x - mean) * (jax.lax.rsqrt(var + self.epsilon) * scale) + bias
 
 
 class ConvBN(nn.Module):

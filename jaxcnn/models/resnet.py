@@ -171,6 +171,7 @@ class ResNet(Classifier):
     in_channels: int = 3
     dtype: Any = jnp.float32
     bn_axis_name: str | None = None
+    bn_group_size: int | None = None
     scan: bool | None = None
     remat: bool = False
     backend: Backend = XLA
@@ -199,7 +200,9 @@ class ResNet(Classifier):
         conv = functools.partial(
             Conv, use_bias=False, dtype=self.dtype, param_dtype=jnp.float32, kernel_init=conv_init, backend=self.backend
         )
-        norm = lambda stage: norm_layer(self.trains_stage(stage, train), self.dtype, self.bn_axis_name)  # noqa: E731
+        norm = lambda stage: norm_layer(  # noqa: E731
+            self.trains_stage(stage, train), self.dtype, self.bn_axis_name, group_size=self.bn_group_size
+        )
         preact = self.block_cls is PreActBottleneck
         x = x.astype(self.dtype)
         if self.stem == "imagenet":

@@ -51,6 +51,7 @@ class VGG(Classifier):
     in_channels: int = 3
     dtype: Any = jnp.float32
     bn_axis_name: str | None = None
+    bn_group_size: int | None = None
     backend: Backend = XLA
     frozen_stages: int = 0
 
@@ -75,7 +76,12 @@ class VGG(Classifier):
         check_input(x, model=type(self).__name__, channels=self.in_channels, min_size=self.min_input_size)
         x = x.astype(self.dtype)
         for s, (convs, width) in enumerate(self.stages, start=1):
-            norm = norm_layer(self.trains_stage(s, train), self.dtype, self.bn_axis_name) if self.batch_norm else None
+            trains = self.trains_stage(s, train)
+            norm = (
+                norm_layer(trains, self.dtype, self.bn_axis_name, group_size=self.bn_group_size)
+                if self.batch_norm
+                else None
+            )
             for j in range(1, convs + 1):
                 x = ConvBN(
                     width,

@@ -36,6 +36,7 @@ from .parts import (
     initialize_distributed,
     load_data,
     refuse_mistakes,
+    replicas,
     transforms,
     with_weights_overrides,
 )
@@ -201,10 +202,11 @@ class Run:
             start_batch=step % self.per_epoch,
             process_index=jax.process_index(),
             process_count=jax.process_count(),
+            repetitions=self.config.ra_reps,
+            replicas=replicas(self.config, self.parallel.devices),
         )
-        return prefetch(
-            host_augmentation(self.config, self.info, self.train)(batches), **self.parallel.prefetch_kwargs()
-        )
+        augmented = host_augmentation(self.config, self.info, self.train)(batches)
+        return prefetch(augmented, **self.parallel.prefetch_kwargs())
 
     def _train_epoch(self, state, step: int, carried: dict, batches):
         config, epoch, first = self.config, step // self.per_epoch, step % self.per_epoch

@@ -246,6 +246,14 @@ def host_augmentation(config: TrainConfig, info: DataInfo, train):
     return lambda batches: host_augmented_batches(batches, config.auto_augment, seed=config.seed, **settings)
 
 
+def replicas(config: TrainConfig, devices: int) -> int:
+    """How many replicas the repeated-augmentation sampler deals a batch over: the GPUs a recipe
+    emulates when its batch norm does (``bn_group_size`` in ``model_overrides``: batch size /
+    group size), else the run's ``devices``."""
+    group = config.model_overrides.get("bn_group_size")
+    return config.batch_size // group if group else devices
+
+
 def batch_mixing(config: TrainConfig, info: DataInfo):
     """The train step's ``mix`` (``jaxcnn.data.mix.mix_batch`` with the config's alphas), or None
     when neither MixUp nor CutMix is on."""

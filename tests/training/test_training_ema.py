@@ -12,13 +12,14 @@ from jaxcnn.training import fit
 from jaxcnn.training.runfolder.checkpoints import Checkpoints
 from tests.training.runs import subset, tiny_config
 
-EMA = {"model_ema": True, "model_ema_steps": 3, "model_ema_decay": 0.99, "warmup_epochs": 1}
+EMA = {"model_ema": True, "model_ema_steps": 2, "model_ema_decay": 0.99, "warmup_epochs": 1}
+TRAIN, PER_EPOCH = 128, 4  # 2 epochs of 4 steps of 32 images
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def averaged_run(tmp_path_factory):
-    """2 epochs of 8 steps with the average updated every 3rd batch, a checkpoint after every step."""
-    train, test = subset(embedded.load("train"), 256), subset(embedded.load("test"), 100)
+    """2 epochs of 4 steps with the average updated every 2nd batch, a checkpoint after every step."""
+    train, test = subset(embedded.load("train"), TRAIN), subset(embedded.load("test"), 100)
     out = tmp_path_factory.mktemp("ema")
     return fit(tiny_config(out, checkpoint_every=1, keep_checkpoints=20, **EMA), train=train, test=test)
 
@@ -54,26 +55,24 @@ def by_path(variables: dict) -> list:
     return [flat(variables[k])[path] for k in ("params", "batch_stats") for path in sorted(flat(variables[k]))]
 
 
-def test_the_average_is_torchvisions_of_the_weights_after_each_update(averaged_run):
+def test_the_average_is_torchvisions_of_the_weights_after_each_update_evaluated_and_served(averaged_run):
     checkpoints = Checkpoints(averaged_run.out / "checkpoints")
     template = averaged_run.variables
-    expected = torchvision_average(lambda s: by_path(checkpoints.restore_variables(template, s)), 2, 8, 32)
-    saved = by_path(checkpoints.restore_variables(template, 16, ema=True))
+    expected = torchvision_average(lambda s: by_path(checkpoints.restore_variables(template, s)), 2, PER_EPOCH, 32)
+    saved = by_path(checkpoints.restore_variables(template, 2 * PER_EPOCH, ema=True))
     for ours, theirs in zip(saved, expected, strict=True):
         np.testing.assert_allclose(ours, theirs, rtol=1e-6, atol=1e-7)
     in_memory = by_path(averaged_run.state.ema)
     for ours, theirs in zip(in_memory, saved, strict=True):
         np.testing.assert_array_equal(ours, theirs)
     assert not np.allclose(saved[0], by_path(template)[0])  # an average, not the last weights
-
-
-def test_the_average_is_evaluated_and_served_on_request(averaged_run, tmp_path):
+    # evaluated each epoch, and served on request
     row = averaged_run.history[-1]
     assert {"ema_test_loss", "ema_test_accuracy", "ema_test_top5"} <= set(row)
     assert row["ema_test_accuracy"] != row["test_accuracy"] or row["ema_test_loss"] != row["test_loss"]
     averaged = Predictor.from_source(averaged_run.out, ema=True)
     plain = Predictor.from_source(averaged_run.out)
-    saved = Checkpoints(averaged_run.out / "checkpoints").restore_variables(averaged_run.variables, 16, ema=True)
+    saved = Checkpoints(averaged_run.out / "checkpoints").restore_variables(averaged_run.variables, 8, ema=True)
     for ours, theirs in zip(by_path(averaged.variables), by_path(saved), strict=True):
         np.testing.assert_array_equal(ours, theirs)
     assert not np.array_equal(by_path(averaged.variables)[0], by_path(plain.variables)[0])

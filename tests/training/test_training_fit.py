@@ -179,3 +179,20 @@ def test_resume_refuses_missing_checkpoints_changed_settings_and_overwrites(refe
 
 def reference_config(reference):
     return tiny_config(reference.out, checkpoint_every=5, **AUGMENTED)
+
+
+def test_repeated_augmentation_trains_on_each_example_k_times_an_epoch(tiny_data, tmp_path, monkeypatch):
+    """--ra-reps 4: an epoch of 256 images is 64 examples, each 4 times (here, one device)."""
+    loop_module = importlib.import_module("jaxcnn.training.loop")
+    original, seen = loop_module.train_batches, []
+
+    def recorded(*args, **kwargs):
+        for batch in original(*args, **kwargs):
+            seen.extend(image.tobytes() for image in batch["image"])
+            yield batch
+
+    monkeypatch.setattr(loop_module, "train_batches", recorded)
+    train, test = tiny_data
+    fit(tiny_config(tmp_path, epochs=1, ra_reps=4), train=train, test=test)
+    _, copies = np.unique(seen, return_counts=True)
+    assert len(seen) == 256 and sorted(set(copies)) == [4] and len(copies) == 64
