@@ -50,27 +50,26 @@ TINY = {"stage_sizes": (1, 1, 1), "widths": (4, 8, 8), "stem_width": 4, "num_cla
 IMAGES = np.random.default_rng(2).normal(size=(8, 8, 8, 3)).astype(np.float32)
 
 
-def test_a_resnet_with_groups_computes_each_group_as_the_plain_resnet_computes_it_alone():
+def train_mode(model):
+    """``model.apply`` in train mode, jitted: (logits, new batch_stats)."""
+    return jax.jit(lambda variables, x: model.apply(variables, x, train=True, mutable=["batch_stats"]))
+
+
+def test_a_resnet_with_groups_computes_each_group_as_the_plain_resnet_alone_on_one_device_and_under_pmap():
     grouped = create_model("resnet20", bn_group_size=2, **TINY)
     plain = create_model("resnet20", **TINY)
     variables = plain.init(jax.random.key(0), IMAGES[:2])
-    logits, updates = grouped.apply(variables, IMAGES, train=True, mutable=["batch_stats"])
+    logits, updates = train_mode(grouped)(variables, IMAGES)
     for g in range(4):
-        alone, stats = plain.apply(variables, IMAGES[2 * g : 2 * g + 2], train=True, mutable=["batch_stats"])
+        alone, stats = train_mode(plain)(variables, IMAGES[2 * g : 2 * g + 2])
         np.testing.assert_allclose(logits[2 * g : 2 * g + 2], alone, rtol=1e-4, atol=1e-5)
         if g == 0:
             for ours, theirs in zip(jax.tree.leaves(updates), jax.tree.leaves(stats), strict=True):
                 np.testing.assert_allclose(ours, theirs, rtol=1e-5, atol=1e-6)
-
-
-def test_pmap_over_devices_gives_the_single_device_groups():
     devices = 4
     if jax.local_device_count() < devices:
-        pytest.skip("needs 4 devices (XLA_FLAGS=--xla_force_host_platform_device_count=8)")
-    one = create_model("resnet20", bn_group_size=2, **TINY)
-    variables = one.init(jax.random.key(0), IMAGES[:2])
-    logits, updates = one.apply(variables, IMAGES, train=True, mutable=["batch_stats"])
-    per_device = one.clone(bn_axis_name="batch")
+        pytest.skip("the pmap half needs 4 devices (XLA_FLAGS=--xla_force_host_platform_device_count=8)")
+    per_device = grouped.clone(bn_axis_name="batch")
     run = jax.pmap(
         lambda v, x: per_device.apply(v, x, train=True, mutable=["batch_stats"]), axis_name="batch", in_axes=(None, 0)
     )

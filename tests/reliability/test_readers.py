@@ -67,3 +67,8 @@ def test_a_reader_racing_a_runs_checkpoint_deletion_reads_the_newer_step(referen
     assert raced == [15]
     for ours, theirs in zip(jax.tree.leaves(variables), jax.tree.leaves(expected), strict=True):
         np.testing.assert_array_equal(ours, theirs)
+
+
+def test_the_average_of_a_run_without_one_is_refused_naming_the_flag(reference):
+    with pytest.raises(ValueError, match="holds no moving average of the weights: the run was trained without"):
+        load_checkpoint(reference.out, ema=True)

@@ -76,10 +76,3 @@ def test_the_average_is_torchvisions_of_the_weights_after_each_update_evaluated_
     for ours, theirs in zip(by_path(averaged.variables), by_path(saved), strict=True):
         np.testing.assert_array_equal(ours, theirs)
     assert not np.array_equal(by_path(averaged.variables)[0], by_path(plain.variables)[0])
-
-
-def test_a_run_without_the_average_says_so(tmp_path):
-    train, test = subset(embedded.load("train"), 64), subset(embedded.load("test"), 50)
-    run = fit(tiny_config(tmp_path, epochs=1, max_steps=2), train=train, test=test)
-    with pytest.raises(ValueError, match="holds no moving average of the weights: the run was trained without"):
-        Predictor.from_source(run.out, ema=True)
