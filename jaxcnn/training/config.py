@@ -120,14 +120,20 @@ class TrainConfig:
         the warm-up's shape and start; ``schedule_unit``: "epoch" changes the rate only when an
         epoch starts (torchvision's schedulers, stepped once per epoch); ``loss``,
         ``bce_target_threshold``: see ``make_train_step``; ``step_milestones``: the fractions
-        of training after warm-up at which the ``step`` schedule multiplies the rate by 0.1.
+        of training after warm-up at which the ``step`` schedule multiplies the rate by 0.1;
+        ``model_ema``, ``model_ema_steps``, ``model_ema_decay``: torchvision's moving average of
+        the weights (``parts.ema_schedule``).
       mean, std: normalise by these per-channel values (0..1 units) instead of the training
         images' measured statistics (None: measured, see ``parts.describe_data``); ``pixel_mean``:
         subtract the training images' mean image instead (``jaxcnn.data.augment.pixel_mean``).
       pad, flip: random-crop padding (pixels) and horizontal flips; ``random_erase``: the
         probability of erasing a box of each training image (``jaxcnn.data.augment``);
         ``mixup_alpha``, ``cutmix_alpha``: MixUp and CutMix of each training batch
-        (``jaxcnn.data.mix``; 0: off); ``image_size``: inputs are
+        (``jaxcnn.data.mix``; 0: off); ``auto_augment``, ``ra_magnitude``: torchvision's
+        automatic augmentation policies (``jaxcnn.data.autoaugment``); ``ra_reps``: repeated
+        augmentation (``jaxcnn.data.pipeline.repeated_order``); ``train_crop_size``,
+        ``val_resize_size``: a streamed folder's training crop and evaluation resize;
+        ``image_size``: inputs are
         centre-padded to it (None: the smallest size every stride-2 reduction of the model
         halves exactly, see ``parts.halving_size``); a folder's images are brought to it (None:
         the model's natural input size, ``jaxcnn.models.model_info(model).input_size``).
