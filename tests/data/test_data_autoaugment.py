@@ -140,6 +140,7 @@ def chi_square_p(a: collections.Counter, b: collections.Counter) -> float:
     """The p-value of the chi-square test that the two tables of counts come from one distribution
     (categories seen fewer than 10 times in all are pooled)."""
     from scipy import stats  # a dependency of jax
+
     keys = sorted(set(a) | set(b), key=str)
     table = np.array([[a[k] for k in keys], [b[k] for k in keys]], np.float64)
     rare = table.sum(0) < 10
