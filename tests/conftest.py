@@ -44,9 +44,3 @@ def pytest_collection_modifyitems(items):
     slow_files = {item.path for item in items if item.get_closest_marker("slow")}
     items.sort(key=lambda item: item.path not in slow_files)
 
-
-def pytest_xdist_auto_num_workers(config):
-    """``-n auto``: one worker more than the cores (capped by ``--maxprocesses``): many tests wait
-    on subprocesses, notebook kernels and checkpoint writes, and a spare worker keeps the cores
-    busy meanwhile (the whole suite on the 2-core machine: 630 s with 2 workers, 587 s with 3)."""
-    return (os.cpu_count() or 1) + 1
