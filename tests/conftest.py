@@ -43,4 +43,3 @@ def pytest_collection_modifyitems(items):
     fixtures are built once): the workers then end on short tests, not on one long test alone."""
     slow_files = {item.path for item in items if item.get_closest_marker("slow")}
     items.sort(key=lambda item: item.path not in slow_files)
-
