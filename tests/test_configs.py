@@ -31,16 +31,26 @@ SMALL = {
     "resnet20_cifar10": ["stage_sizes=[1,1,1]", "widths=[4,8,8]", "stem_width=4"],
     # streamed, with TrivialAugment, the RA sampler, EMA, MixUp/CutMix and erasing on top of V1's settings
     "resnet50_imagenet_v2": ["stage_sizes=[1,1,1,1]", "widths=[4,4,4,4]", "stem_width=4"],
+    # streamed, with timm's RandAugment, random-interpolation crops, LAMB, BCE and mirrored MixUp/CutMix
+    "resnet50_rsb_a3": ["stage_sizes=[1,1,1,1]", "widths=[4,4,4,4]", "stem_width=4"],
 }
-# the V2 recipe's crop sizes brought to the tiny folder's 32 pixels (176/224 and 232/224 of 32, rounded)
-SMALL_SIZES = {"resnet50_imagenet_v2": ["--train-crop-size", "25", "--val-resize-size", "37"]}
+# the streamed recipes' crop sizes brought to the tiny folder's 32 pixels (176/224 and 232/224 of 32,
+# 160/224 and 235/224 of 32, rounded), and the evaluation transform each run folder must then record
+SMALL_SIZES = {
+    "resnet50_imagenet_v2": ["--train-crop-size", "25", "--val-resize-size", "37"],
+    "resnet50_rsb_a3": ["--train-crop-size", "23", "--val-resize-size", "34"],
+}
+EVAL = {
+    "resnet50_imagenet_v2": {"resize": 37, "crop": 32},
+    "resnet50_rsb_a3": {"resize": 34, "crop": 32, "interpolation": "bicubic"},
+}
 
 
 def recipe_config(path, *flags):
     return _train_config(build_parser().parse_args(["train", "--config", str(path), *flags]))
 
 
-def test_the_eight_recipes_are_there():
+def test_the_nine_recipes_are_there():
     assert [p.stem for p in CONFIGS] == [
         "inception_v3_imagenet",
         "inception_v3_paper",
@@ -48,6 +58,7 @@ def test_the_eight_recipes_are_there():
         "resnet20_cifar10",
         "resnet50_imagenet",
         "resnet50_imagenet_v2",
+        "resnet50_rsb_a3",
         "resnet56_cifar10",
         "vgg16_imagenet",
     ]
@@ -110,7 +121,7 @@ def tiny_folder(tmp_path_factory):
 
 
 @pytest.mark.parametrize(
-    "name", [pytest.param(n, marks=pytest.mark.slow) if "imagenet" in n else n for n in sorted(SMALL)]
+    "name", [pytest.param(n, marks=pytest.mark.slow) if "cifar" not in n else n for n in sorted(SMALL)]
 )
 def test_each_recipe_trains_two_steps_on_a_tiny_folder(name, tiny_folder, tmp_path, capsys):
     out = tmp_path / "out"
@@ -124,13 +135,13 @@ def test_each_recipe_trains_two_steps_on_a_tiny_folder(name, tiny_folder, tmp_pa
     recipe = json.loads(Path(f"configs/{name}.json").read_text())["config"]
     folder = saved["data"]["folder"]
     assert folder["decode"] == recipe.get("decode", "auto").replace("auto", "once")
-    resize = 37 if folder["decode"] == "stream" else 32  # streamed evaluation: round(32 / 0.875)
-    assert folder["eval"] == {"resize": resize, "crop": 32} and folder["layout"] == "held-out"
+    assert folder["eval"] == EVAL.get(name, {"resize": 32, "crop": 32}) and folder["layout"] == "held-out"
     assert folder["val_files"] == len(split_folder(tiny_folder, 0.5).val_files) > 0
     rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert [row["step"] for row in rows] == [2]
     assert evaluate(out)["accuracy"] == rows[-1]["test_accuracy"]  # the same images, the same transform
-    for field in ("lr", "schedule", "step_milestones", "weight_decay", "momentum", "pad", "flip", "auto_augment"):
+    fields = ("lr", "schedule", "step_milestones", "weight_decay", "momentum", "pad", "flip", "auto_augment")
+    for field in (*fields, "optimizer", "loss", "mix_pairing", "train_interpolation", "min_lr", "warmup_prefix"):
         assert saved["config"][field] == recipe.get(field, saved["config"][field]), field
 
 

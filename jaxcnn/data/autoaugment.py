@@ -1,6 +1,7 @@
 """torchvision's automatic augmentation policies on the host, in Pillow: TrivialAugmentWide
 (``ta_wide``), RandAugment (``ra``) and AutoAugment's learned policies (``imagenet``, ``cifar10``,
-``svhn``), the spellings of torchvision's ``train.py --auto-augment``.
+``svhn``), the spellings of torchvision's ``train.py --auto-augment``; and timm's RandAugment,
+spelled as timm's ``--aa`` spells it (``rand-m7-mstd0.5-inc1``, "ResNet strikes back"'s).
 
 Each operation is the Pillow call torchvision's PIL backend makes (the backend its reference
 recipes train with), so the same operation and magnitude give torchvision's pixels exactly; the
@@ -16,14 +17,21 @@ threads after the random crop and flip (``transforms.train_transform``), a decod
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterator
+from typing import NamedTuple
 
 import numpy as np
 from PIL import Image, ImageEnhance, ImageOps
 
 POLICIES = ("ta_wide", "ra", "imagenet", "cifar10", "svhn")
+TIMM_RAND_HELP = "timm's rand-m<M>[-n<N>][-mstd<S>][-mmax<X>][-inc<0|1>][-p<P>]"
 RA_NUM_OPS = 2  # RandAugment's operations per image in torchvision's presets
 RA_BINS = 31  # its magnitude bins (``--ra-magnitude`` picks one, 0..30)
+# How geometric operations and resizes resample; "random" draws one of the two each time (timm's).
+INTERPOLATIONS = ("bilinear", "bicubic")
+TRAIN_INTERPOLATIONS = (*INTERPOLATIONS, "random")
+_RESAMPLING = {"bilinear": Image.Resampling.BILINEAR, "bicubic": Image.Resampling.BICUBIC}
 
 # AutoAugment's learned sub-policies: two (operation, probability, magnitude bin of 10) each.
 _LEARNED = {
@@ -244,24 +252,50 @@ def _inverse_affine(center, translate, shear) -> list[float]:
     return matrix
 
 
-def auto_augment(pixels: np.ndarray, policy: str, rng: np.random.Generator, magnitude: int = 9) -> np.ndarray:
-    """``policy`` applied to one image: ``sample_ops`` then ``apply_op`` of each.
+def auto_augment(
+    pixels: np.ndarray,
+    policy: str,
+    rng: np.random.Generator,
+    magnitude: int = 9,
+    *,
+    fill: tuple[int, ...] | None = None,
+    interpolation: str = "bilinear",
+) -> np.ndarray:
+    """``policy`` applied to one image: torchvision's (``sample_ops`` then ``apply_op`` of each)
+    or timm's RandAugment (``sample_timm_ops`` then ``apply_timm_op``).
 
     Args:
       pixels: uint8 [H, W, 3] (RGB) or [H, W, 1] (greyscale).
-      policy: one of ``POLICIES``.
+      policy: one of ``POLICIES`` or a timm RandAugment string (``timm_rand``).
       rng: the draws' source.
-      magnitude: RandAugment's magnitude bin, 0..30 (other policies ignore it).
+      magnitude: torchvision RandAugment's magnitude bin, 0..30 (other policies ignore it).
+      fill: timm's fill of uncovered pixels, 0..255 per channel (default ``TIMM_FILL``);
+        torchvision's policies fill with black.
+      interpolation: geometric operations' resampling, "bilinear", "bicubic" or "random" (each
+        operation one of the two, as timm draws them).
 
     Returns:
       uint8 [H, W, C], the same shape.
     """
     height, width, channels = pixels.shape
     image = Image.fromarray(pixels[..., 0] if channels == 1 else pixels)
-    for name, value in sample_ops(policy, rng, height, width, magnitude):
-        image = apply_op(image, name, value)
+    spec = timm_rand(policy)
+    if spec is not None:
+        for name, args, resample in sample_timm_ops(spec, rng, interpolation):
+            image = apply_timm_op(image, name, args, resample, fill or TIMM_FILL)
+    else:
+        for name, value in sample_ops(policy, rng, height, width, magnitude):
+            image = apply_op(image, name, value, resampling(interpolation, rng))
     out = np.asarray(image, np.uint8)
     return out[..., None] if channels == 1 else out
+
+
+def resampling(interpolation: str, rng: np.random.Generator | None = None) -> Image.Resampling:
+    """Pillow's resampling for ``interpolation`` (one of ``TRAIN_INTERPOLATIONS``); "random" draws
+    bilinear or bicubic from ``rng`` with equal chances."""
+    if interpolation == "random":
+        return (Image.Resampling.BILINEAR, Image.Resampling.BICUBIC)[rng.integers(2)]
+    return _RESAMPLING[interpolation]
 
 
 def host_augmented_batches(
@@ -273,13 +307,16 @@ def host_augmented_batches(
     flip: bool = False,
     out_size: int | None = None,
     magnitude: int = 9,
+    fill: tuple[int, ...] | None = None,
+    interpolation: str = "bilinear",
 ) -> Iterator[dict]:
     """Decoded-once training batches with their crop, flip and ``policy`` applied on the host, in
     torchvision's order: each image centre-padded to ``out_size``, padded by ``pad`` black pixels,
     cropped back at a random offset, flipped with probability 1/2 (``flip``), then ``auto_augment``.
     The draws come from ``numpy.random.default_rng([seed, index])``, ``index`` being the example's
     position in the run (``pipeline.train_batches``), so a resumed run draws the same. The device
-    then only normalises (and erases): ``jaxcnn.training.parts.transforms``.
+    then only normalises (and erases): ``jaxcnn.training.parts.transforms``. ``magnitude``,
+    ``fill``, ``interpolation``: see ``auto_augment``.
 
     Args:
       batches: dicts with 'image' uint8 [B, H, W, C] and 'index' int32 [B] (``train_batches``).
@@ -287,15 +324,16 @@ def host_augmented_batches(
     Yields:
       the same dicts with 'image' uint8 [B, S, S, C], S = ``out_size`` (or H = W).
     """
+    settings = {"magnitude": magnitude, "fill": fill, "interpolation": interpolation}
     for batch in batches:
         images = [
-            _crop_flip_augment(image, np.random.default_rng([seed, int(i)]), policy, pad, flip, out_size, magnitude)
+            _crop_flip_augment(image, np.random.default_rng([seed, int(i)]), policy, pad, flip, out_size, settings)
             for image, i in zip(batch["image"], batch["index"])
         ]
         yield {**batch, "image": np.stack(images)}
 
 
-def _crop_flip_augment(image, rng, policy, pad, flip, out_size, magnitude) -> np.ndarray:
+def _crop_flip_augment(image, rng, policy, pad, flip, out_size, settings) -> np.ndarray:
     height, width, _ = image.shape
     side = out_size or height
     top, left = (side - height) // 2, (side - width) // 2
@@ -304,4 +342,157 @@ def _crop_flip_augment(image, rng, policy, pad, flip, out_size, magnitude) -> np
     out = padded[dy : dy + side, dx : dx + side]
     if flip and rng.random() < 0.5:
         out = out[:, ::-1]
-    return auto_augment(np.ascontiguousarray(out), policy, rng, magnitude)
+    return auto_augment(np.ascontiguousarray(out), policy, rng, **settings)
+
+
+# timm's RandAugment operation sets: its default one and the "increasing" one (``inc1``), whose
+# operations grow stronger with the magnitude.
+_TIMM_GEOMETRIC = ("Rotate", "ShearX", "ShearY", "TranslateXRel", "TranslateYRel")
+_TIMM_ENHANCE = ("Color", "Contrast", "Brightness", "Sharpness")
+TIMM_OPS = {
+    False: ("AutoContrast", "Equalize", "Invert", "Rotate", "Posterize", "Solarize", "SolarizeAdd")
+    + _TIMM_ENHANCE
+    + ("ShearX", "ShearY", "TranslateXRel", "TranslateYRel"),
+    True: ("AutoContrast", "Equalize", "Invert", "Rotate", "PosterizeIncreasing", "SolarizeIncreasing", "SolarizeAdd")
+    + tuple(f"{name}Increasing" for name in _TIMM_ENHANCE)
+    + ("ShearX", "ShearY", "TranslateXRel", "TranslateYRel"),
+}
+TIMM_LEVEL_MAX = 10.0  # timm's magnitude scale: M of "rand-mM" is a level out of 10
+TIMM_FILL = (128, 128, 128)  # timm's fill where no mean is given
+
+
+class TimmRand(NamedTuple):
+    """timm's RandAugment settings, parsed from its ``--aa`` string by ``timm_rand``."""
+
+    magnitude: float = 10.0  # m: the level of every operation, 0..10
+    num_ops: int = 2  # n: operations drawn per image, with replacement
+    std: float = 0.0  # mstd: the level's Gaussian noise per use (inf: uniform in 0..m)
+    level_max: float = TIMM_LEVEL_MAX  # mmax: the noisy level's upper clip
+    increasing: bool = False  # inc1: the increasing operation set
+    prob: float = 0.5  # p: each drawn operation applies with this probability
+
+
+def timm_rand(policy: str) -> TimmRand | None:
+    """``policy`` as timm's ``rand_augment_transform`` reads it ("rand" then "-"-separated
+    sections m, n, mstd (over 100: uniform), mmax, inc, p), or None when it is not such a string
+    or a section is not one of these."""
+    sections = policy.split("-") if isinstance(policy, str) else []
+    if not sections or sections[0] != "rand":
+        return None
+    spec = TimmRand()
+    keys = {"m": ("magnitude", int), "n": ("num_ops", int), "mstd": ("std", float), "mmax": ("level_max", int)}
+    keys.update({"inc": ("increasing", lambda v: bool(int(v))), "p": ("prob", float)})
+    for section in sections[1:]:
+        match = re.fullmatch(r"([a-z]+)(\d.*)", section)
+        if match is None or match[1] not in keys:
+            return None
+        field, parse = keys[match[1]]
+        try:
+            value = parse(match[2])
+        except ValueError:
+            return None
+        spec = spec._replace(**{field: float("inf") if field == "std" and value > 100 else value})
+    if not (spec.num_ops >= 1 and 0 <= spec.prob <= 1 and spec.magnitude >= 0):
+        return None
+    return spec
+
+
+def is_policy(policy: str) -> bool:
+    """Whether ``policy`` names one of ``POLICIES`` or is a timm RandAugment string (``timm_rand``)."""
+    return policy in POLICIES or timm_rand(policy) is not None
+
+
+def sample_timm_ops(spec: TimmRand, rng: np.random.Generator, interpolation: str = "random") -> list:
+    """The operations timm's ``RandAugment`` applies to one image, drawn from ``rng`` as timm draws
+    them: ``num_ops`` of its set, uniformly with replacement; each kept with probability ``prob``;
+    its level ``magnitude`` plus Gaussian noise of ``std`` (uniform in 0..magnitude for inf),
+    clipped to 0..``level_max``; a signed argument negated with probability 1/2; geometric
+    operations resampled bilinearly or bicubically with equal chances (``interpolation``
+    "random", timm's default) or as ``interpolation`` says.
+
+    Returns:
+      a list of (operation name, its arguments as ``timm_args`` gives them, Pillow resampling).
+    """
+    names = TIMM_OPS[spec.increasing]
+    ops = []
+    for index in rng.integers(len(names), size=spec.num_ops):
+        name = names[index]
+        if spec.prob < 1.0 and rng.random() > spec.prob:
+            continue
+        level = spec.magnitude
+        if spec.std == float("inf"):
+            level = rng.uniform(0, level)
+        elif spec.std > 0:
+            level = rng.normal(level, spec.std)
+        level = max(0.0, min(float(level), spec.level_max or TIMM_LEVEL_MAX))
+        negate = bool(rng.random() > 0.5)
+        ops.append((name, timm_args(name, level, negate), resampling(interpolation, rng)))
+    return ops
+
+
+def timm_args(name: str, level: float, negate: bool = False) -> tuple:
+    """timm's ``LEVEL_TO_ARG[name](level)``: the arguments of operation ``name`` at ``level``
+    (0..10), ``negate`` taking the place of its coin for the signed ones."""
+    fraction = level / TIMM_LEVEL_MAX
+    sign = -1.0 if negate else 1.0
+    if name in ("AutoContrast", "Equalize", "Invert"):
+        return ()
+    if name == "Rotate":
+        return (sign * (fraction * 30.0),)
+    if name in ("ShearX", "ShearY"):
+        return (sign * (fraction * 0.3),)
+    if name in ("TranslateXRel", "TranslateYRel"):
+        return (sign * (fraction * 0.45),)
+    if name in _TIMM_ENHANCE:
+        return (fraction * 1.8 + 0.1,)
+    if name.endswith("Increasing") and name.removesuffix("Increasing") in _TIMM_ENHANCE:
+        return (max(0.1, 1.0 + sign * (fraction * 0.9)),)
+    if name == "Posterize":
+        return (int(fraction * 4),)
+    if name == "PosterizeIncreasing":
+        return (4 - int(fraction * 4),)
+    if name == "Solarize":
+        return (min(256, int(fraction * 256)),)
+    if name == "SolarizeIncreasing":
+        return (256 - min(256, int(fraction * 256)),)
+    if name == "SolarizeAdd":
+        return (min(128, int(fraction * 110)),)
+    raise ValueError(f"unknown timm augmentation operation {name!r}")
+
+
+def apply_timm_op(image: Image.Image, name: str, args: tuple, resample=Image.Resampling.BICUBIC, fill=TIMM_FILL):
+    """One operation of timm's ``auto_augment`` module on a Pillow image (mode RGB or L), the
+    Pillow call timm makes; geometric operations fill with ``fill`` (RGB values; timm passes the
+    normalisation mean in 0..255) and resample with ``resample``."""
+    fillcolor = fill[0] if image.mode == "L" else tuple(fill)
+    geometric = {"fillcolor": fillcolor, "resample": resample}
+    if name == "Rotate":
+        return image.rotate(args[0], **geometric)
+    if name in ("ShearX", "ShearY", "TranslateXRel", "TranslateYRel"):
+        amount = args[0]
+        matrix = {
+            "ShearX": (1, amount, 0, 0, 1, 0),
+            "ShearY": (1, 0, 0, amount, 1, 0),
+            "TranslateXRel": (1, 0, amount * image.size[0], 0, 1, 0),
+            "TranslateYRel": (1, 0, 0, 0, 1, amount * image.size[1]),
+        }[name]
+        return image.transform(image.size, Image.Transform.AFFINE, matrix, **geometric)
+    base = name.removesuffix("Increasing")
+    if base in _TIMM_ENHANCE:
+        return getattr(ImageEnhance, base)(image).enhance(args[0])
+    if base == "Posterize":  # 0 bits: black, what Pillow gave timm before it refused 0 bits
+        return (
+            image
+            if args[0] >= 8
+            else ImageOps.posterize(image, args[0])
+            if args[0]
+            else Image.new(image.mode, image.size)
+        )
+    if base == "Solarize":
+        return ImageOps.solarize(image, args[0])
+    if name == "SolarizeAdd":
+        lut = [min(255, i + args[0]) if i < 128 else i for i in range(256)]
+        return image.point(lut * len(image.getbands()))
+    return {"AutoContrast": ImageOps.autocontrast, "Equalize": ImageOps.equalize, "Invert": ImageOps.invert}[name](
+        image
+    )

@@ -1,13 +1,16 @@
 """MixUp and CutMix of a training batch, as torchvision's ``transforms.v2.MixUp`` and ``CutMix``
 (given both, one of the two per batch with equal chances, as ``RandomChoice`` of the two in its
 reference scripts): each image is mixed with the one before it in the batch (``roll(1)``) and
-its one-hot label with that image's, by a ratio drawn from ``Beta(alpha, alpha)``.
+its one-hot label with that image's, by a ratio drawn from ``Beta(alpha, alpha)``. timm's
+``Mixup`` (mode "batch") draws the same way and mixes each image with its mirror in the batch
+(``flip(0)``): ``pairing="flip"``. Both mix each GPU's batch on its own: ``group_size``.
 
 The parameters are drawn (``sample_mix``) apart from their use (``apply_mix``), so each can be
 checked against torchvision's given the same draw."""
 
 from __future__ import annotations
 
+import functools
 from typing import NamedTuple
 
 import jax
@@ -49,24 +52,50 @@ def sample_mix(key, height: int, width: int, *, mixup_alpha: float = 0.0, cutmix
     return MixParams(cutmix, lam, jnp.where(cutmix, box, 0))
 
 
-def apply_mix(images: jax.Array, labels: jax.Array, num_classes: int, params: MixParams) -> tuple[jax.Array, jax.Array]:
-    """Mix a batch with its ``roll(1)`` by ``params``. images float [B, H, W, C], labels int [B]
-    -> (mixed images float [B, H, W, C], soft targets float32 [B, num_classes])."""
+PAIRINGS = {"roll": lambda x: jnp.roll(x, 1, axis=0), "flip": lambda x: jnp.flip(x, axis=0)}
+
+
+def apply_mix(
+    images: jax.Array, labels: jax.Array, num_classes: int, params: MixParams, pairing: str = "roll"
+) -> tuple[jax.Array, jax.Array]:
+    """Mix a batch with its ``roll(1)`` (``pairing`` "roll") or ``flip(0)`` ("flip") by ``params``.
+    images float [B, H, W, C], labels int [B] -> (mixed images float [B, H, W, C], soft targets
+    float32 [B, num_classes])."""
+    partner = PAIRINGS[pairing]
     x1, y1, x2, y2 = params.box
     rows, cols = jnp.arange(images.shape[1])[:, None], jnp.arange(images.shape[2])[None, :]
     in_box = (rows >= y1) & (rows < y2) & (cols >= x1) & (cols < x2)
-    rolled = jnp.roll(images, 1, axis=0)
+    rolled = partner(images)
     pasted = jnp.where(in_box[None, :, :, None], rolled, images)
     blended = rolled * (1.0 - params.lam) + images * params.lam
     one_hot = jax.nn.one_hot(labels, num_classes)
-    targets = jnp.roll(one_hot, 1, axis=0) * (1.0 - params.lam) + one_hot * params.lam
+    targets = partner(one_hot) * (1.0 - params.lam) + one_hot * params.lam
     return jnp.where(params.cutmix, pasted, blended), targets
 
 
 def mix_batch(
-    images: jax.Array, labels: jax.Array, key, num_classes: int, *, mixup_alpha: float = 0.0, cutmix_alpha: float = 0.0
+    images: jax.Array,
+    labels: jax.Array,
+    key,
+    num_classes: int,
+    *,
+    mixup_alpha: float = 0.0,
+    cutmix_alpha: float = 0.0,
+    pairing: str = "roll",
+    group_size: int | None = None,
 ) -> tuple[jax.Array, jax.Array]:
     """``apply_mix`` of a ``sample_mix`` draw from ``key``: (images float [B, H, W, C], soft
-    targets float32 [B, num_classes])."""
-    params = sample_mix(key, images.shape[1], images.shape[2], mixup_alpha=mixup_alpha, cutmix_alpha=cutmix_alpha)
-    return apply_mix(images, labels, num_classes, params)
+    targets float32 [B, num_classes]). ``group_size``: each consecutive group of that many images
+    (a GPU's batch in the recipe) mixed on its own, with its own draw; B must be a multiple."""
+    alphas = {"mixup_alpha": mixup_alpha, "cutmix_alpha": cutmix_alpha}
+    batch = images.shape[0]
+    if group_size and group_size < batch:
+        if batch % group_size:
+            raise ValueError(f"mix groups of {group_size} images do not divide a batch of {batch}")
+        groups = batch // group_size
+        mix_one = functools.partial(mix_batch, num_classes=num_classes, pairing=pairing, **alphas)
+        grouped = images.reshape(groups, group_size, *images.shape[1:]), labels.reshape(groups, group_size)
+        mixed, targets = jax.vmap(mix_one)(*grouped, jax.random.split(key, groups))
+        return mixed.reshape(images.shape), targets.reshape(batch, num_classes)
+    params = sample_mix(key, images.shape[1], images.shape[2], **alphas)
+    return apply_mix(images, labels, num_classes, params, pairing)

@@ -95,13 +95,15 @@ def folder_part(
     ``cache_dir``. ``"stream"``: a ``jaxcnn.data.streaming.StreamingFolder`` that decodes the files
     every epoch (the training transform for ``"train"``, the evaluation transform for ``"val"``),
     with ``streamed``'s settings: ``train_crop`` (the training crop's side instead of
-    ``image_size``), ``eval_resize`` (the shorter side before the evaluation crop), ``auto_augment``
-    and ``ra_magnitude`` (see ``StreamingFolder``; decoded once, the training loop augments on the
-    host: ``jaxcnn.data.autoaugment.host_augmented_batches``); ``"once"`` refuses different crop
-    and resize sizes (``ValueError``).
+    ``image_size``), ``eval_resize`` (the shorter side before the evaluation crop),
+    ``train_interpolation`` and ``eval_interpolation`` (how each resamples), ``auto_augment``,
+    ``ra_magnitude`` and ``fill`` (see ``StreamingFolder``; decoded once, the training loop augments
+    on the host: ``jaxcnn.data.autoaugment.host_augmented_batches``); ``"once"`` refuses different
+    crop and resize sizes and interpolations (``ValueError``).
     """
     streamed = {k: v for k, v in (streamed or {}).items() if v is not None}
-    sizes = sorted(streamed.keys() & {"train_crop", "eval_resize"})
+    streamed = {k: v for k, v in streamed.items() if not (k.endswith("_interpolation") and v == "bilinear")}
+    sizes = sorted(streamed.keys() & {"train_crop", "eval_resize", "train_interpolation", "eval_interpolation"})
     if decode != "stream" and sizes:
         raise ValueError(f"{' and '.join(sizes)} apply to a folder streamed from its files; pass --decode stream")
     files, labels = (split.train_files, split.train_labels) if part == "train" else (split.val_files, split.val_labels)
@@ -112,9 +114,11 @@ def folder_part(
         settings = {"image_size": image_size, "workers": workers, "skip_bad": skip_bad, "seed": seed}
         if train:
             settings["image_size"] = streamed.get("train_crop", image_size)
-            settings.update({k: streamed[k] for k in ("auto_augment", "ra_magnitude") if k in streamed})
+            settings.update({k: streamed[k] for k in ("auto_augment", "ra_magnitude", "fill") if k in streamed})
+            settings["interpolation"] = streamed.get("train_interpolation", "bilinear")
         else:
             settings["resize"] = streamed.get("eval_resize")
+            settings["interpolation"] = streamed.get("eval_interpolation", "bilinear")
         return StreamingFolder(list(files), labels, split.classes, train=train, **settings)
     settings = {"image_size": image_size, "channels": channels, "skip_bad": skip_bad, "workers": workers}
     return decode_files(split.root, files, labels, split.classes, cache_dir=cache_dir, part=part, **settings)
@@ -165,7 +169,8 @@ def load_splits(
         folder_part(split, part, decode=decode, image_size=image_size, channels=channels, streamed=streamed, **settings)
         for part in ("train", "val")
     )
-    return train, test, describe_folder(files, decode, image_size, channels, getattr(test, "resize", image_size))
+    evaluation = getattr(test, "resize", image_size), getattr(test, "interpolation", "bilinear")
+    return train, test, describe_folder(files, decode, image_size, channels, *evaluation)
 
 
 def load_test_split(
@@ -209,12 +214,17 @@ def _feeding(skip_bad: bool, workers: int | None, seed: int, data_root) -> dict:
     return {"skip_bad": skip_bad, "workers": workers, "seed": seed, "cache_dir": folder_cache_dir(data_root)}
 
 
-def describe_folder(files: dict, decode: str, image_size: int, channels: int, resize: int) -> dict:
+def describe_folder(
+    files: dict, decode: str, image_size: int, channels: int, resize: int, interpolation: str = "bilinear"
+) -> dict:
     """What a run folder's ``config.json`` keeps of an image folder: ``files``
     (``FolderSplit.describe()``) plus the decode mode, the image size, the channels and the
     evaluation transform (``eval_transform``'s shorter side ``resize`` before the centre crop: the
-    image size when decoded once, a streaming folder's ``resize`` when streamed)."""
+    image size when decoded once, a streaming folder's ``resize`` when streamed; its
+    ``interpolation`` where it is not bilinear)."""
     transform = {"resize": resize, "crop": image_size}
+    if interpolation != "bilinear":
+        transform["interpolation"] = interpolation
     return {**files, "decode": decode, "image_size": image_size, "channels": channels, "eval": transform}
 
 

@@ -52,8 +52,10 @@ class StreamingFolder:
       resize: the shorter side before the evaluation crop (default ``round(S / 0.875)``, 256 for
         224, torchvision's ImageNet evaluation).
       stats_sample: how many images, evenly spaced in the list, ``channel_stats`` decodes.
-      auto_augment, ra_magnitude: a training image's automatic augmentation after its crop and
-        flip (``jaxcnn.data.autoaugment``; None: none).
+      auto_augment, ra_magnitude, fill: a training image's automatic augmentation after its crop
+        and flip (``jaxcnn.data.autoaugment.auto_augment``; None: none).
+      interpolation: how crops and resizes resample: "bilinear", "bicubic", or for training
+        "random" (see ``train_transform``).
     """
 
     def __init__(
@@ -71,6 +73,8 @@ class StreamingFolder:
         stats_sample: int = 256,
         auto_augment: str | None = None,
         ra_magnitude: int = 9,
+        fill: tuple[int, ...] | None = None,
+        interpolation: str = "bilinear",
     ):
         _check_labels(labels)
         _check_classes(classes)
@@ -96,9 +100,16 @@ class StreamingFolder:
         self.image_size, self.train, self.skip_bad, self.seed, self.resize = image_size, train, skip_bad, seed, resize
         self.workers = workers or os.cpu_count() or 1
         self.stats_sample = stats_sample
-        if auto_augment is not None and auto_augment not in autoaugment.POLICIES:
-            raise ValueError(f"auto_augment must be one of {', '.join(autoaugment.POLICIES)}, got {auto_augment!r}")
-        self.auto_augment, self.ra_magnitude = auto_augment, ra_magnitude
+        if auto_augment is not None and not autoaugment.is_policy(auto_augment):
+            raise ValueError(
+                f"auto_augment must be one of {', '.join(autoaugment.POLICIES)} or {autoaugment.TIMM_RAND_HELP}, "
+                f"got {auto_augment!r}"
+            )
+        allowed = autoaugment.TRAIN_INTERPOLATIONS if train else autoaugment.INTERPOLATIONS
+        if interpolation not in allowed:
+            raise ValueError(f"interpolation must be one of {', '.join(allowed)}, got {interpolation!r}")
+        self.auto_augment, self.ra_magnitude, self.fill = auto_augment, ra_magnitude, fill
+        self.interpolation = interpolation
         self.source = os.path.commonpath([str(f.absolute()) for f in self.files])
 
     @property
@@ -128,8 +139,9 @@ class StreamingFolder:
         try:
             if self.train:
                 rng = np.random.default_rng([self.seed, epoch, example])
-                return train_transform(path, self.image_size, rng, self.auto_augment, self.ra_magnitude)
-            return eval_transform(open_rgb(path), self.image_size, self.resize)
+                settings = {"interpolation": self.interpolation, "fill": self.fill}
+                return train_transform(path, self.image_size, rng, self.auto_augment, self.ra_magnitude, **settings)
+            return eval_transform(open_rgb(path), self.image_size, self.resize, self.interpolation)
         except DECODE_ERRORS as err:
             raise cannot_decode(path, err) from err
 
@@ -162,6 +174,7 @@ class StreamingFolder:
             workers=self.workers,
             skip_bad=self.skip_bad,
             resize=self.resize,
+            interpolation="bilinear" if self.interpolation == "random" else self.interpolation,
         )
         batch = next(evaluation.read([picks], 0, substitute=False))
         kept = batch["mask"]

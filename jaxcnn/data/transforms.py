@@ -57,14 +57,17 @@ def is_greyscale(path: str | os.PathLike) -> bool:
         return image.mode in GREY_MODES
 
 
-def eval_transform(image: Image.Image, size: int, resize: int | None = None) -> np.ndarray:
+def eval_transform(
+    image: Image.Image, size: int, resize: int | None = None, interpolation: str = "bilinear"
+) -> np.ndarray:
     """torchvision's ``Resize(resize)`` + ``CenterCrop(size)``: the shorter side scaled to
-    ``resize`` (default ``size``, bilinear), then the centre ``size`` x ``size`` square.
+    ``resize`` (default ``size``), then the centre ``size`` x ``size`` square.
 
     Args:
       image: an RGB image (see ``open_rgb``).
       size: output side in pixels.
       resize: shorter side before cropping, >= ``size`` (ImageNet's evaluation uses 256 for 224).
+      interpolation: the resize's, "bilinear" (torchvision's default) or "bicubic" (timm's).
 
     Returns:
       uint8 [size, size, 3] (RGB) or [size, size, 1] (greyscale).
@@ -73,7 +76,7 @@ def eval_transform(image: Image.Image, size: int, resize: int | None = None) -> 
     width, height = image.size
     scale = resize / min(width, height)
     shape = (resize, int(height * scale)) if width <= height else (int(width * scale), resize)
-    image = image.resize(shape, Image.Resampling.BILINEAR)
+    image = image.resize(shape, autoaugment.resampling(interpolation))
     left = int(round((shape[0] - size) / 2.0))
     top = int(round((shape[1] - size) / 2.0))
     pixels = np.asarray(image.crop((left, top, left + size, top + size)), np.uint8)
@@ -114,13 +117,22 @@ def random_resized_crop_params(width: int, height: int, rng: np.random.Generator
 
 
 def train_transform(
-    path: str | os.PathLike, size: int, rng: np.random.Generator, auto_augment: str | None = None, magnitude: int = 9
+    path: str | os.PathLike,
+    size: int,
+    rng: np.random.Generator,
+    auto_augment: str | None = None,
+    magnitude: int = 9,
+    *,
+    interpolation: str = "bilinear",
+    fill: tuple[int, ...] | None = None,
 ) -> np.ndarray:
-    """torchvision's ``RandomResizedCrop(size)`` (bilinear) + ``RandomHorizontalFlip()`` of the
-    image at ``path``: the crop is drawn from the file's header size
-    (``random_resized_crop_params``), then a flip with probability 1/2, both from ``rng``; then,
-    given, the ``auto_augment`` policy (``jaxcnn.data.autoaugment``, RandAugment at ``magnitude``),
-    its draws from ``rng`` too.
+    """torchvision's ``RandomResizedCrop(size)`` + ``RandomHorizontalFlip()`` of the image at
+    ``path``: the crop is drawn from the file's header size (``random_resized_crop_params``),
+    then a flip with probability 1/2, both from ``rng``; the crop resampled as ``interpolation``
+    says ("bilinear", "bicubic", or "random": one of the two with equal chances, timm's
+    ``RandomResizedCropAndInterpolation``); then, given, the ``auto_augment`` policy
+    (``jaxcnn.data.autoaugment.auto_augment`` with ``magnitude``, ``fill`` and the same
+    ``interpolation``), its draws from ``rng`` too.
 
     A JPEG is decoded at 1/2, 1/4 or 1/8 of its size (Pillow's ``draft``, the decoder's own
     scaling) when the crop still has at least ``size`` pixels in each direction at that scale;
@@ -133,16 +145,19 @@ def train_transform(
     with Image.open(path) as image:
         top, left, height, width = random_resized_crop_params(*image.size, rng)
         flip = rng.random() < 0.5
+        resample = autoaugment.resampling(interpolation, rng)
         box = _draft(image, (left, top, left + width, top + height), size)
         image = to_rgb(image)
     if all(float(edge).is_integer() for edge in box):
-        image = image.crop(box).resize((size, size), Image.Resampling.BILINEAR)
+        image = image.crop(box).resize((size, size), resample)
     else:  # a reduced decode: the crop in its pixels, resampled without rounding its edges
-        image = image.resize((size, size), Image.Resampling.BILINEAR, box=box)
+        image = image.resize((size, size), resample, box=box)
     if flip:
         image = image.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
     pixels = np.asarray(image, np.uint8)
-    return pixels if auto_augment is None else autoaugment.auto_augment(pixels, auto_augment, rng, magnitude)
+    if auto_augment is None:
+        return pixels
+    return autoaugment.auto_augment(pixels, auto_augment, rng, magnitude, fill=fill, interpolation=interpolation)
 
 
 def _draft(image: Image.Image, box: tuple[int, int, int, int], size: int) -> tuple:

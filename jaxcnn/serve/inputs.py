@@ -26,6 +26,7 @@ class Preprocessing:
       channels: 1 (files read as grey, see ``open_image``) or 3 (RGB).
       mean, std: per-channel statistics in 0..1 units.
       resize: the shorter side before cropping (torchvision's ``Resize``); None: ``crop``.
+      interpolation: the resize's, "bilinear" or "bicubic".
     """
 
     crop: int
@@ -34,12 +35,15 @@ class Preprocessing:
     mean: tuple[float, ...]
     std: tuple[float, ...]
     resize: int | None = None
+    interpolation: str = "bilinear"
 
     def pixels(self, path: str | os.PathLike) -> np.ndarray:
         """The file at ``path`` as uint8 [crop, crop, channels]; the errors of ``open_image``
         (``jaxcnn.data.transforms.DECODE_ERRORS``) for a missing or damaged file."""
         image = open_image(path, self.channels)
-        return eval_transform(image, self.crop, self.resize).reshape(self.crop, self.crop, self.channels)
+        return eval_transform(image, self.crop, self.resize, self.interpolation).reshape(
+            self.crop, self.crop, self.channels
+        )
 
     def normalize(self, images) -> jax.Array:
         """uint8 [B, crop, crop, channels] -> float32 [B, input_size, input_size, channels]."""
@@ -61,14 +65,17 @@ def served_inputs(source: Source) -> tuple[Preprocessing, tuple[str, ...]]:
     other heads their label numbers.
     """
     crop, resize, classes = source.image_size, source.resize, source.classes
+    interpolation = "bilinear"
     folder = source.data.folder if source.data is not None else None
     if folder is not None:
         crop, resize = folder["eval"]["crop"], folder["eval"]["resize"]
+        interpolation = folder["eval"].get("interpolation", interpolation)
     elif source.config is not None:
         test = load(source.config.data, "test", root=source.config.data_root)
         crop, classes = test.images.shape[1], classes or test.classes
     if classes is None:
         count = source.model.num_classes
         classes = imagenet_classes() if count == len(imagenet_classes()) else tuple(map(str, range(count)))
-    preprocessing = Preprocessing(crop, source.image_size, source.in_channels, source.mean, source.std, resize)
+    statistics = source.in_channels, source.mean, source.std
+    preprocessing = Preprocessing(crop, source.image_size, *statistics, resize, interpolation)
     return preprocessing, tuple(classes)

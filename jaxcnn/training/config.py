@@ -11,16 +11,17 @@ import numbers
 from pathlib import Path
 from typing import Any
 
-from jaxcnn.data.autoaugment import POLICIES, RA_BINS
+from jaxcnn.data.autoaugment import INTERPOLATIONS, POLICIES, RA_BINS, TIMM_RAND_HELP, TRAIN_INTERPOLATIONS, is_policy
 from jaxcnn.data.sources import DECODE_MODES
 from jaxcnn.models.registry import is_weights_name
 
 DTYPES = ("float32", "bfloat16")
-OPTIMIZERS = ("sgd", "adamw", "rmsprop_tf", "lamb")
+OPTIMIZERS = ("sgd", "adamw", "rmsprop_tf", "lamb", "lamb_timm")
 SCHEDULES = ("cosine", "step", "exponential", "constant")
 WARMUP_METHODS = ("linear", "constant")
 SCHEDULE_UNITS = ("step", "epoch")
 LOSSES = ("cross_entropy", "bce")  # make_train_step's loss functions
+MIX_PAIRINGS = ("roll", "flip")  # whom each image is mixed with: the one before it, or its mirror in the batch
 MODES = ("auto", "none", "sharded", "pmap")
 STEP_MILESTONES = (0.5, 0.75)  # fractions of training at which "step" divides the rate by 10
 
@@ -117,8 +118,10 @@ class TrainConfig:
         ``rmsprop_epsilon`` (``rmsprop_tf``), ``clip_grad_norm``: see ``optimizer``;
         ``lr_gamma``, ``lr_step_epochs``: the ``exponential`` schedule multiplies the rate by
         ``lr_gamma`` every ``lr_step_epochs`` epochs; ``warmup_method``, ``warmup_start_factor``:
-        the warm-up's shape and start; ``schedule_unit``: "epoch" changes the rate only when an
-        epoch starts (torchvision's schedulers, stepped once per epoch); ``loss``,
+        the warm-up's shape and start; ``warmup_prefix``: whether the schedule begins after the
+        warm-up or counts from step 0; ``min_lr``: the cosine's end; ``schedule_unit``: "epoch"
+        changes the rate only when an epoch starts (torchvision's schedulers, stepped once per
+        epoch); ``loss``,
         ``bce_target_threshold``: see ``make_train_step``; ``step_milestones``: the fractions
         of training after warm-up at which the ``step`` schedule multiplies the rate by 0.1;
         ``model_ema``, ``model_ema_steps``, ``model_ema_decay``: torchvision's moving average of
@@ -129,11 +132,12 @@ class TrainConfig:
       pad, flip: random-crop padding (pixels) and horizontal flips; ``random_erase``: the
         probability of erasing a box of each training image (``jaxcnn.data.augment``);
         ``mixup_alpha``, ``cutmix_alpha``: MixUp and CutMix of each training batch
-        (``jaxcnn.data.mix``; 0: off); ``auto_augment``, ``ra_magnitude``: torchvision's
-        automatic augmentation policies (``jaxcnn.data.autoaugment``); ``ra_reps``: repeated
-        augmentation (``jaxcnn.data.pipeline.repeated_order``); ``train_crop_size``,
-        ``val_resize_size``: a streamed folder's training crop and evaluation resize;
-        ``image_size``: inputs are
+        (``jaxcnn.data.mix``; 0: off), ``mix_pairing`` whom each image is mixed with;
+        ``auto_augment``, ``ra_magnitude``: torchvision's or timm's automatic augmentation
+        policies (``jaxcnn.data.autoaugment``); ``ra_reps``: repeated augmentation
+        (``jaxcnn.data.pipeline.repeated_order``); ``train_crop_size``, ``val_resize_size``,
+        ``train_interpolation``, ``val_interpolation``: a streamed folder's training crop,
+        evaluation resize and their resampling; ``image_size``: inputs are
         centre-padded to it (None: the smallest size every stride-2 reduction of the model
         halves exactly, see ``parts.halving_size``); a folder's images are brought to it (None:
         the model's natural input size, ``jaxcnn.models.model_info(model).input_size``).
@@ -259,6 +263,16 @@ class TrainConfig:
     )
     warmup_epochs: float = setting(
         0.1, (lambda v: _is_real(v) and v >= 0, "a finite number >= 0"), "optimisation", parse="float"
+    )
+    warmup_prefix: bool = setting(
+        True,
+        FLAG,
+        "optimisation",
+        "the schedule starts after the warm-up (torchvision's SequentialLR); false: it counts from the first step "
+        "and the warm-up replaces its start (timm's default)",
+    )
+    min_lr: float = setting(
+        0.0, RATE, "optimisation", "the cosine schedule's last rate (timm's --min-lr)", parse="float"
     )
     warmup_method: str = setting(
         "linear", None, "optimisation", "warm up linearly to --lr, or hold the start rate", choices=WARMUP_METHODS
@@ -392,6 +406,14 @@ class TrainConfig:
         "CutMix each training batch (torchvision's CutMix; 0: off); with --mixup-alpha too, one of the two per batch",
         parse="float",
     )
+    mix_pairing: str = setting(
+        "roll",
+        None,
+        "data",
+        "MixUp/CutMix each image with the one before it (torchvision's roll) or with its mirror in the batch "
+        "(timm's flip)",
+        choices=MIX_PAIRINGS,
+    )
     random_erase: float = setting(
         0.0,
         (lambda v: _is_real(v) and 0 <= v <= 1, "a number in [0, 1]"),
@@ -401,12 +423,13 @@ class TrainConfig:
     )
     auto_augment: str | None = setting(
         None,
-        None,
+        (is_policy, f"one of {', '.join(POLICIES)} or {TIMM_RAND_HELP}"),
         "data",
         "augment each training image on the host with torchvision's ta_wide (TrivialAugmentWide), ra "
-        "(RandAugment) or AutoAugment's imagenet, cifar10 or svhn policy, after the crop and flip",
+        "(RandAugment) or AutoAugment's imagenet, cifar10 or svhn policy, or timm's RandAugment "
+        "(rand-m7-mstd0.5-inc1), after the crop and flip",
         optional=True,
-        choices=POLICIES,
+        metavar="POLICY",
     )
     ra_magnitude: int = setting(
         9,
@@ -430,6 +453,17 @@ class TrainConfig:
         "a streamed folder's training crop side (RandomResizedCrop; default: --image-size)",
         optional=True,
         parse="positive",
+    )
+    train_interpolation: str = setting(
+        "bilinear",
+        None,
+        "data",
+        "a streamed folder's training crops and augmentations resample so; random: one of the two each time "
+        "(timm's default)",
+        choices=TRAIN_INTERPOLATIONS,
+    )
+    val_interpolation: str = setting(
+        "bilinear", None, "data", "a streamed folder's evaluation resize resamples so", choices=INTERPOLATIONS
     )
     val_resize_size: int | None = setting(
         None,
@@ -598,6 +632,8 @@ def validate(config: TrainConfig) -> None:
         raise ConfigError("pixel_mean", "subtracts the training images' mean image; leave out mean and std")
     if (config.mean is None) != (config.std is None) or (config.mean and len(config.mean) != len(config.std)):
         raise ConfigError("std", f"expected as many values as mean={config.mean!r}, got {config.std!r}")
+    if config.min_lr > config.lr:
+        raise ConfigError("min_lr", f"expected a rate <= lr={config.lr!r}, got {config.min_lr!r}")
     if not config.warmup_epochs < config.epochs:
         raise ConfigError(
             "warmup_epochs", f"expected a number below epochs={config.epochs}, got {config.warmup_epochs!r}"

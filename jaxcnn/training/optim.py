@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 
 import jax
+import jax.numpy as jnp
 import optax
 
 from .config import OPTIMIZERS, SCHEDULES, STEP_MILESTONES, WARMUP_METHODS
@@ -29,18 +30,24 @@ def schedule(
     warmup_method: str = "linear",
     start_factor: float | None = None,
     steps_per_epoch: int | None = None,
+    min_lr: float = 0.0,
+    warmup_prefix: bool = True,
 ) -> optax.Schedule:
     """The learning rate at each step (a function int -> float32 []).
 
     A warm-up over ``warmup_steps`` from ``start_factor * peak`` (default ``peak / warmup_steps``):
     "linear" to ``peak`` (torchvision's ``LinearLR``) or "constant" there (``ConstantLR``; He et
-    al.'s 0.01 before 0.1 for ResNet-110). Then "cosine" (to 0 at ``total_steps``), "step" (x0.1
+    al.'s 0.01 before 0.1 for ResNet-110). Then "cosine" (to ``min_lr`` at ``total_steps``), "step" (x0.1
     at each of the ``milestones``, fractions of the remaining steps, rounded down to a step once
     float error is allowed for, so that 1/3 of 90 epochs ends epoch 30 exactly: by default 50% and
     75%, the ResNet paper's CIFAR recipe; 1/3 and 2/3 are torchvision's ImageNet recipe, x0.1
     every 30 of 90 epochs), "exponential" (x``gamma`` after every ``decay_steps`` steps, a
     staircase: TensorFlow's ``exponential_decay(staircase=True)``, the Inception v3 paper's 0.94
     every two epochs) or "constant".
+
+    ``warmup_prefix``: the main schedule starts when the warm-up ends (torchvision's
+    ``SequentialLR``); False: it counts from step 0 and the warm-up takes the place of its first
+    steps (timm's schedulers without ``warmup_prefix``).
 
     ``steps_per_epoch``: the rate changes only when an epoch starts, to its value at that step,
     as torchvision's scripts step their schedulers once per epoch.
@@ -51,9 +58,9 @@ def schedule(
         raise ValueError(f"warmup_method must be one of {WARMUP_METHODS}, got {warmup_method!r}")
     if not 0 <= warmup_steps < max(total_steps, 1):
         raise ValueError(f"warmup_steps must be in 0..{total_steps - 1}, got {warmup_steps}")
-    rest = total_steps - warmup_steps
+    rest = total_steps - warmup_steps if warmup_prefix else total_steps
     if name == "cosine":
-        main = optax.cosine_decay_schedule(peak, max(rest, 1))
+        main = optax.cosine_decay_schedule(peak, max(rest, 1), alpha=min_lr / peak)
     elif name == "step":
         main = optax.piecewise_constant_schedule(peak, {math.floor(f * rest + 1e-9): 0.1 for f in milestones})
     elif name == "exponential":
@@ -67,7 +74,10 @@ def schedule(
             warmup = optax.linear_schedule(start, peak, warmup_steps)
         else:
             warmup = optax.constant_schedule(start)
-        rate = optax.join_schedules([warmup, main], [warmup_steps])
+        if warmup_prefix:
+            rate = optax.join_schedules([warmup, main], [warmup_steps])
+        else:
+            rate = lambda step: jnp.where(step < warmup_steps, warmup(step), main(step))  # noqa: E731
     if steps_per_epoch is None:
         return rate
     return lambda step: rate(step // steps_per_epoch * steps_per_epoch)
@@ -97,6 +107,9 @@ def optimizer(
       0.9, epsilon 1.0): ``ms = d * ms + (1 - d) * g**2`` from ``ms = 1``, ``mom = momentum * mom
       + lr * g / sqrt(ms + epsilon)``, ``w -= mom``; coupled L2 decay (TF-slim's regulariser).
     - "lamb": LAMB (You et al. 2020; ``optax.lamb``, epsilon 1e-6), decoupled decay.
+    - "lamb_timm": LAMB as timm's ``Lamb`` computes it ("ResNet strikes back"'s): the gradients
+      first scaled down to global norm 1.0 (its ``max_grad_norm``), the trust ratio only for the
+      parameters that decay (its ``always_adapt=False``).
 
     ``clip_grad_norm``: the gradients are first scaled down to this global norm where it is
     larger (``torch.nn.utils.clip_grad_norm_``, before the optimizer and its decay)."""
@@ -107,12 +120,16 @@ def optimizer(
         if rate is not None and rate < 0:
             raise ValueError(f"{field} must be >= 0, got {rate}")
     decay = decayed_weights(weight_decay, norm_weight_decay, bias_weight_decay)
+    decays = decay_mask(weight_decay, norm_weight_decay, bias_weight_decay)
     clip = [optax.clip_by_global_norm(clip_grad_norm)] if clip_grad_norm is not None else []
     lr = optax.scale_by_learning_rate(learning_rate)
     if name == "adamw":
         return optax.chain(*clip, optax.scale_by_adam(), *decay, lr)
     if name == "lamb":
         return optax.chain(*clip, optax.scale_by_adam(eps=1e-6), *decay, optax.scale_by_trust_ratio(), lr)
+    if name == "lamb_timm":
+        adapt = optax.masked(optax.scale_by_trust_ratio(), decays)
+        return optax.chain(*clip, optax.clip_by_global_norm(1.0), optax.scale_by_adam(eps=1e-6), *decay, adapt, lr)
     if name == "rmsprop_tf":
         rms = optax.rmsprop(
             learning_rate, decay=rmsprop_decay, eps=rmsprop_epsilon, initial_scale=1.0, momentum=momentum or None
@@ -142,13 +159,24 @@ def decayed_weights(
 ) -> list[optax.GradientTransformation]:
     """One ``optax.add_decayed_weights`` per group of ``decay_groups`` whose rate is not 0, masked
     to that group (with the defaults: the kernels alone, at ``weight_decay``)."""
-    rates = {"other": weight_decay, "norm": norm_weight_decay, "bias": bias_weight_decay}
-    given = {"norm": norm_weight_decay is not None, "bias": bias_weight_decay is not None}
+    rates, given = _group_rates(weight_decay, norm_weight_decay, bias_weight_decay)
 
     def in_group(name):
         return lambda params: jax.tree.map(lambda g: g == name, decay_groups(params, **given))
 
     return [optax.add_decayed_weights(rate, mask=in_group(name)) for name, rate in rates.items() if rate]
+
+
+def decay_mask(weight_decay: float, norm_weight_decay: float | None = 0.0, bias_weight_decay: float | None = 0.0):
+    """``params -> bool tree``: which leaves decay (their group's rate is not 0; ``decay_groups``)."""
+    rates, given = _group_rates(weight_decay, norm_weight_decay, bias_weight_decay)
+    return lambda params: jax.tree.map(lambda g: bool(rates[g]), decay_groups(params, **given))
+
+
+def _group_rates(weight_decay, norm_weight_decay, bias_weight_decay) -> tuple[dict, dict]:
+    """Each group's rate (None: no group of its own, its leaves are "other") and which groups have one."""
+    given = {"norm": norm_weight_decay is not None, "bias": bias_weight_decay is not None}
+    return {"other": weight_decay, "norm": norm_weight_decay, "bias": bias_weight_decay}, given
 
 
 def frozen_stages(model, freeze: str) -> int:

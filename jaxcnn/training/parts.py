@@ -81,8 +81,11 @@ def load_data(config: TrainConfig) -> tuple:
         streamed={
             "train_crop": config.train_crop_size,
             "eval_resize": config.val_resize_size,
+            "train_interpolation": config.train_interpolation,
+            "eval_interpolation": config.val_interpolation,
             "auto_augment": config.auto_augment,
             "ra_magnitude": config.ra_magnitude,
+            "fill": augmentation(config)["fill"],
         },
     )
 
@@ -146,6 +149,8 @@ def build_optimizer(config: TrainConfig, info: DataInfo, model: nn.Module | None
         warmup_method=config.warmup_method,
         start_factor=config.warmup_start_factor,
         steps_per_epoch=per_epoch if config.schedule_unit == "epoch" else None,
+        min_lr=config.min_lr,
+        warmup_prefix=config.warmup_prefix,
     )
     tx = optimizer(
         config.optimizer,
@@ -242,8 +247,16 @@ def host_augmentation(config: TrainConfig, info: DataInfo, train):
     config's crop, flip and policy; otherwise nothing (a streaming folder augments as it decodes)."""
     if config.auto_augment is None or isinstance(train, StreamingFolder):
         return lambda batches: batches
-    settings = {"pad": config.pad, "flip": config.flip, "out_size": info.image_size, "magnitude": config.ra_magnitude}
+    settings = {"pad": config.pad, "flip": config.flip, "out_size": info.image_size, **augmentation(config)}
     return lambda batches: host_augmented_batches(batches, config.auto_augment, seed=config.seed, **settings)
+
+
+def augmentation(config: TrainConfig) -> dict:
+    """The automatic augmentation's settings besides its policy: RandAugment's magnitude bin, the
+    resampling, and timm's fill (the normalisation mean in 0..255, as timm's transforms factory
+    rounds it; None: timm's grey where no mean is given)."""
+    fill = tuple(min(255, round(255 * m)) for m in config.mean) if config.mean else None
+    return {"magnitude": config.ra_magnitude, "fill": fill, "interpolation": config.train_interpolation}
 
 
 def replicas(config: TrainConfig, devices: int) -> int:
@@ -255,12 +268,14 @@ def replicas(config: TrainConfig, devices: int) -> int:
 
 
 def batch_mixing(config: TrainConfig, info: DataInfo):
-    """The train step's ``mix`` (``jaxcnn.data.mix.mix_batch`` with the config's alphas), or None
-    when neither MixUp nor CutMix is on."""
+    """The train step's ``mix`` (``jaxcnn.data.mix.mix_batch`` with the config's alphas and
+    pairing; each group of ``bn_group_size`` images, an emulated GPU's batch, mixed on its own),
+    or None when neither MixUp nor CutMix is on."""
     if not (config.mixup_alpha or config.cutmix_alpha):
         return None
-    alphas = {"mixup_alpha": config.mixup_alpha, "cutmix_alpha": config.cutmix_alpha}
-    return lambda images, labels, key: mix_batch(images, labels, key, info.num_classes, **alphas)
+    settings = {"mixup_alpha": config.mixup_alpha, "cutmix_alpha": config.cutmix_alpha, "pairing": config.mix_pairing}
+    settings["group_size"] = config.model_overrides.get("bn_group_size")
+    return lambda images, labels, key: mix_batch(images, labels, key, info.num_classes, **settings)
 
 
 def initialize_distributed(config: TrainConfig) -> None:

@@ -12,6 +12,7 @@ from PIL import Image
 
 from jaxcnn.data import embedded
 from jaxcnn.data.autoaugment import POLICIES, apply_op, augmentation_space, auto_augment, sample_ops
+from tests.data.samples import chi_square_p
 
 PHOTOS = embedded.load("train").images[:6]  # uint8 [6, 28, 28, 1]
 
@@ -134,19 +135,6 @@ def counts(draws: list) -> tuple[collections.Counter, collections.Counter]:
             ops[(draw[0], round(draw[1], 4))] += 1
             run += 1
     return ops, per_image
-
-
-def chi_square_p(a: collections.Counter, b: collections.Counter) -> float:
-    """The p-value of the chi-square test that the two tables of counts come from one distribution
-    (categories seen fewer than 10 times in all are pooled)."""
-    from scipy import stats  # a dependency of jax
-
-    keys = sorted(set(a) | set(b), key=str)
-    table = np.array([[a[k] for k in keys], [b[k] for k in keys]], np.float64)
-    rare = table.sum(0) < 10
-    table = np.concatenate([table[:, ~rare], table[:, rare].sum(1, keepdims=True)], axis=1)
-    table = table[:, table.sum(0) > 0]
-    return float(stats.chi2_contingency(table)[1])
 
 
 def test_host_augmented_batches_are_torchvisions_crop_flip_and_policy_for_the_same_draws():
