@@ -56,11 +56,20 @@ PAIRINGS = {"roll": lambda x: jnp.roll(x, 1, axis=0), "flip": lambda x: jnp.flip
 
 
 def apply_mix(
-    images: jax.Array, labels: jax.Array, num_classes: int, params: MixParams, pairing: str = "roll"
+    images: jax.Array,
+    labels: jax.Array,
+    num_classes: int,
+    params: MixParams,
+    pairing: str = "roll",
+    pixel_stats: tuple | None = None,
 ) -> tuple[jax.Array, jax.Array]:
     """Mix a batch with its ``roll(1)`` (``pairing`` "roll") or ``flip(0)`` ("flip") by ``params``.
     images float [B, H, W, C], labels int [B] -> (mixed images float [B, H, W, C], soft targets
-    float32 [B, num_classes])."""
+    float32 [B, num_classes]).
+
+    ``pixel_stats``: (mean, std) the images were normalised with (``jaxcnn.data.normalize``);
+    MixUp's blend is then rounded to whole 0..255 levels before normalising again, as timm's
+    ``FastCollateMixup`` blends uint8 images (its default, prefetching, path)."""
     partner = PAIRINGS[pairing]
     x1, y1, x2, y2 = params.box
     rows, cols = jnp.arange(images.shape[1])[:, None], jnp.arange(images.shape[2])[None, :]
@@ -68,6 +77,11 @@ def apply_mix(
     rolled = partner(images)
     pasted = jnp.where(in_box[None, :, :, None], rolled, images)
     blended = rolled * (1.0 - params.lam) + images * params.lam
+    if pixel_stats is not None:
+        mean, std = pixel_stats
+        levels = lambda x: jnp.rint((x * std + mean) * 255.0)  # noqa: E731  (normalize's inverse)
+        rounded = jnp.rint(levels(images) * params.lam + levels(rolled) * (1.0 - params.lam))
+        blended = (rounded / 255.0 - mean) / std
     one_hot = jax.nn.one_hot(labels, num_classes)
     targets = partner(one_hot) * (1.0 - params.lam) + one_hot * params.lam
     return jnp.where(params.cutmix, pasted, blended), targets
@@ -83,19 +97,23 @@ def mix_batch(
     cutmix_alpha: float = 0.0,
     pairing: str = "roll",
     group_size: int | None = None,
+    pixel_stats: tuple | None = None,
 ) -> tuple[jax.Array, jax.Array]:
     """``apply_mix`` of a ``sample_mix`` draw from ``key``: (images float [B, H, W, C], soft
     targets float32 [B, num_classes]). ``group_size``: each consecutive group of that many images
-    (a GPU's batch in the recipe) mixed on its own, with its own draw; B must be a multiple."""
+    (a GPU's batch in the recipe) mixed on its own, with its own draw; B must be a multiple.
+    ``pixel_stats``: see ``apply_mix``."""
     alphas = {"mixup_alpha": mixup_alpha, "cutmix_alpha": cutmix_alpha}
     batch = images.shape[0]
     if group_size and group_size < batch:
         if batch % group_size:
             raise ValueError(f"mix groups of {group_size} images do not divide a batch of {batch}")
         groups = batch // group_size
-        mix_one = functools.partial(mix_batch, num_classes=num_classes, pairing=pairing, **alphas)
+        mix_one = functools.partial(
+            mix_batch, num_classes=num_classes, pairing=pairing, pixel_stats=pixel_stats, **alphas
+        )
         grouped = images.reshape(groups, group_size, *images.shape[1:]), labels.reshape(groups, group_size)
         mixed, targets = jax.vmap(mix_one)(*grouped, jax.random.split(key, groups))
         return mixed.reshape(images.shape), targets.reshape(batch, num_classes)
     params = sample_mix(key, images.shape[1], images.shape[2], **alphas)
-    return apply_mix(images, labels, num_classes, params, pairing)
+    return apply_mix(images, labels, num_classes, params, pairing, pixel_stats)

@@ -132,7 +132,8 @@ class TrainConfig:
       pad, flip: random-crop padding (pixels) and horizontal flips; ``random_erase``: the
         probability of erasing a box of each training image (``jaxcnn.data.augment``);
         ``mixup_alpha``, ``cutmix_alpha``: MixUp and CutMix of each training batch
-        (``jaxcnn.data.mix``; 0: off), ``mix_pairing`` whom each image is mixed with;
+        (``jaxcnn.data.mix``; 0: off), ``mix_pairing`` whom each image is mixed with,
+        ``mix_rounding`` whether the blend is rounded to whole pixel levels;
         ``auto_augment``, ``ra_magnitude``: torchvision's or timm's automatic augmentation
         policies (``jaxcnn.data.autoaugment``); ``ra_reps``: repeated augmentation
         (``jaxcnn.data.pipeline.repeated_order``); ``train_crop_size``, ``val_resize_size``,
@@ -413,6 +414,12 @@ class TrainConfig:
         "MixUp/CutMix each image with the one before it (torchvision's roll) or with its mirror in the batch "
         "(timm's flip)",
         choices=MIX_PAIRINGS,
+    )
+    mix_rounding: bool = setting(
+        False,
+        FLAG,
+        "data",
+        "round MixUp's blended pixels to whole 0..255 levels before normalising (timm's prefetching collate)",
     )
     random_erase: float = setting(
         0.0,

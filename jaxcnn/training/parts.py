@@ -269,12 +269,15 @@ def replicas(config: TrainConfig, devices: int) -> int:
 
 def batch_mixing(config: TrainConfig, info: DataInfo):
     """The train step's ``mix`` (``jaxcnn.data.mix.mix_batch`` with the config's alphas and
-    pairing; each group of ``bn_group_size`` images, an emulated GPU's batch, mixed on its own),
+    pairing, its blend rounded to whole pixel levels with ``mix_rounding``; each group of
+    ``bn_group_size`` images, an emulated GPU's batch, mixed on its own),
     or None when neither MixUp nor CutMix is on."""
     if not (config.mixup_alpha or config.cutmix_alpha):
         return None
     settings = {"mixup_alpha": config.mixup_alpha, "cutmix_alpha": config.cutmix_alpha, "pairing": config.mix_pairing}
     settings["group_size"] = config.model_overrides.get("bn_group_size")
+    if config.mix_rounding:
+        settings["pixel_stats"] = (np.array(info.mean), np.array(info.std))  # as ``transforms`` normalises
     return lambda images, labels, key: mix_batch(images, labels, key, info.num_classes, **settings)
 
 

@@ -210,6 +210,33 @@ def test_mirror_pairing_is_timms_batch_mixup_and_cutmix(use_cutmix):
     np.testing.assert_allclose(np.asarray(soft), targets.numpy(), rtol=1e-6, atol=1e-7)
 
 
+def test_mix_rounding_is_timms_fast_collate_mixup():
+    """timm's FastCollateMixup (its prefetching path) blends uint8 images and rounds: the same
+    batch normalised, then mixed with ``pixel_stats``, equals its output normalised, but for the
+    few pixels whose blend lies within float error of half a level (lam in float32 here)."""
+    timm_module("torch")
+    mixup = timm_module("timm.data.mixup")
+    from jaxcnn.data.augment import normalize
+
+    rng = np.random.default_rng(2)
+    images, labels = rng.integers(0, 256, (6, 20, 24, 3), np.uint8), rng.integers(0, 5, 6)
+    mean, std = np.array([0.485, 0.456, 0.406]), np.array([0.229, 0.224, 0.225])
+    mixer = mixup.FastCollateMixup(mixup_alpha=1.0, cutmix_alpha=0.0, label_smoothing=0.0, num_classes=5)
+    np.random.seed(4)
+    output, targets = mixer([(image.transpose(2, 0, 1).copy(), int(label)) for image, label in zip(images, labels)])
+    np.random.seed(4)
+    lam, _ = mixer._params_per_batch()
+    params = MixParams(jnp.asarray(False), jnp.float32(lam), jnp.zeros(4, jnp.int32))
+    normalised = normalize(jnp.asarray(images), mean, std)
+    ours, soft = apply_mix(normalised, jnp.asarray(labels), 5, params, "flip", (mean, std))
+    expected = np.asarray(normalize(jnp.asarray(output.numpy().transpose(0, 2, 3, 1)), mean, std))
+    levels = np.rint(np.abs(np.asarray(ours) - expected) * std * 255)
+    assert levels.max() <= 1 and np.count_nonzero(levels) <= 0.001 * levels.size
+    np.testing.assert_allclose(np.asarray(soft), targets.numpy(), rtol=1e-6, atol=1e-7)
+    unrounded, _ = apply_mix(normalised, jnp.asarray(labels), 5, params, "flip")
+    assert np.abs(np.asarray(unrounded) - expected).max() > 1e-3
+
+
 def test_each_group_is_mixed_within_itself_with_its_own_ratio():
     """A GPU's batch mixes only its own images (torchvision's and timm's collate run per GPU)."""
     groups, size = 4, 5

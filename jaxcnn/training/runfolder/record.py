@@ -39,7 +39,7 @@ NEWER_FIELDS = {
         *("loss", "bce_target_threshold", "model_ema", "model_ema_steps", "model_ema_decay", "mean", "std"),
         *("mixup_alpha", "cutmix_alpha", "random_erase", "auto_augment", "ra_magnitude", "ra_reps"),
         *("train_crop_size", "val_resize_size", "pixel_mean"),
-        *("warmup_prefix", "min_lr", "mix_pairing", "train_interpolation", "val_interpolation"),
+        *("warmup_prefix", "min_lr", "mix_pairing", "mix_rounding", "train_interpolation", "val_interpolation"),
     )
 }
 
