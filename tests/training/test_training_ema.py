@@ -5,6 +5,7 @@ read back beside the weights."""
 
 import numpy as np
 import pytest
+from flax.traverse_util import flatten_dict
 
 from jaxcnn.data import embedded
 from jaxcnn.serve.predict import Predictor
@@ -44,15 +45,9 @@ def torchvision_average(variables_after_step, epochs: int, per_epoch: int, batch
     return averaged
 
 
-def flat(tree: dict, prefix: str = "") -> dict:
-    out = {}
-    for key, value in tree.items():
-        out.update(flat(value, f"{prefix}{key}/") if isinstance(value, dict) else {f"{prefix}{key}": value})
-    return out
-
-
 def by_path(variables: dict) -> list:
-    return [flat(variables[k])[path] for k in ("params", "batch_stats") for path in sorted(flat(variables[k]))]
+    """The parameters then the batch statistics, each in the order of their sorted paths."""
+    return [leaf for k in ("params", "batch_stats") for _, leaf in sorted(flatten_dict(variables[k]).items())]
 
 
 def test_the_average_is_torchvisions_of_the_weights_after_each_update_evaluated_and_served(averaged_run):
