@@ -5,6 +5,7 @@ import dataclasses
 import json
 
 import pytest
+from PIL import Image
 
 from jaxcnn.cli import _train_config, build_parser, main
 from jaxcnn.training import TrainConfig
@@ -117,6 +118,12 @@ def test_train_help_groups_the_flags(capsys):
         (["--config", "absent.json"], "cannot use absent.json as a training config"),
         (["--pad", "-1"], "argument --pad: expected an integer >= 0, got '-1'"),
         (["--freeze", "all"], "argument --freeze: expected none, backbone or a number of stages >= 1; got 'all'"),
+        (
+            ["--auto-augment", "rand-q3"],
+            "--auto-augment: expected one of ta_wide, ra, imagenet, cifar10, svhn or timm's",
+        ),
+        (["--lr", "0.05", "--min-lr", "0.1"], "argument --min-lr: expected a rate <= lr=0.05, got 0.1"),
+        (["--train-interpolation", "nearest"], "argument --train-interpolation: invalid choice: 'nearest'"),
     ],
 )
 def test_bad_train_options_exit_2(argv, message, capsys):
@@ -167,3 +174,23 @@ def test_a_refused_integer_flag_says_what_the_config_says(field, capsys):
     with pytest.raises(SystemExit):
         main(["train", f"--{field.replace('_', '-')}", "-1"])
     assert refused.value.problem.split(", got")[0] in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "flags, named",
+    [
+        (["--train-crop-size", "20"], "--train-crop-size"),
+        (["--val-interpolation", "bicubic", "--val-resize-size", "30"], "--val-interpolation, --val-resize-size"),
+    ],
+)
+def test_streamed_only_settings_are_refused_for_a_folder_decoded_once(flags, named, tmp_path, capsys):
+    """They change how a streamed folder decodes its files every epoch; a decoded-once cache has no such step."""
+    for name in ("a", "b"):
+        (tmp_path / "photos" / name).mkdir(parents=True)
+        for i in range(3):
+            Image.new("RGB", (30, 26), (40 * i, 90, 200)).save(tmp_path / "photos" / name / f"{i}.png")
+    argv = ["train", "--data", str(tmp_path / "photos"), "--decode", "once", "--data-root", str(tmp_path / "cache")]
+    code = main([*argv, *flags, "--out", str(tmp_path / "out"), "--no-progress"])
+    err = capsys.readouterr().err
+    assert code == 1 and f"{named}: only a folder streamed from its files has these; pass --decode stream" in err
+    assert not (tmp_path / "out" / "checkpoints").exists()

@@ -411,7 +411,8 @@ def sample_timm_ops(spec: TimmRand, rng: np.random.Generator, interpolation: str
     "random", timm's default) or as ``interpolation`` says.
 
     Returns:
-      a list of (operation name, its arguments as ``timm_args`` gives them, Pillow resampling).
+      a list of (operation name, its arguments as ``timm_args`` gives them, Pillow resampling or
+      None for an operation that does not resample).
     """
     names = TIMM_OPS[spec.increasing]
     ops = []
@@ -426,7 +427,8 @@ def sample_timm_ops(spec: TimmRand, rng: np.random.Generator, interpolation: str
             level = rng.normal(level, spec.std)
         level = max(0.0, min(float(level), spec.level_max or TIMM_LEVEL_MAX))
         negate = bool(rng.random() > 0.5)
-        ops.append((name, timm_args(name, level, negate), resampling(interpolation, rng)))
+        resample = resampling(interpolation, rng) if name in _TIMM_GEOMETRIC else None
+        ops.append((name, timm_args(name, level, negate), resample))
     return ops
 
 
@@ -468,7 +470,7 @@ def apply_timm_op(image: Image.Image, name: str, args: tuple, resample=Image.Res
     geometric = {"fillcolor": fillcolor, "resample": resample}
     if name == "Rotate":
         return image.rotate(args[0], **geometric)
-    if name in ("ShearX", "ShearY", "TranslateXRel", "TranslateYRel"):
+    if name in _TIMM_GEOMETRIC:
         amount = args[0]
         matrix = {
             "ShearX": (1, amount, 0, 0, 1, 0),
@@ -480,19 +482,14 @@ def apply_timm_op(image: Image.Image, name: str, args: tuple, resample=Image.Res
     base = name.removesuffix("Increasing")
     if base in _TIMM_ENHANCE:
         return getattr(ImageEnhance, base)(image).enhance(args[0])
+    if base == "Posterize" and args[0] >= 8:
+        return image
     if base == "Posterize":  # 0 bits: black, what Pillow gave timm before it refused 0 bits
-        return (
-            image
-            if args[0] >= 8
-            else ImageOps.posterize(image, args[0])
-            if args[0]
-            else Image.new(image.mode, image.size)
-        )
+        return ImageOps.posterize(image, args[0]) if args[0] else Image.new(image.mode, image.size)
     if base == "Solarize":
         return ImageOps.solarize(image, args[0])
     if name == "SolarizeAdd":
         lut = [min(255, i + args[0]) if i < 128 else i for i in range(256)]
         return image.point(lut * len(image.getbands()))
-    return {"AutoContrast": ImageOps.autocontrast, "Equalize": ImageOps.equalize, "Invert": ImageOps.invert}[name](
-        image
-    )
+    whole_image = {"AutoContrast": ImageOps.autocontrast, "Equalize": ImageOps.equalize, "Invert": ImageOps.invert}
+    return whole_image[name](image)

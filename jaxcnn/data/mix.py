@@ -74,13 +74,13 @@ def apply_mix(
     x1, y1, x2, y2 = params.box
     rows, cols = jnp.arange(images.shape[1])[:, None], jnp.arange(images.shape[2])[None, :]
     in_box = (rows >= y1) & (rows < y2) & (cols >= x1) & (cols < x2)
-    rolled = partner(images)
-    pasted = jnp.where(in_box[None, :, :, None], rolled, images)
-    blended = rolled * (1.0 - params.lam) + images * params.lam
+    partners = partner(images)
+    pasted = jnp.where(in_box[None, :, :, None], partners, images)
+    blended = partners * (1.0 - params.lam) + images * params.lam
     if pixel_stats is not None:
         mean, std = pixel_stats
         levels = lambda x: jnp.rint((x * std + mean) * 255.0)  # noqa: E731  (normalize's inverse)
-        rounded = jnp.rint(levels(images) * params.lam + levels(rolled) * (1.0 - params.lam))
+        rounded = jnp.rint(levels(images) * params.lam + levels(partners) * (1.0 - params.lam))
         blended = (rounded / 255.0 - mean) / std
     one_hot = jax.nn.one_hot(labels, num_classes)
     targets = partner(one_hot) * (1.0 - params.lam) + one_hot * params.lam

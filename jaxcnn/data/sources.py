@@ -94,18 +94,19 @@ def folder_part(
     evaluation transform (Resize + CenterCrop, see ``eval_transform``), cached memory-mapped in
     ``cache_dir``. ``"stream"``: a ``jaxcnn.data.streaming.StreamingFolder`` that decodes the files
     every epoch (the training transform for ``"train"``, the evaluation transform for ``"val"``),
-    with ``streamed``'s settings: ``train_crop`` (the training crop's side instead of
-    ``image_size``), ``eval_resize`` (the shorter side before the evaluation crop),
-    ``train_interpolation`` and ``eval_interpolation`` (how each resamples), ``auto_augment``,
-    ``ra_magnitude`` and ``fill`` (see ``StreamingFolder``; decoded once, the training loop augments
-    on the host: ``jaxcnn.data.autoaugment.host_augmented_batches``); ``"once"`` refuses different
-    crop and resize sizes and interpolations (``ValueError``).
+    with ``streamed``'s settings, named as ``TrainConfig`` names them: ``train_crop_size`` (the
+    training crop's side instead of ``image_size``), ``val_resize_size`` (the shorter side before
+    the evaluation crop), ``train_interpolation`` and ``val_interpolation`` (how each resamples),
+    ``auto_augment``, ``ra_magnitude`` and ``fill`` (see ``StreamingFolder``; decoded once, the
+    training loop augments on the host: ``jaxcnn.data.autoaugment.host_augmented_batches``);
+    ``"once"`` refuses the four streamed-only settings (``ValueError`` naming them).
     """
     streamed = {k: v for k, v in (streamed or {}).items() if v is not None}
     streamed = {k: v for k, v in streamed.items() if not (k.endswith("_interpolation") and v == "bilinear")}
-    sizes = sorted(streamed.keys() & {"train_crop", "eval_resize", "train_interpolation", "eval_interpolation"})
-    if decode != "stream" and sizes:
-        raise ValueError(f"{' and '.join(sizes)} apply to a folder streamed from its files; pass --decode stream")
+    streamed_only = {"train_crop_size", "val_resize_size", "train_interpolation", "val_interpolation"}
+    if decode != "stream" and streamed.keys() & streamed_only:
+        named = ", ".join(sorted(streamed.keys() & streamed_only))
+        raise ValueError(f"{named}: only a folder streamed from its files has these; pass --decode stream")
     files, labels = (split.train_files, split.train_labels) if part == "train" else (split.val_files, split.val_labels)
     if decode == "stream":
         from .streaming import StreamingFolder
@@ -113,12 +114,12 @@ def folder_part(
         train = part == "train"
         settings = {"image_size": image_size, "workers": workers, "skip_bad": skip_bad, "seed": seed}
         if train:
-            settings["image_size"] = streamed.get("train_crop", image_size)
+            settings["image_size"] = streamed.get("train_crop_size", image_size)
             settings.update({k: streamed[k] for k in ("auto_augment", "ra_magnitude", "fill") if k in streamed})
             settings["interpolation"] = streamed.get("train_interpolation", "bilinear")
         else:
-            settings["resize"] = streamed.get("eval_resize")
-            settings["interpolation"] = streamed.get("eval_interpolation", "bilinear")
+            settings["resize"] = streamed.get("val_resize_size")
+            settings["interpolation"] = streamed.get("val_interpolation", "bilinear")
         return StreamingFolder(list(files), labels, split.classes, train=train, **settings)
     settings = {"image_size": image_size, "channels": channels, "skip_bad": skip_bad, "workers": workers}
     return decode_files(split.root, files, labels, split.classes, cache_dir=cache_dir, part=part, **settings)

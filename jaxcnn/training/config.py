@@ -121,9 +121,9 @@ class TrainConfig:
         the warm-up's shape and start; ``warmup_prefix``: whether the schedule begins after the
         warm-up or counts from step 0; ``min_lr``: the cosine's end; ``schedule_unit``: "epoch"
         changes the rate only when an epoch starts (torchvision's schedulers, stepped once per
-        epoch); ``loss``,
-        ``bce_target_threshold``: see ``make_train_step``; ``step_milestones``: the fractions
-        of training after warm-up at which the ``step`` schedule multiplies the rate by 0.1;
+        epoch); ``loss``, ``bce_target_threshold``: see ``make_train_step``; ``step_milestones``:
+        the fractions of training after warm-up at which the ``step`` schedule multiplies the
+        rate by 0.1;
         ``model_ema``, ``model_ema_steps``, ``model_ema_decay``: torchvision's moving average of
         the weights (``parts.ema_schedule``).
       mean, std: normalise by these per-channel values (0..1 units) instead of the training
@@ -138,10 +138,10 @@ class TrainConfig:
         policies (``jaxcnn.data.autoaugment``); ``ra_reps``: repeated augmentation
         (``jaxcnn.data.pipeline.repeated_order``); ``train_crop_size``, ``val_resize_size``,
         ``train_interpolation``, ``val_interpolation``: a streamed folder's training crop,
-        evaluation resize and their resampling; ``image_size``: inputs are
-        centre-padded to it (None: the smallest size every stride-2 reduction of the model
-        halves exactly, see ``parts.halving_size``); a folder's images are brought to it (None:
-        the model's natural input size, ``jaxcnn.models.model_info(model).input_size``).
+        evaluation resize and their resampling; ``image_size``: inputs are centre-padded to it
+        (None: the smallest size every stride-2 reduction of the model halves exactly, see
+        ``parts.halving_size``); a folder's images are brought to it (None: the model's natural
+        input size, ``jaxcnn.models.model_info(model).input_size``).
       dtype: compute dtype; parameters and optimizer state stay float32.
       init_from: start from these weights instead of a random initialisation: published weights
         of ``model`` (``'resnet50:IMAGENET1K_V2'``; their model attributes join ``model_overrides``),

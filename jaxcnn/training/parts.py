@@ -79,10 +79,10 @@ def load_data(config: TrainConfig) -> tuple:
         saved=saved,
         accept_change=config.accept_data_change,
         streamed={
-            "train_crop": config.train_crop_size,
-            "eval_resize": config.val_resize_size,
+            "train_crop_size": config.train_crop_size,
+            "val_resize_size": config.val_resize_size,
             "train_interpolation": config.train_interpolation,
-            "eval_interpolation": config.val_interpolation,
+            "val_interpolation": config.val_interpolation,
             "auto_augment": config.auto_augment,
             "ra_magnitude": config.ra_magnitude,
             "fill": augmentation(config)["fill"],

@@ -251,6 +251,10 @@ def test_bad_arguments_are_refused_with_what_was_expected(photos):
         StreamingFolder(files[:-1], labels, classes)
     with pytest.raises(ValueError, match="workers must be None or a positive integer, got 0"):
         StreamingFolder(files, labels, classes, workers=0)
+    with pytest.raises(ValueError, match="interpolation must be one of bilinear, bicubic, got 'random'"):
+        StreamingFolder(files, labels, classes, train=False, interpolation="random")  # evaluation draws nothing
+    with pytest.raises(ValueError, match="auto_augment must be one of ta_wide, .* or timm's rand-m<M>"):
+        StreamingFolder(files, labels, classes, auto_augment="rand-x")
 
 
 def test_statistics_of_all_images_equal_those_of_the_decoded_once_folder(photos):
