@@ -115,6 +115,7 @@ class GroupedBatchNorm(nn.Module):
         bias = self.param("bias", nn.initializers.zeros, (channels,), self.param_dtype)
         running_mean = self.variable("batch_stats", "mean", lambda: jnp.zeros((channels,), jnp.float32))
         running_var = self.variable("batch_stats", "var", lambda: jnp.ones((channels,), jnp.float32))
+        view = x  # in training, [groups, images x pixels of a group, C]: each group's statistics broadcast
         if self.use_running_average:
             mean, var = running_mean.value, running_var.value
         else:
@@ -123,7 +124,8 @@ class GroupedBatchNorm(nn.Module):
                     f"a batch of {x.shape[0]} images does not split into batch norm groups of {self.group_size}; "
                     f"use a batch (per device) that is a multiple of {self.group_size}"
                 )
-            groups = x.reshape(x.shape[0] // self.group_size, -1, channels).astype(jnp.float32)
+            view = x.reshape(x.shape[0] // self.group_size, -1, channels)
+            groups = view.astype(jnp.float32)
             mean = groups.mean(axis=1, keepdims=True)
             var = jnp.maximum((groups * groups).mean(axis=1, keepdims=True) - mean * mean, 0.0)
             if not self.is_initializing():
@@ -134,11 +136,8 @@ class GroupedBatchNorm(nn.Module):
                     first_var = jax.lax.psum(jnp.where(first, first_var, 0.0), self.axis_name)
                 running_mean.value = self.momentum * running_mean.value + (1 - self.momentum) * first_mean
                 running_var.value = self.momentum * running_var.value + (1 - self.momentum) * first_var
-            shape = (x.shape[0] // self.group_size, self.group_size, *x.shape[1:-1], channels)
-            mean = jnp.broadcast_to(mean.reshape(-1, 1, *(1,) * (x.ndim - 2), channels), shape).reshape(x.shape)
-            var = jnp.broadcast_to(var.reshape(-1, 1, *(1,) * (x.ndim - 2), channels), shape).reshape(x.shape)
-        x, mean, var, scale, bias = nn.dtypes.promote_dtype(x, mean, var, scale, bias, dtype=self.dtype)
-        return (x - mean) * (jax.lax.rsqrt(var + self.epsilon) * scale) + bias
+        view, mean, var, scale, bias = nn.dtypes.promote_dtype(view, mean, var, scale, bias, dtype=self.dtype)
+        return ((view - mean) * (jax.lax.rsqrt(var + self.epsilon) * scale) + bias).reshape(x.shape)
 
 
 class ConvBN(nn.Module):

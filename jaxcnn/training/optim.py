@@ -120,7 +120,6 @@ def optimizer(
         if rate is not None and rate < 0:
             raise ValueError(f"{field} must be >= 0, got {rate}")
     decay = decayed_weights(weight_decay, norm_weight_decay, bias_weight_decay)
-    decays = decay_mask(weight_decay, norm_weight_decay, bias_weight_decay)
     clip = [optax.clip_by_global_norm(clip_grad_norm)] if clip_grad_norm is not None else []
     lr = optax.scale_by_learning_rate(learning_rate)
     if name == "adamw":
@@ -128,7 +127,9 @@ def optimizer(
     if name == "lamb":
         return optax.chain(*clip, optax.scale_by_adam(eps=1e-6), *decay, optax.scale_by_trust_ratio(), lr)
     if name == "lamb_timm":
-        adapt = optax.masked(optax.scale_by_trust_ratio(), decays)
+        adapt = optax.masked(
+            optax.scale_by_trust_ratio(), decay_mask(weight_decay, norm_weight_decay, bias_weight_decay)
+        )
         return optax.chain(*clip, optax.clip_by_global_norm(1.0), optax.scale_by_adam(eps=1e-6), *decay, adapt, lr)
     if name == "rmsprop_tf":
         rms = optax.rmsprop(

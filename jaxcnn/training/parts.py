@@ -259,11 +259,15 @@ def augmentation(config: TrainConfig) -> dict:
     return {"magnitude": config.ra_magnitude, "fill": fill, "interpolation": config.train_interpolation}
 
 
+def gpu_batch_size(config: TrainConfig) -> int | None:
+    """The batch of each GPU a recipe emulates (``bn_group_size`` in ``model_overrides``), or None."""
+    return config.model_overrides.get("bn_group_size")
+
+
 def replicas(config: TrainConfig, devices: int) -> int:
     """How many replicas the repeated-augmentation sampler deals a batch over: the GPUs a recipe
-    emulates when its batch norm does (``bn_group_size`` in ``model_overrides``: batch size /
-    group size), else the run's ``devices``."""
-    group = config.model_overrides.get("bn_group_size")
+    emulates (batch size / ``gpu_batch_size``), else the run's ``devices``."""
+    group = gpu_batch_size(config)
     return config.batch_size // group if group else devices
 
 
@@ -275,7 +279,7 @@ def batch_mixing(config: TrainConfig, info: DataInfo):
     if not (config.mixup_alpha or config.cutmix_alpha):
         return None
     settings = {"mixup_alpha": config.mixup_alpha, "cutmix_alpha": config.cutmix_alpha, "pairing": config.mix_pairing}
-    settings["group_size"] = config.model_overrides.get("bn_group_size")
+    settings["group_size"] = gpu_batch_size(config)
     if config.mix_rounding:
         settings["pixel_stats"] = (np.array(info.mean), np.array(info.std))  # as ``transforms`` normalises
     return lambda images, labels, key: mix_batch(images, labels, key, info.num_classes, **settings)
